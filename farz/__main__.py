@@ -1,0 +1,5 @@
+import sys
+
+from farz.cli import main
+
+sys.exit(main())

@@ -1,0 +1,134 @@
+"""``farz count``, ``farz demo`` and ``farz bench edge``: argument parsing and output formatting."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+SubParsers = Any  # argparse's private _SubParsersAction
+
+
+def _default_model() -> Path:
+    from device.count import DEFAULT_MODEL
+
+    return DEFAULT_MODEL
+
+
+def register(sub: SubParsers) -> None:
+    """Add ``count``, ``demo`` and ``bench`` to the top-level parser."""
+    count = sub.add_parser(
+        "count",
+        help="count the items crossing a line in a video file",
+        description=(
+            "Count every item crossing the count line of VIDEO, by class and direction. Settings come from --config, "
+            "else from NAME.yaml beside the video, else a vertical line through the middle (left-to-right = in)."
+        ),
+    )
+    count.add_argument("video", type=Path, metavar="VIDEO", help="a video file (mp4, avi, mkv, ...)")
+    count.add_argument("--model", type=Path, default=None, help="ONNX detector (default: the bundled models/farz-waste.int8.onnx)")
+    count.add_argument("--line", default=None, metavar="x1,y1,x2,y2", help="count line in 0-1 image coordinates; a crossing to the side "
+                       "where (x2-x1)*(y-y1)-(y2-y1)*(x-x1) > 0 is `in` (a left-to-right line: top-to-bottom motion is `in`)")
+    count.add_argument("--config", type=Path, default=None, help="YAML settings: line(s), zones, confidence, iou, threads")
+    count.add_argument("--events", type=Path, default=None, metavar="OUT.jsonl", help="write every count event as one JSON line")
+    count.add_argument("--save", type=Path, default=None, metavar="OUT.mp4", help="write the annotated video")
+    count.add_argument("--json", action="store_true", help="print exactly one JSON object with the totals on stdout")
+    count.set_defaults(handler=run_count)
+
+    demo = sub.add_parser("demo", help="count the bundled sample videos with the bundled INT8 model", description=(
+        "Runs `farz count` on every bundled sample video (datasets/samples) and compares each with its truth. The full demo "
+        "(server, device agent and live dashboard) arrives with the device and server packages."))
+    demo.add_argument("--model", type=Path, default=None, help="ONNX detector (default: the bundled INT8 model)")
+    demo.set_defaults(handler=run_demo)
+
+    bench = sub.add_parser("bench", help="benchmarks that print ratios measured side by side")
+    bench_sub = bench.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    edge = bench_sub.add_parser("edge", help="frames/s and count error: bare ONNX vs our pipeline vs Ultralytics vs supervision",
+                                description="Measures, on the same frames in one run: bare preprocess+session.run, the farz pipeline, "
+                                "Ultralytics solutions.ObjectCounter (training extra) and supervision ByteTrack+LineZone on our detections.")
+    edge.add_argument("--video", type=Path, required=True, help="video file to run on")
+    edge.add_argument("--model", type=Path, default=None, help="ONNX detector (default: the bundled INT8 model)")
+    edge.add_argument("--truth", type=Path, default=None, help="NAME.truth.json with true counts (default: the one beside the video)")
+    edge.add_argument("--frames", type=int, default=0, help="use only the first N frames (0 = all)")
+    edge.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    edge.set_defaults(handler=run_bench_edge)
+
+
+def _parse_line(text: str | None) -> Any:
+    from vision.counter import LineSpec
+
+    return None if text is None else LineSpec.parse(text)
+
+
+def run_count(args: argparse.Namespace) -> int:
+    """Count one video and print totals (a table, or one JSON object with --json)."""
+    from device.count import count_video
+    from device.count_config import settings_for_video
+    from device.sources import probe_video
+
+    video: Path = args.video
+    probe_video(video)
+    settings = settings_for_video(video, args.config, _parse_line(args.line))
+    model = args.model or _default_model()
+    events_file = args.events.open("w") if args.events else None
+    try:
+        def on_event(event: Any) -> None:
+            if events_file is not None:
+                events_file.write(json.dumps({"frame": event.frame_index, "line": event.line, "class": event.class_name,
+                                              "direction": event.direction, "track_id": event.track_id,
+                                              "confidence": round(event.confidence, 4)}) + "\n")
+
+        summary = count_video(video, model, settings, on_event=on_event, save=args.save, progress=sys.stderr.isatty() or not args.json)
+    finally:
+        if events_file is not None:
+            events_file.close()
+    if args.json:
+        print(summary.to_json())
+    else:
+        print(format_counts(summary.counts))
+        print(f"{summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} frames/s)")
+    return 0
+
+
+def format_counts(counts: dict[str, dict[str, int]], truth: dict[str, dict[str, int]] | None = None) -> str:
+    """A small table of counts per class and direction (with truth columns when given)."""
+    classes = sorted({c for d in counts.values() for c in d} | ({c for d in truth.values() for c in d} if truth else set()))
+    header = f"{'class':<12}{'in':>6}{'out':>6}" + (f"{'true in':>9}{'true out':>10}" if truth else "")
+    rows = [header]
+    for c in classes:
+        row = f"{c:<12}{counts.get('in', {}).get(c, 0):>6}{counts.get('out', {}).get(c, 0):>6}"
+        if truth:
+            row += f"{truth.get('in', {}).get(c, 0):>9}{truth.get('out', {}).get(c, 0):>10}"
+        rows.append(row)
+    if not classes:
+        rows.append("(nothing counted)")
+    return "\n".join(rows)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Count every bundled sample video and show counts beside truth."""
+    from device.count import SAMPLES, count_video
+    from device.count_config import settings_for_video
+
+    videos = sorted(SAMPLES.glob("*.mp4"))
+    if not videos:
+        print(f"farz demo: no sample videos in {SAMPLES}", file=sys.stderr)
+        return 3
+    for video in videos:
+        summary = count_video(video, args.model or _default_model(), settings_for_video(video, None, None))
+        truth_path = video.with_suffix(".truth.json")
+        truth = json.loads(truth_path.read_text())["counts"] if truth_path.exists() else None
+        print(f"\n{video.name}: {summary.frames} frames at {summary.fps:.1f} frames/s")
+        print(format_counts(summary.counts, truth))
+    return 0
+
+
+def run_bench_edge(args: argparse.Namespace) -> int:
+    """Print the edge benchmark table or JSON."""
+    from device.bench_edge import bench_edge, format_table
+
+    result = bench_edge(args.video, args.model or _default_model(), args.truth, max_frames=args.frames)
+    print(json.dumps(result) if args.json else format_table(result))
+    return 0

@@ -1,0 +1,167 @@
+"""``farz datasets …`` and ``farz train …``: data preparation, fit, export, quantize, eval, compare."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+SubParsers = Any
+
+
+def register(sub: SubParsers) -> None:
+    """Add ``datasets`` and ``train`` to the top-level parser."""
+    ds = sub.add_parser("datasets", help="cut-outs from photos and synthetic conveyor scenes")
+    ds_sub = ds.add_subparsers(dest="datasets", metavar="STEP", required=True)
+    cut = ds_sub.add_parser("cutouts", help="cut items out of photos on a plain board (report + contact sheets)")
+    cut.add_argument("--source", type=Path, default=Path("../shared/datasets/trashnet"), help="folder of <class>/*.jpg photos")
+    cut.add_argument("--out", type=Path, default=Path("build/cutouts"), help="output folder")
+    cut.add_argument("--workers", type=int, default=2)
+    cut.set_defaults(handler=run_cutouts)
+    syn = ds_sub.add_parser("synth", help="render belt training images (YOLO labels) or belt videos with truth")
+    syn.add_argument("--cutouts", type=Path, default=Path("build/cutouts"))
+    syn.add_argument("--out", type=Path, required=True, help="dataset folder (images) or output .mp4 (--video)")
+    syn.add_argument("--train", type=int, default=2400, help="training images to render")
+    syn.add_argument("--val", type=int, default=300, help="validation images to render")
+    syn.add_argument("--video", action="store_true", help="render a belt video with NAME.truth.json and NAME.yaml instead")
+    syn.add_argument("--split", default="test", help="cut-out split a video uses (default: test, never trained on)")
+    syn.add_argument("--seconds", type=float, default=20.0)
+    syn.add_argument("--direction", choices=["right", "left", "down", "up"], default="right")
+    syn.add_argument("--speed", type=float, default=10.0, help="belt speed, px per frame")
+    syn.add_argument("--rate", type=float, default=1.2, help="items per second")
+    syn.add_argument("--seed", type=int, default=0)
+    syn.add_argument("--count-as", choices=["in", "out"], default="in", help="draw the video's line so the belt's motion counts as this")
+    syn.set_defaults(handler=run_synth)
+
+    tr = sub.add_parser("train", help="fit, export, quantize, evaluate and compare detectors")
+    tr_sub = tr.add_subparsers(dest="train", metavar="STEP", required=True)
+    fit = tr_sub.add_parser("fit", help="train a detector (Ultralytics, offline) into one run folder")
+    fit.add_argument("--config", type=Path, default=Path("training/configs/default.yaml"))
+    fit.add_argument("--run", type=Path, default=None, help="run folder (default: runs/<name>)")
+    fit.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
+    fit.add_argument("--hours", type=float, default=None, help="override the config's time budget")
+    fit.add_argument("--imgsz", type=int, default=None, help="override the config's input size")
+    fit.add_argument("--data", type=Path, default=None, help="use this rendered dataset folder instead of rendering one")
+    fit.set_defaults(handler=run_fit)
+    exp = tr_sub.add_parser("export", help="PyTorch weights -> ONNX with farz metadata")
+    exp.add_argument("weights", type=Path)
+    exp.add_argument("--out", type=Path, required=True)
+    exp.add_argument("--imgsz", type=int, default=320)
+    exp.add_argument("--name", default="farz-waste-n")
+    exp.add_argument("--data-hash", default="")
+    exp.set_defaults(handler=run_export)
+    qua = tr_sub.add_parser("quantize", help="static INT8 QDQ calibrated on training images; says which nodes stay FP32")
+    qua.add_argument("model", type=Path)
+    qua.add_argument("--out", type=Path, required=True)
+    qua.add_argument("--calib", type=Path, required=True, help="folder of calibration images (training split)")
+    qua.add_argument("--images", type=int, default=128, help="how many calibration images")
+    qua.add_argument("--method", choices=["minmax", "entropy", "percentile"], default="minmax")
+    qua.set_defaults(handler=run_quantize)
+    ev = tr_sub.add_parser("eval", help="mAP of an ONNX model through vision.OnnxDetector (pycocotools)")
+    ev.add_argument("--model", type=Path, required=True)
+    ev.add_argument("--data", type=Path, required=True, help="YOLO dataset folder or its data.yaml")
+    ev.add_argument("--split", default="val")
+    ev.add_argument("--threads", type=int, default=0)
+    ev.add_argument("--max-images", type=int, default=0)
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(handler=run_eval)
+    cmp_ = tr_sub.add_parser("compare", help="two ONNX models side by side: mAP, per-class AP, ms/frame")
+    cmp_.add_argument("a", type=Path)
+    cmp_.add_argument("b", type=Path)
+    cmp_.add_argument("--data", type=Path, required=True)
+    cmp_.add_argument("--split", default="val")
+    cmp_.add_argument("--threads", type=int, default=1)
+    cmp_.add_argument("--max-images", type=int, default=0)
+    cmp_.add_argument("--json", action="store_true")
+    cmp_.set_defaults(handler=run_compare)
+
+
+def run_cutouts(args: argparse.Namespace) -> int:
+    from training.cutouts import make_cutouts
+    from training.taxonomy import load_taxonomy
+
+    if not args.source.is_dir():
+        raise FileNotFoundError(f"{args.source}: no such folder of photos")
+    results = make_cutouts(args.source, args.out, load_taxonomy(), workers=args.workers)
+    print(f"{sum(r.accepted for r in results)} of {len(results)} photos gave a cut-out; report: {args.out / 'report.json'}")
+    return 0
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    from training.synth import VideoSpec, load_cutouts, render_video, write_training_set
+    from training.taxonomy import load_taxonomy
+
+    names = load_taxonomy().names
+    if args.video:
+        cutouts = load_cutouts(args.cutouts, names, args.split)
+        if not cutouts:
+            raise FileNotFoundError(f"no cut-outs in {args.cutouts}/{args.split}: run `farz datasets cutouts` first")
+        spec = VideoSpec(seconds=args.seconds, direction=args.direction, speed=args.speed, rate=args.rate, seed=args.seed)
+        truth = render_video(cutouts, names, spec, args.out, line_in=args.count_as == "in")
+        print(json.dumps(truth["counts"]))
+    else:
+        data = write_training_set(args.cutouts, args.out, names, {"train": args.train, "val": args.val}, seed=args.seed)
+        print(data)
+    return 0
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    from training.config import load_train_config
+    from training.fit import fit
+    from training.taxonomy import load_taxonomy
+
+    config = load_train_config(args.config, {"epochs": args.epochs, "hours": args.hours, "imgsz": args.imgsz})
+    best = fit(config, load_taxonomy(), args.run or Path("runs") / config.name, data_dir=args.data)
+    print(best)
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from training.export import export_onnx
+    from training.taxonomy import load_taxonomy
+
+    print(export_onnx(args.weights, args.out, load_taxonomy(), args.name, args.imgsz, args.data_hash))
+    return 0
+
+
+def run_quantize(args: argparse.Namespace) -> int:
+    from training.quantize import quantize
+
+    images = sorted(p for p in args.calib.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    step = max(1, len(images) // max(1, args.images))
+    kept = quantize(args.model, args.out, images[::step][: args.images], method=args.method)
+    print(f"wrote {args.out}; kept {len(kept)} detect-head nodes in FP32: {', '.join(kept)}")
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from training.evaluate import evaluate
+
+    result = evaluate(args.model, args.data, args.split, args.threads, args.max_images)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"mAP50 {result['map50']:.3f}  mAP50-95 {result['map50_95']:.3f}  {result['images']} images  {result['ms_per_frame']} ms/frame")
+        for name, ap in result["per_class"].items():  # type: ignore[attr-defined]
+            print(f"  {name:<12} AP50 {'-' if ap is None else f'{ap:.3f}'}")
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from training.evaluate import evaluate
+
+    a = evaluate(args.a, args.data, args.split, args.threads, args.max_images)
+    b = evaluate(args.b, args.data, args.split, args.threads, args.max_images)
+    speedup = a["ms_per_frame"] / b["ms_per_frame"] if b["ms_per_frame"] else 0.0  # type: ignore[operator]
+    result = {"a": a, "b": b, "map50_delta": round(b["map50"] - a["map50"], 4), "speedup_b_over_a": round(speedup, 3)}  # type: ignore[operator]
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{'':<14}{args.a.name:>28}{args.b.name:>28}")
+    for key in ("map50", "map50_95", "ms_per_frame"):
+        print(f"{key:<14}{a[key]!s:>28}{b[key]!s:>28}")
+    for name in a["per_class"]:  # type: ignore[attr-defined]
+        print(f"  AP50 {name:<8}{a['per_class'][name]!s:>28}{b['per_class'][name]!s:>28}")  # type: ignore[index]
+    print(f"b is {speedup:.2f}x the speed of a; mAP50 {result['map50_delta']:+.4f}")
+    return 0

@@ -1,0 +1,73 @@
+"""The training recipe (``training/configs/*.yaml``), validated at the edge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class SynthCounts(BaseModel):
+    """How many belt scenes to render per split."""
+
+    model_config = ConfigDict(extra="forbid")
+    train: int = Field(2400, ge=1)
+    val: int = Field(300, ge=1)
+    seed: int = 0
+
+
+class Augment(BaseModel):
+    """Ultralytics augmentation settings applied on top of the generator's variation."""
+
+    model_config = ConfigDict(extra="forbid")
+    mosaic: float = 1.0
+    mixup: float = 0.0
+    degrees: float = 0.0
+    fliplr: float = 0.5
+    flipud: float = 0.5
+    hsv_h: float = 0.015
+    hsv_s: float = 0.5
+    hsv_v: float = 0.4
+    scale: float = 0.5
+    translate: float = 0.1
+
+
+class TrainConfig(BaseModel):
+    """One training run: data, architecture, input size, budget."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = "farz-waste-n"
+    model: str = "yolo26n.yaml"
+    imgsz: int = Field(320, ge=32, multiple_of=32)
+    epochs: int = Field(300, ge=1)
+    hours: float = Field(0.0, ge=0)
+    batch: int = Field(32, ge=1)
+    workers: int = Field(2, ge=0)
+    device: str = "auto"
+    seed: int = 0
+    patience: int = Field(100, ge=1)
+    source: Path = Path("../shared/datasets/trashnet")
+    cutouts: Path = Path("build/cutouts")
+    synth: SynthCounts = SynthCounts()
+    augment: Augment = Augment()
+
+
+class ConfigError(ValueError):
+    """A config file is missing, unreadable or invalid; the message names the field."""
+
+
+def load_train_config(path: Path, overrides: dict[str, object] | None = None) -> TrainConfig:
+    """Read a training config; ``overrides`` (e.g. from CLI flags) replace top-level keys."""
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return TrainConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path}: {problems}") from exc

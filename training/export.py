@@ -1,0 +1,60 @@
+"""``farz train export``: PyTorch weights → simplified ONNX carrying farz's metadata (DESIGN.md §3)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import onnx
+
+from training.fit import offline_ultralytics
+from training.taxonomy import Taxonomy
+
+
+def set_metadata(path: Path, values: dict[str, str]) -> None:
+    """Add or replace ``metadata_props`` entries of an ONNX file in place."""
+    model = onnx.load(str(path))
+    existing = {p.key: p for p in model.metadata_props}
+    for key, value in values.items():
+        if key in existing:
+            existing[key].value = value
+        else:
+            entry = model.metadata_props.add()
+            entry.key, entry.value = key, value
+    onnx.save(model, str(path))
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """All ``metadata_props`` of an ONNX file."""
+    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+
+
+def farz_metadata(taxonomy: Taxonomy, name: str, imgsz: int, data_hash: str, metrics: dict[str, object] | None) -> dict[str, str]:
+    """The metadata farz requires of a model: class list in taxonomy order, input size, provenance."""
+    return {
+        "names": json.dumps(list(taxonomy.names)),
+        "imgsz": json.dumps([imgsz, imgsz]),
+        "task": "detect",
+        "taxonomy_version": str(taxonomy.version),
+        "farz_name": name,
+        "data_hash": data_hash,
+        "metrics": json.dumps(metrics or {}),
+    }
+
+
+def export_onnx(weights: Path, out: Path, taxonomy: Taxonomy, name: str, imgsz: int, data_hash: str = "", opset: int = 18) -> Path:
+    """Export ``weights`` (best.pt) to ``out`` (.onnx), simplified, with farz metadata; returns ``out``."""
+    offline_ultralytics(out.parent)
+    from ultralytics import YOLO
+
+    model = YOLO(str(weights))
+    model_names = [model.names[i] for i in sorted(model.names)]
+    if tuple(model_names) != taxonomy.names:
+        raise ValueError(f"{weights}: classes {model_names} differ from taxonomy v{taxonomy.version} {list(taxonomy.names)}")
+    exported = Path(model.export(format="onnx", imgsz=imgsz, simplify=True, opset=opset, dynamic=False, half=False, verbose=False))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if exported.resolve() != out.resolve():
+        shutil.move(str(exported), out)
+    set_metadata(out, farz_metadata(taxonomy, name, imgsz, data_hash, None))
+    return out

@@ -1,0 +1,97 @@
+"""``farz train fit``: cut-outs → belt scenes → Ultralytics training, offline, into one run folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import yaml
+
+from training.config import TrainConfig
+from training.taxonomy import Taxonomy
+
+
+def offline_ultralytics(run_root: Path) -> None:
+    """Make Ultralytics run with no network: no hub, no font or weight downloads, settings kept local."""
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(run_root / ".ultralytics"))
+    os.environ.setdefault("YOLO_VERBOSE", "False")
+    Path(os.environ["YOLO_CONFIG_DIR"]).mkdir(parents=True, exist_ok=True)
+
+
+def dataset_hash(folder: Path) -> str:
+    """sha256 over the sorted relative paths and bytes of every label file and image size in ``folder``."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.suffix in {".txt", ".jpg", ".png", ".yaml"}:
+            digest.update(str(path.relative_to(folder)).encode())
+            digest.update(path.read_bytes() if path.suffix in {".txt", ".yaml"} else str(path.stat().st_size).encode())
+    return digest.hexdigest()
+
+
+def pick_device(requested: str) -> str:
+    """'auto' → '0' when CUDA is available, else 'cpu'."""
+    if requested != "auto":
+        return requested
+    import torch
+
+    return "0" if torch.cuda.is_available() else "cpu"
+
+
+def prepare_data(config: TrainConfig, taxonomy: Taxonomy, data_dir: Path) -> Path:
+    """Cut-outs (cached) and rendered scenes for a run; returns the dataset's data.yaml."""
+    from training.cutouts import make_cutouts
+    from training.synth import write_training_set
+
+    if not (config.cutouts / "report.json").exists():
+        if not config.source.is_dir():
+            raise FileNotFoundError(f"source photos not found at {config.source}: set `source:` in the config")
+        make_cutouts(config.source, config.cutouts, taxonomy, workers=max(1, config.workers))
+    data_yaml = data_dir / "data.yaml"
+    if data_yaml.exists():
+        return data_yaml
+    counts = {"train": config.synth.train, "val": config.synth.val}
+    return write_training_set(config.cutouts, data_dir, taxonomy.names, counts, seed=config.synth.seed)
+
+
+def fit(config: TrainConfig, taxonomy: Taxonomy, run_dir: Path, data_dir: Path | None = None) -> Path:
+    """Train one model; writes weights, results, the config used and data hashes into ``run_dir``.
+
+    Returns the path of the best PyTorch weights (``run_dir/weights/best.pt``).
+    """
+    run_dir = run_dir.resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    offline_ultralytics(run_dir.parent)
+    data_yaml = prepare_data(config, taxonomy, data_dir or run_dir / "data")
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(json.loads(config.model_dump_json()), sort_keys=False))
+    (run_dir / "data_hash.txt").write_text(dataset_hash(data_yaml.parent) + "\n")
+
+    from ultralytics import YOLO
+
+    model = YOLO(config.model)
+    model.train(
+        data=str(data_yaml),
+        imgsz=config.imgsz,
+        epochs=config.epochs,
+        time=config.hours or None,
+        batch=config.batch,
+        workers=config.workers,
+        device=pick_device(config.device),
+        seed=config.seed,
+        patience=config.patience,
+        project=str(run_dir.parent),
+        name=run_dir.name,
+        exist_ok=True,
+        plots=False,
+        amp=False,
+        verbose=False,
+        **config.augment.model_dump(),
+    )
+    best = run_dir / "weights" / "best.pt"
+    if not best.exists():
+        raise RuntimeError(f"training ended without {best}; see {run_dir}")
+    shutil.copy(data_yaml, run_dir / "data.yaml")
+    return best

@@ -1,0 +1,383 @@
+"""Conveyor scene generator: cut-outs composed onto procedural belts, with exact labels and truth.
+
+Two products come from the same renderer:
+- training images with YOLO labels (boxes of the visible part of every item), and
+- belt videos with ``NAME.truth.json`` (true counts per class and direction across a count line) and
+  ``NAME.yaml`` (the line), the shape ``farz count`` reads.
+
+Variation covered: belt colour and texture, seams, side rails, direction and speed, item rotation and
+scale, overlap and occlusion, drop shadows, motion blur, global and gradient lighting, colour cast,
+sensor noise and JPEG artefacts. Not covered (see the model card): perspective, dirt and wet items,
+items stacked in heaps, real camera optics, items other than TrashNet's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+BELT_COLOURS = ((38, 38, 40), (22, 22, 24), (45, 70, 50), (80, 55, 40), (95, 95, 92), (60, 45, 35), (30, 40, 75))
+Rng = np.random.Generator
+
+
+@dataclass(frozen=True)
+class Cutout:
+    """One item image with alpha (H, W, 4 uint8, BGRA) and its taxonomy class id."""
+
+    rgba: np.ndarray
+    class_id: int
+    name: str
+
+
+def load_cutouts(folder: Path, names: tuple[str, ...], split: str) -> list[Cutout]:
+    """Cut-outs of ``folder/split/<class>/*.png`` for the given class names."""
+    items: list[Cutout] = []
+    for class_id, name in enumerate(names):
+        for path in sorted((folder / split / name).glob("*.png")):
+            rgba = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            if rgba is not None and rgba.ndim == 3 and rgba.shape[2] == 4:
+                items.append(Cutout(rgba, class_id, path.stem))
+    return items
+
+
+@dataclass(frozen=True)
+class BeltStyle:
+    """How a belt looks; drawn once per scene, scrolled along the belt for video frames."""
+
+    colour: tuple[int, int, int]
+    grain: float
+    seam_period: int
+    rail_width: float
+    rail_colour: tuple[int, int, int]
+    gain: float
+    gradient: float
+    cast: tuple[float, float, float]
+    noise: float
+    jpeg_quality: int
+    seed: int
+
+    @staticmethod
+    def random(rng: Rng) -> BeltStyle:
+        base = np.array(BELT_COLOURS[rng.integers(len(BELT_COLOURS))], float) * rng.uniform(0.7, 1.3)
+        rail = int(rng.uniform(110, 200))
+        return BeltStyle(
+            colour=tuple(int(c) for c in np.clip(base, 0, 255)),  # type: ignore[arg-type]
+            grain=float(rng.uniform(3, 14)),
+            seam_period=int(rng.integers(90, 400)),
+            rail_width=float(rng.uniform(0.0, 0.09)),
+            rail_colour=(rail, rail, int(rail * rng.uniform(0.9, 1.05))),
+            gain=float(rng.uniform(0.6, 1.35)),
+            gradient=float(rng.uniform(-0.35, 0.35)),
+            cast=tuple(float(v) for v in rng.uniform(0.88, 1.12, 3)),  # type: ignore[arg-type]
+            noise=float(rng.uniform(0, 9)),
+            jpeg_quality=int(rng.integers(35, 96)),
+            seed=int(rng.integers(2**31)),
+        )
+
+
+def belt_strip(style: BeltStyle, width: int, length: int) -> np.ndarray:
+    """A belt texture (length x width x 3, float32) with motion along axis 0, tileable in length."""
+    rng = np.random.default_rng(style.seed)
+    coarse = rng.normal(0, 1, (max(2, length // 24), max(2, width // 24))).astype(np.float32)
+    coarse = cv2.resize(coarse, (width, length), interpolation=cv2.INTER_CUBIC)
+    fine = rng.normal(0, 1, (length, width)).astype(np.float32)
+    fine = cv2.GaussianBlur(fine, (0, 0), 0.8)
+    tex = np.asarray(style.colour, np.float32)[None, None, :] + (coarse * 0.6 + fine * 0.4)[..., None] * style.grain
+    for y in range(0, length, style.seam_period):
+        tex[y : y + 3] *= 0.7
+    stains = rng.integers(0, 6)
+    for _ in range(stains):
+        cy, cx = int(rng.integers(length)), int(rng.integers(width))
+        cv2.circle(tex, (cx, cy), int(rng.integers(5, 30)), tuple(float(c) * 0.8 for c in style.colour), -1)
+    return tex
+
+
+def compose(frame: np.ndarray, item: np.ndarray, cx: float, cy: float, shadow: float = 0.45) -> np.ndarray:
+    """Paste a BGRA ``item`` centred at (cx, cy) px onto float ``frame`` in place, with a soft shadow.
+
+    Returns the item's alpha in frame coordinates (H, W float32 in 0..1).
+    """
+    h, w = frame.shape[:2]
+    ih, iw = item.shape[:2]
+    x0, y0 = int(round(cx - iw / 2)), int(round(cy - ih / 2))
+    alpha_full = np.zeros((h, w), np.float32)
+    fx0, fy0, fx1, fy1 = max(x0, 0), max(y0, 0), min(x0 + iw, w), min(y0 + ih, h)
+    if fx0 >= fx1 or fy0 >= fy1:
+        return alpha_full
+    crop = item[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0]
+    alpha = crop[..., 3].astype(np.float32) / 255
+    alpha_full[fy0:fy1, fx0:fx1] = alpha
+    if shadow > 0:
+        off = max(2, int(0.06 * max(ih, iw)))
+        sh = np.zeros((h, w), np.float32)
+        sh[min(fy0 + off, h) : min(fy1 + off, h), min(fx0 + off, w) : min(fx1 + off, w)] = alpha[
+            : max(0, min(fy1 + off, h) - fy0 - off), : max(0, min(fx1 + off, w) - fx0 - off)
+        ]
+        sh = cv2.GaussianBlur(sh, (0, 0), off * 0.6)
+        frame *= (1 - shadow * sh)[..., None]
+    region = frame[fy0:fy1, fx0:fx1]
+    region[:] = crop[..., :3].astype(np.float32) * alpha[..., None] + region * (1 - alpha[..., None])
+    return alpha_full
+
+
+def transform_item(cutout: Cutout, side_px: float, angle: float, rng: Rng) -> np.ndarray:
+    """Scale the cut-out so its longer side is ``side_px``, rotate by ``angle`` degrees, jitter colour."""
+    rgba = cutout.rgba
+    s = side_px / max(rgba.shape[:2])
+    rgba = cv2.resize(rgba, None, fx=s, fy=s, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    if rng.random() < 0.5:
+        rgba = rgba[:, ::-1]
+    h, w = rgba.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    cos, sin = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(h * sin + w * cos) + 2, int(h * cos + w * sin) + 2
+    m[0, 2] += nw / 2 - w / 2
+    m[1, 2] += nh / 2 - h / 2
+    out = cv2.warpAffine(np.ascontiguousarray(rgba), m, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0, 0))
+    bgr = out[..., :3].astype(np.float32) * rng.uniform(0.75, 1.2) + rng.uniform(-12, 12, 3)
+    out[..., :3] = np.clip(bgr, 0, 255).astype(np.uint8)
+    return out
+
+
+def finish(frame: np.ndarray, style: BeltStyle, rng: Rng, blur_px: int, blur_axis: int) -> np.ndarray:
+    """Lighting, motion blur along ``blur_axis`` (0 = vertical, 1 = horizontal), noise; returns uint8."""
+    h, w = frame.shape[:2]
+    ramp = np.linspace(1 - style.gradient, 1 + style.gradient, w if rng.random() < 0.5 else h, dtype=np.float32)
+    light = ramp[None, :] if ramp.size == w else ramp[:, None]
+    frame = frame * (style.gain * light)[..., None] * np.asarray(style.cast, np.float32)
+    if blur_px > 1:
+        k = np.zeros((blur_px, blur_px), np.float32)
+        if blur_axis == 0:
+            k[:, blur_px // 2] = 1 / blur_px
+        else:
+            k[blur_px // 2, :] = 1 / blur_px
+        frame = cv2.filter2D(frame, -1, k)
+    if style.noise > 0:
+        frame = frame + rng.normal(0, style.noise, frame.shape).astype(np.float32)
+    return np.clip(frame, 0, 255).astype(np.uint8)
+
+
+def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    """Round-trip through JPEG at ``quality`` to add its artefacts."""
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else image
+
+
+def draw_rails(frame: np.ndarray, style: BeltStyle, axis: int) -> None:
+    """Side rails parallel to the belt's motion (``axis`` 0: belt moves vertically)."""
+    if style.rail_width <= 0:
+        return
+    across = frame.shape[1] if axis == 0 else frame.shape[0]
+    rw = max(2, int(style.rail_width * across))
+    shade = np.linspace(0.7, 1.15, rw, dtype=np.float32)[:, None] * np.asarray(style.rail_colour, np.float32)
+    if axis == 0:
+        frame[:, :rw] = shade[None, :, :]
+        frame[:, -rw:] = shade[None, ::-1, :]
+    else:
+        frame[:rw, :] = shade[:, None, :]
+        frame[-rw:, :] = shade[::-1, None, :]
+
+
+@dataclass
+class SceneLabels:
+    """YOLO labels of one rendered image: class ids and normalised (cx, cy, w, h) boxes."""
+
+    class_ids: list[int] = field(default_factory=list)
+    boxes: list[tuple[float, float, float, float]] = field(default_factory=list)
+
+    def to_text(self) -> str:
+        return "".join(f"{c} {x:.6f} {y:.6f} {w:.6f} {h:.6f}\n" for c, (x, y, w, h) in zip(self.class_ids, self.boxes, strict=True))
+
+
+def visible_labels(alphas: list[np.ndarray], class_ids: list[int], min_visible: float = 0.35) -> SceneLabels:
+    """Boxes of each item's visible part, items composed in list order (later ones on top)."""
+    labels = SceneLabels()
+    if not alphas:
+        return labels
+    h, w = alphas[0].shape
+    cover = np.zeros((h, w), np.float32)
+    visible: list[np.ndarray] = []
+    for a in reversed(alphas):
+        visible.append(a * (1 - cover))
+        cover = np.maximum(cover, a)
+    visible.reverse()
+    for vis, full, cid in zip(visible, alphas, class_ids, strict=True):
+        area = float(full.sum())
+        if area < 30:
+            continue
+        m = vis > 0.5
+        if float(vis.sum()) < min_visible * area or m.sum() < 30:
+            continue
+        ys, xs = np.nonzero(m)
+        x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+        labels.class_ids.append(cid)
+        labels.boxes.append(((x0 + x1) / 2 / w, (y0 + y1) / 2 / h, (x1 - x0) / w, (y1 - y0) / h))
+    return labels
+
+
+def render_training_image(cutouts: list[Cutout], rng: Rng, size: tuple[int, int] = (480, 360)) -> tuple[np.ndarray, SceneLabels]:
+    """One still belt scene (H x W x 3 uint8, size = (W, H)) with 1-9 items and its YOLO labels."""
+    w, h = size
+    style = BeltStyle.random(rng)
+    frame = belt_strip(style, w, h)
+    draw_rails(frame, style, axis=0)
+    n = int(rng.integers(1, 10))
+    alphas: list[np.ndarray] = []
+    ids: list[int] = []
+    for _ in range(n):
+        cut = cutouts[int(rng.integers(len(cutouts)))]
+        item = transform_item(cut, rng.uniform(0.14, 0.5) * min(w, h), float(rng.uniform(0, 360)), rng)
+        cx, cy = rng.uniform(-0.05, 1.05) * w, rng.uniform(-0.05, 1.05) * h
+        alphas.append(compose(frame, item, cx, cy, shadow=float(rng.uniform(0.1, 0.6))))
+        ids.append(cut.class_id)
+    labels = visible_labels(alphas, ids)
+    image = finish(frame, style, rng, blur_px=int(rng.choice([1, 1, 3, 5, 7, 9])), blur_axis=0)
+    image = jpeg(image, style.jpeg_quality)
+    k = int(rng.integers(4))
+    if k:
+        image = np.ascontiguousarray(np.rot90(image, k))
+        for i, (x, y, bw, bh) in enumerate(labels.boxes):
+            for _ in range(k):  # np.rot90 turns counter-clockwise: (x, y) -> (y, 1 - x)
+                x, y, bw, bh = y, 1 - x, bh, bw
+            labels.boxes[i] = (x, y, bw, bh)
+    return image, labels
+
+
+def write_training_set(cutout_dir: Path, out: Path, names: tuple[str, ...], counts: dict[str, int], seed: int = 0) -> Path:
+    """Render ``counts[split]`` images per split into a YOLO dataset; returns its ``data.yaml``."""
+    from tqdm import tqdm
+
+    for split_index, (split, n) in enumerate(counts.items()):
+        cutouts = load_cutouts(cutout_dir, names, split)
+        if not cutouts:
+            raise FileNotFoundError(f"no cut-outs for split {split!r} in {cutout_dir}: run `farz datasets cutouts` first")
+        rng = np.random.default_rng([seed, split_index])
+        (out / "images" / split).mkdir(parents=True, exist_ok=True)
+        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+        for i in tqdm(range(n), desc=f"synth {split}", unit="img"):
+            image, labels = render_training_image(cutouts, rng)
+            cv2.imwrite(str(out / "images" / split / f"{i:06d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+            (out / "labels" / split / f"{i:06d}.txt").write_text(labels.to_text())
+    data = out / "data.yaml"
+    lines = [f"path: {out.resolve()}", *(f"{s}: images/{s}" for s in counts), "names:"]
+    lines += [f"  {i}: {n}" for i, n in enumerate(names)]
+    data.write_text("\n".join(lines) + "\n")
+    return data
+
+
+@dataclass
+class MovingItem:
+    """An item travelling along the belt in a video: position in px, velocity in px/frame."""
+
+    image: np.ndarray
+    class_id: int
+    x: float
+    y: float
+    vx: float
+    vy: float
+    counted: bool = False
+
+
+DIRECTIONS = {"right": (1, 0), "left": (-1, 0), "down": (0, 1), "up": (0, -1)}
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    """A belt video to render: size px, fps, seconds, belt direction, speed px/frame, items per second."""
+
+    width: int = 640
+    height: int = 360
+    fps: int = 15
+    seconds: float = 20.0
+    direction: str = "right"
+    speed: float = 10.0
+    rate: float = 1.2
+    seed: int = 0
+
+
+def count_line(spec: VideoSpec) -> tuple[float, float, float, float]:
+    """The count line (0-1 coords) across the belt's middle, drawn so that the belt's motion is ``in``."""
+    return {"right": (0.5, 1.0, 0.5, 0.0), "left": (0.5, 0.0, 0.5, 1.0), "down": (0.0, 0.5, 1.0, 0.5), "up": (1.0, 0.5, 0.0, 0.5)}[spec.direction]
+
+
+def render_video(cutouts: list[Cutout], names: tuple[str, ...], spec: VideoSpec, out_mp4: Path, line_in: bool = True) -> dict[str, object]:
+    """Render a belt video, write ``NAME.mp4``, ``NAME.truth.json`` and ``NAME.yaml``; returns the truth.
+
+    Every item enters fully outside the frame upstream and leaves fully outside downstream, so each
+    one crosses the middle line exactly once; ``line_in`` False draws the line the other way round so
+    the same motion counts as ``out``.
+    """
+    rng = np.random.default_rng(spec.seed)
+    style = BeltStyle.random(rng)
+    dx, dy = DIRECTIONS[spec.direction]
+    axis = 0 if dy else 1
+    w, h = spec.width, spec.height
+    strip = belt_strip(style, w if axis == 0 else h, 4 * (h if axis == 0 else w))
+    line = count_line(spec)
+    if not line_in:
+        line = (line[2], line[3], line[0], line[1])
+    counts: dict[str, int] = {}
+    items: list[MovingItem] = []
+    frames = int(spec.seconds * spec.fps)
+    writer = cv2.VideoWriter(str(out_mp4), cv2.VideoWriter.fourcc(*"mp4v"), spec.fps, (w, h))
+    if not writer.isOpened():
+        raise OSError(f"cannot write video {out_mp4}")
+    next_spawn = 0.0
+    spawn_frames = int(frames - (w if axis else h) / spec.speed - 30)  # stop spawning so all leave in time
+    for f in range(frames):
+        if f >= next_spawn and f < spawn_frames:
+            cut = cutouts[int(rng.integers(len(cutouts)))]
+            img = transform_item(cut, rng.uniform(0.2, 0.42) * min(w, h), float(rng.uniform(0, 360)), rng)
+            ih, iw = img.shape[:2]
+            speed = spec.speed * rng.uniform(0.9, 1.1)
+            if axis == 1:
+                x = -iw / 2 - 2 if dx > 0 else w + iw / 2 + 2
+                y = rng.uniform(0.22, 0.78) * h
+            else:
+                y = -ih / 2 - 2 if dy > 0 else h + ih / 2 + 2
+                x = rng.uniform(0.22, 0.78) * w
+            items.append(MovingItem(img, cut.class_id, x, y, dx * speed + rng.normal(0, 0.3) * dy, dy * speed + rng.normal(0, 0.3) * dx))
+            next_spawn = f + rng.exponential(spec.fps / spec.rate) + 0.5 * max(iw, ih) / speed
+        offset = int(f * spec.speed) % strip.shape[0]
+        rolled = np.roll(strip, offset * (dy if axis == 0 else dx), axis=0)
+        frame = (rolled[:h] if axis == 0 else rolled[:w].transpose(1, 0, 2)).copy()
+        draw_rails(frame, style, axis)
+        for it in items:
+            compose(frame, it.image, it.x, it.y, shadow=0.4)
+        image = jpeg(finish(frame, style, rng, blur_px=max(1, int(spec.speed * 0.35)) | 1, blur_axis=axis), style.jpeg_quality)
+        writer.write(image)
+        for it in items:
+            before = (it.x / w, it.y / h)
+            it.x += it.vx
+            it.y += it.vy
+            if not it.counted and _side(line, before) * _side(line, (it.x / w, it.y / h)) < 0:
+                it.counted = True
+                direction = "in" if _side(line, (it.x / w, it.y / h)) > 0 else "out"
+                key = f"{direction}:{names[it.class_id]}"
+                counts[key] = counts.get(key, 0) + 1
+        items = [it for it in items if -w < it.x < 2 * w and -h < it.y < 2 * h and not _gone(it, w, h)]
+    writer.release()
+    truth: dict[str, object] = {
+        "counts": {d: {n: counts.get(f"{d}:{n}", 0) for n in names if counts.get(f"{d}:{n}", 0)} for d in ("in", "out")},
+        "frames": frames,
+        "fps": spec.fps,
+        "line": list(line),
+        "spec": spec.__dict__,
+    }
+    out_mp4.with_suffix(".truth.json").write_text(json.dumps(truth, indent=1) + "\n")
+    out_mp4.with_suffix(".yaml").write_text(f"# count line for {out_mp4.name} (0-1 coords; the belt's motion is `{'in' if line_in else 'out'}`)\nline: [{', '.join(f'{v:g}' for v in line)}]\nanchor: center\n")
+    return truth
+
+
+def _side(line: tuple[float, float, float, float], p: tuple[float, float]) -> float:
+    x1, y1, x2, y2 = line
+    return (x2 - x1) * (p[1] - y1) - (y2 - y1) * (p[0] - x1)
+
+
+def _gone(it: MovingItem, w: int, h: int) -> bool:
+    ih, iw = it.image.shape[:2]
+    return (it.vx > 0 and it.x - iw / 2 > w) or (it.vx < 0 and it.x + iw / 2 < 0) if abs(it.vx) > abs(it.vy) else (it.vy > 0 and it.y - ih / 2 > h) or (it.vy < 0 and it.y + ih / 2 < 0)

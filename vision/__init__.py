@@ -1,0 +1,34 @@
+"""farz vision core: pure per-frame detection, tracking and counting (numpy, onnxruntime, opencv)."""
+
+from vision.annotate import Annotator
+from vision.counter import CountEvent, LineCounter, LineSpec, ZoneCounter
+from vision.detections import Detections
+from vision.detector import DetectorSettings, ModelInfo, OnnxDetector
+from vision.errors import LineError, ModelError, VisionError
+from vision.geometry import Letterbox, box_iou, letterbox, nms
+from vision.pipeline import FrameResult, Pipeline, StageTimings
+from vision.tracker import Tracker, TrackerSettings
+
+__all__ = [
+    "Annotator",
+    "CountEvent",
+    "Detections",
+    "DetectorSettings",
+    "FrameResult",
+    "Letterbox",
+    "LineCounter",
+    "LineError",
+    "LineSpec",
+    "ModelError",
+    "ModelInfo",
+    "OnnxDetector",
+    "Pipeline",
+    "StageTimings",
+    "Tracker",
+    "TrackerSettings",
+    "VisionError",
+    "ZoneCounter",
+    "box_iou",
+    "letterbox",
+    "nms",
+]

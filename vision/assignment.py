@@ -1,0 +1,59 @@
+"""Minimum-cost assignment (Hungarian algorithm, O(n^2 m)) for small tracker cost matrices."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+
+def linear_assignment(cost: npt.NDArray[np.float32], max_cost: float) -> list[tuple[int, int]]:
+    """Pairs (row, col) of a minimum-total-cost matching, keeping only pairs with cost <= ``max_cost``.
+
+    Entries above ``max_cost`` are treated as forbidden, so the optimum never trades a good pair for one
+    that would be thrown away.
+    """
+    n_rows, n_cols = cost.shape
+    if n_rows == 0 or n_cols == 0:
+        return []
+    transpose = n_rows > n_cols
+    c = (cost.T if transpose else cost).astype(np.float64)
+    big = max_cost + 1.0
+    c = np.where(c > max_cost, big * 10, c)
+    n, m = c.shape  # n <= m
+    u = np.zeros(n + 1)
+    v = np.zeros(m + 1)
+    p = np.zeros(m + 1, np.int64)  # p[j]: row matched to column j (1-based), 0 = none
+    way = np.zeros(m + 1, np.int64)
+    for i in range(1, n + 1):
+        p[0] = i
+        j0 = 0
+        minv = np.full(m + 1, np.inf)
+        used = np.zeros(m + 1, bool)
+        while True:
+            used[j0] = True
+            i0 = p[j0]
+            free = ~used[1:]
+            cur = c[i0 - 1] - u[i0] - v[1:]
+            better = free & (cur < minv[1:])
+            minv[1:][better] = cur[better]
+            way[1:][better] = j0
+            cand = np.where(free, minv[1:], np.inf)
+            j1 = int(np.argmin(cand)) + 1
+            delta = cand[j1 - 1]
+            u[p[used]] += delta
+            v[used] -= delta
+            minv[1:][free] -= delta
+            j0 = j1
+            if p[j0] == 0:
+                break
+        while j0:
+            j1 = way[j0]
+            p[j0] = p[j1]
+            j0 = j1
+    pairs = []
+    for j in range(1, m + 1):
+        if p[j]:
+            r, col = p[j] - 1, j - 1
+            if c[r, col] <= max_cost:
+                pairs.append((col, r) if transpose else (r, col))
+    return sorted(pairs)

@@ -1,0 +1,266 @@
+"""``LineCounter`` and ``ZoneCounter``: turn tracked detections into ``CountEvent`` values.
+
+Rules (DESIGN.md §3): a track counts once, when its anchor crosses from one side of the line to the
+other and is clearly on the new side (outside a hysteresis band); the crossing is judged on the motion
+segment between two observations, so a fast item that jumps over the line or a zone between frames
+still counts, and the crossing point must lie on the finite line. A track that disappears and comes
+back with a new id near where the old one was last seen, soon after, inherits the old track's state,
+so an id switch at the line does not count an item twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from vision.detections import Detections
+from vision.errors import LineError
+
+ANCHORS = ("center", "bottom_center")
+
+
+@dataclass(frozen=True)
+class CountEvent:
+    """One item counted: which line or zone, class, direction, the track and the frame it happened in."""
+
+    line: str
+    class_id: int
+    class_name: str
+    direction: str  # "in" | "out"
+    track_id: int
+    confidence: float
+    frame_index: int
+
+
+@dataclass(frozen=True)
+class LineSpec:
+    """A count line in normalised 0-1 image coordinates; ``in`` is a crossing from the side where
+    ``(x2-x1)*(ay-y1) - (y2-y1)*(ax-x1) < 0`` to the side where it is ``> 0`` (image y points down)."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    name: str = "line-1"
+    anchor: str = "center"
+
+    def __post_init__(self) -> None:
+        values = (self.x1, self.y1, self.x2, self.y2)
+        if not all(np.isfinite(v) and -0.0001 <= v <= 1.0001 for v in values):
+            raise LineError(f"line {self.name!r}: coordinates must be in 0-1, got {values}")
+        if self.x1 == self.x2 and self.y1 == self.y2:
+            raise LineError(f"line {self.name!r}: both end points are the same {values[:2]}")
+        if self.anchor not in ANCHORS:
+            raise LineError(f"line {self.name!r}: anchor must be one of {ANCHORS}, got {self.anchor!r}")
+
+    @staticmethod
+    def parse(text: str, name: str = "line-1", anchor: str = "center") -> LineSpec:
+        """Parse ``"x1,y1,x2,y2"`` (0-1 coordinates)."""
+        parts = [p.strip() for p in text.split(",")]
+        try:
+            values = [float(p) for p in parts]
+        except ValueError:
+            raise LineError(f"line {text!r}: expected four numbers x1,y1,x2,y2 in 0-1") from None
+        if len(values) != 4:
+            raise LineError(f"line {text!r}: expected four numbers x1,y1,x2,y2 in 0-1, got {len(values)}")
+        return LineSpec(*values, name=name, anchor=anchor)
+
+
+@dataclass
+class _TrackState:
+    anchor: npt.NDArray[np.float64]
+    side: int  # -1, +1, or 0 while never clearly on a side
+    side_anchor: npt.NDArray[np.float64]  # last anchor seen clearly on ``side``
+    counted: bool
+    last_frame: int
+    size: float  # px, the larger box side at last sight
+    exited: bool = False
+
+
+@dataclass
+class _Memory:
+    """Per-track state of one counter, pruned after ``max_age`` frames unseen."""
+
+    states: dict[int, _TrackState] = field(default_factory=dict)
+
+    def prune(self, frame_index: int, max_age: int) -> None:
+        for tid in [t for t, s in self.states.items() if frame_index - s.last_frame > max_age]:
+            del self.states[tid]
+
+    def inherit(self, anchor: npt.NDArray[np.float64], size: float, frame_index: int, window: int, radius: float) -> _TrackState | None:
+        """State of the nearest track lost within ``window`` frames whose last anchor is within
+        ``radius`` box sizes of ``anchor`` (an id switch), removed from memory; None if none."""
+        best, best_d = None, float("inf")
+        for tid, s in self.states.items():
+            age = frame_index - s.last_frame
+            if 0 < age <= window:
+                d = float(np.hypot(*(anchor - s.anchor)))
+                if d <= radius * max(size, s.size) and d < best_d:
+                    best, best_d = tid, d
+        return None if best is None else self.states.pop(best)
+
+
+class LineCounter:
+    """Counts tracks crossing one line; ``update`` returns the new ``CountEvent`` values of a frame.
+
+    Args:
+        spec: the line, in 0-1 coordinates, with its name and anchor.
+        names: class names by class id.
+        hysteresis: half-width of the dead band around the line, as a fraction of the frame diagonal.
+        relink_frames: how long (frames) a lost track's state may be inherited by a new id.
+        relink_radius: how far (in box sizes) a new id may be from where the lost track was last seen.
+    """
+
+    def __init__(self, spec: LineSpec, names: tuple[str, ...], hysteresis: float = 0.01, relink_frames: int = 30, relink_radius: float = 1.0) -> None:
+        self.spec = spec
+        self.names = names
+        self.hysteresis = hysteresis
+        self.relink_frames = relink_frames
+        self.relink_radius = relink_radius
+        self.totals: dict[tuple[str, str], int] = {}
+        self._memory = _Memory()
+        self._frame_size: tuple[int, int] | None = None
+        self._p1 = self._p2 = np.zeros(2)
+        self._band = 0.0
+
+    def reset(self) -> None:
+        """Forget tracks and totals."""
+        self.totals = {}
+        self._memory = _Memory()
+
+    def _geometry(self, width: int, height: int) -> None:
+        if self._frame_size != (width, height):
+            self._frame_size = (width, height)
+            self._p1 = np.array([self.spec.x1 * width, self.spec.y1 * height])
+            self._p2 = np.array([self.spec.x2 * width, self.spec.y2 * height])
+            self._band = self.hysteresis * float(np.hypot(width, height))
+
+    def _signed_distance(self, p: npt.NDArray[np.float64]) -> float:
+        d = self._p2 - self._p1
+        return float((d[0] * (p[1] - self._p1[1]) - d[1] * (p[0] - self._p1[0])) / np.hypot(*d))
+
+    def _crosses_segment(self, a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> bool:
+        """Whether the motion a→b passes the finite line (with a tolerance of the dead band)."""
+        da, db = self._signed_distance(a), self._signed_distance(b)
+        if da == db:
+            return False
+        t = da / (da - db)
+        hit = a + t * (b - a)
+        d = self._p2 - self._p1
+        u = float(np.dot(hit - self._p1, d) / np.dot(d, d))
+        margin = self._band / float(np.hypot(*d))
+        return -margin <= u <= 1 + margin
+
+    def update(self, detections: Detections, width: int, height: int, frame_index: int) -> list[CountEvent]:
+        """Advance with one frame's tracked detections (frame size in px); returns new events."""
+        if detections.tracker_id is None:
+            raise ValueError("LineCounter needs tracked detections (tracker_id set)")
+        self._geometry(width, height)
+        events: list[CountEvent] = []
+        anchors = detections.anchors(self.spec.anchor).astype(np.float64)
+        sizes = np.max(detections.xyxy[:, 2:] - detections.xyxy[:, :2], axis=1) if len(detections) else np.zeros(0)
+        for i, tid in enumerate(detections.tracker_id.tolist()):
+            p = anchors[i]
+            dist = self._signed_distance(p)
+            side = 1 if dist > self._band else -1 if dist < -self._band else 0
+            state = self._memory.states.get(tid)
+            if state is None:
+                state = self._memory.inherit(p, float(sizes[i]), frame_index, self.relink_frames, self.relink_radius)
+                if state is None:
+                    state = _TrackState(p, side, p, False, frame_index, float(sizes[i]))
+                self._memory.states[tid] = state
+            if side != 0 and state.side != 0 and side != state.side and not state.counted and self._crosses_segment(state.side_anchor, p):
+                state.counted = True
+                direction = "in" if side > 0 else "out"
+                cid = int(detections.class_id[i])
+                events.append(CountEvent(self.spec.name, cid, self.names[cid], direction, tid, float(detections.confidence[i]), frame_index))
+                self.totals[(direction, self.names[cid])] = self.totals.get((direction, self.names[cid]), 0) + 1
+            if side != 0:
+                state.side, state.side_anchor = side, p
+            state.anchor, state.last_frame, state.size = p, frame_index, float(sizes[i])
+        self._memory.prune(frame_index, max(self.relink_frames, 1) * 4)
+        return events
+
+
+class ZoneCounter:
+    """Counts tracks entering (``in``) and leaving (``out``) a polygon zone, once each per track.
+
+    The motion segment between two observations is tested against the polygon, so an item that jumps
+    across the whole zone between frames is counted ``in`` and ``out`` in that frame.
+    """
+
+    def __init__(self, polygon: list[tuple[float, float]], names: tuple[str, ...], name: str = "zone-1", anchor: str = "center", relink_frames: int = 30, relink_radius: float = 1.0) -> None:
+        if len(polygon) < 3 or not all(-0.0001 <= v <= 1.0001 for pt in polygon for v in pt):
+            raise LineError(f"zone {name!r}: needs at least 3 points with 0-1 coordinates, got {polygon}")
+        if anchor not in ANCHORS:
+            raise LineError(f"zone {name!r}: anchor must be one of {ANCHORS}, got {anchor!r}")
+        self.polygon = np.asarray(polygon, np.float64)
+        self.names = names
+        self.name = name
+        self.anchor = anchor
+        self.relink_frames = relink_frames
+        self.relink_radius = relink_radius
+        self.totals: dict[tuple[str, str], int] = {}
+        self._memory = _Memory()
+
+    def reset(self) -> None:
+        """Forget tracks and totals."""
+        self.totals = {}
+        self._memory = _Memory()
+
+    def _inside(self, p: npt.NDArray[np.float64], poly: npt.NDArray[np.float64]) -> bool:
+        x, y = p
+        inside = False
+        for (x1, y1), (x2, y2) in zip(poly, np.roll(poly, -1, axis=0), strict=True):
+            if (y1 > y) != (y2 > y) and x < x1 + (y - y1) * (x2 - x1) / (y2 - y1):
+                inside = not inside
+        return inside
+
+    @staticmethod
+    def _segments_intersect(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], c: npt.NDArray[np.float64], d: npt.NDArray[np.float64]) -> bool:
+        def orient(p: npt.NDArray[np.float64], q: npt.NDArray[np.float64], r: npt.NDArray[np.float64]) -> float:
+            return float((q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0]))
+
+        return orient(a, b, c) * orient(a, b, d) < 0 and orient(c, d, a) * orient(c, d, b) < 0
+
+    def _passes(self, a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], poly: npt.NDArray[np.float64]) -> bool:
+        return any(self._segments_intersect(a, b, p, q) for p, q in zip(poly, np.roll(poly, -1, axis=0), strict=True))
+
+    def update(self, detections: Detections, width: int, height: int, frame_index: int) -> list[CountEvent]:
+        """Advance with one frame's tracked detections (frame size in px); returns new events."""
+        if detections.tracker_id is None:
+            raise ValueError("ZoneCounter needs tracked detections (tracker_id set)")
+        poly = self.polygon * np.array([width, height])
+        events: list[CountEvent] = []
+        anchors = detections.anchors(self.anchor).astype(np.float64)
+        sizes = np.max(detections.xyxy[:, 2:] - detections.xyxy[:, :2], axis=1) if len(detections) else np.zeros(0)
+        for i, tid in enumerate(detections.tracker_id.tolist()):
+            p = anchors[i]
+            inside = self._inside(p, poly)
+            state = self._memory.states.get(tid)
+            if state is None:
+                state = self._memory.inherit(p, float(sizes[i]), frame_index, self.relink_frames, self.relink_radius)
+                if state is None:
+                    # A new item seen first inside the zone (dropped into it) has entered it.
+                    state = _TrackState(p, -1, p, False, frame_index, float(sizes[i]))
+                self._memory.states[tid] = state
+            was_inside = state.side == 1
+            passed = not was_inside and not inside and self._passes(state.anchor, p, poly)
+            cid = int(detections.class_id[i])
+            confidence = float(detections.confidence[i])
+            if not was_inside and (inside or passed) and not state.counted:
+                state.counted = True
+                events.append(self._event("in", cid, tid, confidence, frame_index))
+            if ((was_inside and not inside) or passed) and state.counted and not state.exited:
+                state.exited = True
+                events.append(self._event("out", cid, tid, confidence, frame_index))
+            state.side = 1 if inside else -1
+            state.anchor, state.last_frame, state.size = p, frame_index, float(sizes[i])
+        self._memory.prune(frame_index, max(self.relink_frames, 1) * 4)
+        return events
+
+    def _event(self, direction: str, cid: int, tid: int, confidence: float, frame_index: int) -> CountEvent:
+        self.totals[(direction, self.names[cid])] = self.totals.get((direction, self.names[cid]), 0) + 1
+        return CountEvent(self.name, cid, self.names[cid], direction, tid, confidence, frame_index)

@@ -1,0 +1,182 @@
+"""``OnnxDetector``: an Ultralytics-exported YOLO detect model (FP32 or INT8 QDQ) on ONNX Runtime."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+from vision.detections import Detections
+from vision.errors import ModelError
+from vision.geometry import Letterbox, letterbox, nms
+
+HEAD_YOLO11 = "yolo11"  # (1, 4 + nc, anchors): cx, cy, w, h then per-class scores; needs NMS
+HEAD_END2END = "end2end"  # (1, N, 6): x1, y1, x2, y2, score, class; no NMS
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a model file says about itself (from its ONNX ``metadata_props``)."""
+
+    path: str
+    names: tuple[str, ...]
+    imgsz: tuple[int, int]
+    head: str
+    sha256: str
+    metadata: dict[str, str] = field(repr=False)
+
+    @property
+    def model_id(self) -> str:
+        """``name@sha256:<first 12 hex>``, the id that every CountEvent carries."""
+        name = self.metadata.get("farz_name") or Path(self.path).stem
+        return f"{name}@sha256:{self.sha256[:12]}"
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    """Inference settings: thresholds in 0..1, ONNX Runtime threads (0 = runtime default) and providers."""
+
+    confidence: float = 0.25
+    iou: float = 0.5
+    max_detections: int = 300
+    threads: int = 0
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+
+
+def _parse_literal(value: str) -> object:
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return value
+
+
+def _parse_names(path: str, raw: str | None) -> tuple[str, ...]:
+    if raw is None:
+        raise ModelError(path, "metadata has no 'names'", "export the model with Ultralytics or `farz train export`")
+    parsed = _parse_literal(raw)
+    if isinstance(parsed, dict):
+        keys = sorted(parsed)
+        if keys != list(range(len(keys))):
+            raise ModelError(path, f"metadata 'names' has non-contiguous class ids {keys[:10]}")
+        return tuple(str(parsed[k]) for k in keys)
+    if isinstance(parsed, (list, tuple)) and parsed:
+        return tuple(str(n) for n in parsed)
+    raise ModelError(path, f"metadata 'names' is not a class list: {raw[:80]!r}")
+
+
+def _parse_imgsz(path: str, raw: str | None, input_shape: list[object]) -> tuple[int, int]:
+    parsed = _parse_literal(raw) if raw is not None else None
+    if isinstance(parsed, int):
+        return parsed, parsed
+    if isinstance(parsed, (list, tuple)) and len(parsed) == 2 and all(isinstance(v, int) for v in parsed):
+        return int(parsed[0]), int(parsed[1])
+    h, w = input_shape[2], input_shape[3]
+    if isinstance(h, int) and isinstance(w, int):
+        return h, w
+    raise ModelError(path, "input size unknown: no 'imgsz' metadata and a dynamic input shape", "export with a fixed imgsz")
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class OnnxDetector:
+    """Detect objects in BGR frames with a YOLO ONNX model; returns ``Detections`` in frame pixels.
+
+    Reads class names and input size from the model's metadata; letterboxes; runs ONNX Runtime;
+    decodes either the YOLO11 head ``(1, 4+nc, A)`` (with class-aware NMS) or the end-to-end head
+    ``(1, N, 6)``. Raises ``ModelError`` for any file that is not such a model.
+    """
+
+    def __init__(self, model_path: str | Path, settings: DetectorSettings | None = None) -> None:
+        self.settings = settings or DetectorSettings()
+        path = Path(model_path)
+        if not path.is_file():
+            raise ModelError(str(path), "file not found", "pass --model with the path of an .onnx file")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.settings.threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=list(self.settings.providers))
+        except Exception as exc:  # noqa: BLE001 - ONNX Runtime raises several unrelated types
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise ModelError(str(path), f"not a loadable ONNX model: {first}") from exc
+        meta = dict(self.session.get_modelmeta().custom_metadata_map)
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1 or len(inputs[0].shape) != 4:
+            raise ModelError(str(path), f"expected one image input (1, 3, H, W), got {[i.shape for i in inputs]}")
+        self.input_name = inputs[0].name
+        names = _parse_names(str(path), meta.get("names"))
+        imgsz = _parse_imgsz(str(path), meta.get("imgsz"), list(inputs[0].shape))
+        head = self._head_kind(str(path), self.session.get_outputs()[0].shape, len(names))
+        if meta.get("task", "detect") != "detect":
+            raise ModelError(str(path), f"task is {meta['task']!r}, farz needs a 'detect' model")
+        self.info = ModelInfo(str(path), names, imgsz, head, _file_sha256(path), meta)
+
+    @staticmethod
+    def _head_kind(path: str, shape: list[object], nc: int) -> str:
+        if len(shape) != 3:
+            raise ModelError(path, f"output has shape {shape}, expected (1, 4+nc, A) or (1, N, 6)")
+        if shape[1] == 4 + nc and shape[2] != 6:
+            return HEAD_YOLO11
+        if shape[2] == 6:
+            return HEAD_END2END
+        if shape[1] == 4 + nc:
+            return HEAD_YOLO11
+        raise ModelError(path, f"output shape {shape} does not match {nc} classes", "is this a detect model with the classes in its 'names'?")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Class names in model order."""
+        return self.info.names
+
+    def preprocess(self, frame: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.float32], Letterbox]:
+        """BGR frame (H, W, 3) → (1, 3, h, w) float32 RGB in 0..1, letterboxed to the model size."""
+        if frame.ndim != 3 or frame.shape[2] != 3:
+            raise ValueError(f"expected a BGR frame of shape (H, W, 3), got {frame.shape}")
+        boxed, box = letterbox(frame, self.info.imgsz)
+        blob = cv2.dnn.blobFromImage(boxed, scalefactor=1 / 255.0, swapRB=True)
+        return blob.astype(np.float32, copy=False), box
+
+    def infer(self, blob: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Raw model output for a preprocessed blob."""
+        return np.asarray(self.session.run(None, {self.input_name: blob})[0], dtype=np.float32)
+
+    def postprocess(self, raw: npt.NDArray[np.float32], box: Letterbox, width: int, height: int) -> Detections:
+        """Decode the raw output into thresholded, NMS-filtered detections in frame pixels."""
+        s = self.settings
+        if self.info.head == HEAD_END2END:
+            pred = raw[0]
+            pred = pred[pred[:, 4] >= s.confidence]
+            pred = pred[np.argsort(-pred[:, 4], kind="stable")[: s.max_detections]]
+            xyxy = box.to_frame(pred[:, :4], width, height)
+            return Detections(xyxy, pred[:, 4].astype(np.float32), pred[:, 5].astype(np.int64))
+        pred = raw[0].T  # (A, 4 + nc)
+        scores_all = pred[:, 4:]
+        class_id = scores_all.argmax(axis=1)
+        scores = scores_all[np.arange(len(class_id)), class_id]
+        keep = scores >= s.confidence
+        pred, scores, class_id = pred[keep], scores[keep], class_id[keep]
+        if len(scores) > 3000:
+            top = np.argpartition(-scores, 3000)[:3000]
+            pred, scores, class_id = pred[top], scores[top], class_id[top]
+        cxcy, wh = pred[:, :2], pred[:, 2:4]
+        xyxy = np.concatenate([cxcy - wh / 2, cxcy + wh / 2], axis=1).astype(np.float32)
+        kept = nms(xyxy, scores.astype(np.float32), class_id.astype(np.int64), s.iou)[: s.max_detections]
+        return Detections(box.to_frame(xyxy[kept], width, height), scores[kept].astype(np.float32), class_id[kept].astype(np.int64))
+
+    def __call__(self, frame: npt.NDArray[np.uint8]) -> Detections:
+        """Detect objects in one BGR frame."""
+        blob, box = self.preprocess(frame)
+        return self.postprocess(self.infer(blob), box, frame.shape[1], frame.shape[0])
