@@ -77,6 +77,14 @@ class _TrackState:
     last_frame: int
     size: float  # px, the larger box side at last sight
     exited: bool = False
+    velocity: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(2))  # px/frame
+
+    def observe(self, p: npt.NDArray[np.float64], frame_index: int, size: float) -> None:
+        """Record a new sighting: anchor, velocity since the last one, frame, box size."""
+        gap = frame_index - self.last_frame
+        if gap > 0:
+            self.velocity = (p - self.anchor) / gap
+        self.anchor, self.last_frame, self.size = p, frame_index, size
 
 
 @dataclass
@@ -90,13 +98,14 @@ class _Memory:
             del self.states[tid]
 
     def inherit(self, anchor: npt.NDArray[np.float64], size: float, frame_index: int, window: int, radius: float) -> _TrackState | None:
-        """State of the nearest track lost within ``window`` frames whose last anchor is within
-        ``radius`` box sizes of ``anchor`` (an id switch), removed from memory; None if none."""
+        """State of the nearest track lost within ``window`` frames whose predicted anchor (last anchor
+        moved on at its last velocity) is within ``radius`` box sizes of ``anchor`` (an id switch),
+        removed from memory; None if none."""
         best, best_d = None, float("inf")
         for tid, s in self.states.items():
             age = frame_index - s.last_frame
             if 0 < age <= window:
-                d = float(np.hypot(*(anchor - s.anchor)))
+                d = float(np.hypot(*(anchor - (s.anchor + s.velocity * age))))
                 if d <= radius * max(size, s.size) and d < best_d:
                     best, best_d = tid, d
         return None if best is None else self.states.pop(best)
@@ -113,7 +122,7 @@ class LineCounter:
         relink_radius: how far (in box sizes) a new id may be from where the lost track was last seen.
     """
 
-    def __init__(self, spec: LineSpec, names: tuple[str, ...], hysteresis: float = 0.01, relink_frames: int = 30, relink_radius: float = 1.0) -> None:
+    def __init__(self, spec: LineSpec, names: tuple[str, ...], hysteresis: float = 0.01, relink_frames: int = 30, relink_radius: float = 1.5) -> None:
         self.spec = spec
         self.names = names
         self.hysteresis = hysteresis
@@ -179,7 +188,7 @@ class LineCounter:
                 self.totals[(direction, self.names[cid])] = self.totals.get((direction, self.names[cid]), 0) + 1
             if side != 0:
                 state.side, state.side_anchor = side, p
-            state.anchor, state.last_frame, state.size = p, frame_index, float(sizes[i])
+            state.observe(p, frame_index, float(sizes[i]))
         self._memory.prune(frame_index, max(self.relink_frames, 1) * 4)
         return events
 
@@ -191,7 +200,7 @@ class ZoneCounter:
     across the whole zone between frames is counted ``in`` and ``out`` in that frame.
     """
 
-    def __init__(self, polygon: list[tuple[float, float]], names: tuple[str, ...], name: str = "zone-1", anchor: str = "center", relink_frames: int = 30, relink_radius: float = 1.0) -> None:
+    def __init__(self, polygon: list[tuple[float, float]], names: tuple[str, ...], name: str = "zone-1", anchor: str = "center", relink_frames: int = 30, relink_radius: float = 1.5) -> None:
         if len(polygon) < 3 or not all(-0.0001 <= v <= 1.0001 for pt in polygon for v in pt):
             raise LineError(f"zone {name!r}: needs at least 3 points with 0-1 coordinates, got {polygon}")
         if anchor not in ANCHORS:
@@ -257,7 +266,7 @@ class ZoneCounter:
                 state.exited = True
                 events.append(self._event("out", cid, tid, confidence, frame_index))
             state.side = 1 if inside else -1
-            state.anchor, state.last_frame, state.size = p, frame_index, float(sizes[i])
+            state.observe(p, frame_index, float(sizes[i]))
         self._memory.prune(frame_index, max(self.relink_frames, 1) * 4)
         return events
 

@@ -1,0 +1,162 @@
+"""LineCounter and ZoneCounter: direction convention, every orientation, hysteresis, fast items,
+id switches at the line, class votes, and the property that counts never exceed crossings."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vision import Detections, LineCounter, LineError, LineSpec, Tracker, ZoneCounter
+
+NAMES = ("cardboard", "glass", "metal")
+W, H = 640, 480
+
+
+def tracked(points: list[tuple[int, float, float]], class_id: int = 0, size: float = 30.0) -> Detections:
+    """Tracked detections from (track id, cx, cy) in pixels."""
+    if not points:
+        return Detections.empty().with_tracks(np.zeros(0, np.int64))
+    xyxy = np.array([[x - size / 2, y - size / 2, x + size / 2, y + size / 2] for _, x, y in points], np.float32)
+    ids = np.array([t for t, _, _ in points], np.int64)
+    return Detections(xyxy, np.full(len(points), 0.9, np.float32), np.full(len(points), class_id, np.int64), ids)
+
+
+def run_path(counter: LineCounter | ZoneCounter, path: list[tuple[float, float]], track_id: int = 1) -> list[str]:
+    events = []
+    for f, (x, y) in enumerate(path, start=1):
+        events += [e.direction for e in counter.update(tracked([(track_id, x, y)]), W, H, f)]
+    return events
+
+
+def test_left_to_right_line_counts_top_to_bottom_motion_as_in() -> None:
+    counter = LineCounter(LineSpec(0.0, 0.5, 1.0, 0.5), NAMES)
+    assert run_path(counter, [(320, y) for y in range(100, 400, 20)]) == ["in"]
+    counter = LineCounter(LineSpec(0.0, 0.5, 1.0, 0.5), NAMES)
+    assert run_path(counter, [(320, y) for y in range(400, 100, -20)]) == ["out"]
+    assert counter.totals == {("out", "cardboard"): 1}
+
+
+@pytest.mark.parametrize("angle", range(0, 360, 15))
+def test_every_line_orientation_counts_a_crossing_once_with_the_contract_direction(angle: int) -> None:
+    a = math.radians(angle)
+    dx, dy = 0.3 * math.cos(a), 0.3 * math.sin(a) * W / H
+    spec = LineSpec(0.5 - dx, 0.5 - dy, 0.5 + dx, 0.5 + dy)
+    normal = np.array([-math.sin(a), math.cos(a)])  # points to the side where the contract's cross product is > 0
+    path = [(320 + normal[0] * t, 240 + normal[1] * t) for t in range(-120, 121, 10)]
+    assert run_path(LineCounter(spec, NAMES), path) == ["in"]
+    assert run_path(LineCounter(spec, NAMES), path[::-1]) == ["out"]
+
+
+def test_jitter_on_the_line_counts_once() -> None:
+    counter = LineCounter(LineSpec(0, 0.5, 1, 0.5), NAMES, hysteresis=0.01)
+    path = [(320, 200.0), (320, 230.0)] + [(320, 240 + (3 if i % 2 else -3)) for i in range(30)] + [(320, 280.0), (320, 300.0)]
+    assert run_path(counter, path) == ["in"]
+
+
+def test_a_track_going_back_and_forth_across_the_line_counts_once() -> None:
+    counter = LineCounter(LineSpec(0, 0.5, 1, 0.5), NAMES)
+    path = [(320, 200.0), (320, 280.0), (320, 200.0), (320, 280.0), (320, 200.0)]
+    assert run_path(counter, path) == ["in"]
+
+
+def test_a_fast_item_that_jumps_over_the_line_between_frames_counts() -> None:
+    counter = LineCounter(LineSpec(0, 0.5, 1, 0.5), NAMES)
+    assert run_path(counter, [(320, 40.0), (320, 460.0)]) == ["in"]
+
+
+def test_motion_that_passes_beside_the_finite_line_does_not_count() -> None:
+    counter = LineCounter(LineSpec(0.0, 0.5, 0.4, 0.5), NAMES)
+    assert run_path(counter, [(500, y) for y in range(100, 400, 20)]) == []
+
+
+def test_id_switch_at_the_line_does_not_count_twice() -> None:
+    counter = LineCounter(LineSpec(0, 0.5, 1, 0.5), NAMES)
+    events = []
+    for f, y in enumerate(range(150, 300, 15), start=1):  # track 1 crosses at y=240
+        events += counter.update(tracked([(1, 320, y)]), W, H, f)
+    # track 1 is lost; the same item comes back as track 2 just before the line and crosses again
+    for f, y in enumerate(range(232, 340, 15), start=20):
+        events += counter.update(tracked([(2, 320, y)]), W, H, f)
+    assert [e.direction for e in events] == ["in"]
+
+
+def test_id_switch_before_the_line_still_counts_the_crossing_once() -> None:
+    counter = LineCounter(LineSpec(0, 0.5, 1, 0.5), NAMES)
+    events = []
+    for f, y in enumerate(range(100, 200, 15), start=1):  # track 1 never reaches the line
+        events += counter.update(tracked([(1, 320, y)]), W, H, f)
+    for f, y in enumerate(range(260, 400, 15), start=9):  # reappears as track 2 already past it
+        events += counter.update(tracked([(2, 320, y)]), W, H, f)
+    assert [e.direction for e in events] == ["in"]
+
+
+def test_a_different_item_far_away_is_not_taken_for_an_id_switch() -> None:
+    counter = LineCounter(LineSpec(0, 0.5, 1, 0.5), NAMES)
+    events = []
+    for f, y in enumerate(range(150, 300, 15), start=1):
+        events += counter.update(tracked([(1, 100, y)]), W, H, f)
+    for f, y in enumerate(range(150, 300, 15), start=20):
+        events += counter.update(tracked([(2, 540, y)]), W, H, f)
+    assert [e.track_id for e in events] == [1, 2]
+
+
+def test_event_carries_class_line_and_track() -> None:
+    counter = LineCounter(LineSpec(0, 0.5, 1, 0.5, name="belt-1"), NAMES)
+    events = []
+    for f, y in enumerate(range(150, 300, 30), start=1):
+        events += counter.update(tracked([(7, 320, y)], class_id=2), W, H, f)
+    (event,) = events
+    assert (event.line, event.class_name, event.track_id, event.direction) == ("belt-1", "metal", 7, "in")
+
+
+def test_bad_lines_are_refused_with_a_reason() -> None:
+    with pytest.raises(LineError, match="0-1"):
+        LineSpec.parse("0,0.5,1.5,0.5")
+    with pytest.raises(LineError, match="four numbers"):
+        LineSpec.parse("0,0.5,1")
+    with pytest.raises(LineError, match="same"):
+        LineSpec.parse("0.5,0.5,0.5,0.5")
+
+
+def test_zone_counts_entry_and_exit_once_each() -> None:
+    zone = ZoneCounter([(0.4, 0.4), (0.6, 0.4), (0.6, 0.6), (0.4, 0.6)], NAMES)
+    assert run_path(zone, [(x, 240.0) for x in range(100, 600, 20)]) == ["in", "out"]
+
+
+def test_zone_counts_an_item_that_jumps_over_it_between_frames() -> None:
+    zone = ZoneCounter([(0.45, 0.0), (0.55, 0.0), (0.55, 1.0), (0.45, 1.0)], NAMES)  # 64 px wide
+    assert run_path(zone, [(200.0, 240.0), (440.0, 240.0)]) == ["in", "out"]
+
+
+def test_zone_counts_an_item_dropped_into_it() -> None:
+    zone = ZoneCounter([(0.2, 0.2), (0.8, 0.2), (0.8, 0.8), (0.2, 0.8)], NAMES)
+    assert run_path(zone, [(320.0, 240.0), (322.0, 250.0)]) == ["in"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(0.05, 0.95), st.floats(-0.2, 1.2), st.floats(-30, 30), st.floats(2, 25)), min_size=1, max_size=6),
+    st.integers(0, 2**31 - 1),
+)
+def test_counts_never_exceed_the_distinct_objects_that_crossed(objects: list[tuple[float, float, float, float]], seed: int) -> None:
+    """Objects move with noise, flicker in and out of detection; tracker + counter never over-count."""
+    rng = np.random.default_rng(seed)
+    spec = LineSpec(0.0, 0.5, 1.0, 0.5)
+    tracker, counter = Tracker(), LineCounter(spec, NAMES)
+    frames = 60
+    positions = []
+    for x0, y0, vy_sign, speed in objects:
+        ys = y0 * H + np.sign(vy_sign or 1) * speed * np.arange(frames) + rng.normal(0, 2, frames)
+        xs = x0 * W + rng.normal(0, 2, frames)
+        positions.append((xs, ys))
+    crossed = sum(1 for xs, ys in positions if (np.sign(ys - H / 2)[0] != np.sign(ys - H / 2)).any())
+    total = 0
+    for f in range(frames):
+        boxes = [[xs[f] - 15, ys[f] - 15, xs[f] + 15, ys[f] + 15] for xs, ys in positions if rng.random() > 0.15]
+        dets = Detections(np.array(boxes, np.float32).reshape(-1, 4), np.full(len(boxes), 0.9, np.float32), np.zeros(len(boxes), np.int64))
+        total += len(counter.update(tracker.update(dets), W, H, f + 1))
+    assert total <= crossed
