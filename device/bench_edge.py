@@ -44,6 +44,7 @@ def load_frames(video: Path, max_frames: int = 0) -> list[Frame]:
 
 def count_error(counts: Counts, truth: Counts) -> float:
     """Mean relative absolute error of per-class totals (both directions summed)."""
+
     def totals(c: Counts) -> dict[str, int]:
         out: dict[str, int] = {}
         for per_class in c.values():
@@ -116,8 +117,9 @@ def run_supervision(model: Path, settings: CountSettings, frames: list[Frame], f
         dets = sv.Detections(xyxy=np.asarray(d.xyxy), confidence=np.asarray(d.confidence), class_id=np.asarray(d.class_id))
         dets = tracker.update(dets)
         crossed_in, crossed_out = zone.trigger(dets)
+        classes = np.asarray(dets.class_id if dets.class_id is not None else np.zeros(len(dets), np.int64))
         for mask, direction in ((crossed_in, "out"), (crossed_out, "in")):  # supervision's `in` is our `out`
-            for cid in dets.class_id[mask]:
+            for cid in classes[mask]:
                 name = detector.names[int(cid)]
                 counts[direction][name] = counts[direction].get(name, 0) + 1
 
@@ -134,7 +136,11 @@ def run_ultralytics(model: Path, settings: CountSettings, frames: list[Frame]) -
     h, w = frames[0].shape[:2]
     spec = settings.line_specs()[0]
     counter = solutions.ObjectCounter(
-        model=str(model), region=[(spec.x1 * w, spec.y1 * h), (spec.x2 * w, spec.y2 * h)], show=False, verbose=False, conf=settings.confidence
+        model=str(model),
+        region=[(spec.x1 * w, spec.y1 * h), (spec.x2 * w, spec.y2 * h)],
+        show=False,
+        verbose=False,
+        conf=settings.confidence,
     )
     warm = solutions.ObjectCounter(model=str(model), region=counter.region, show=False, verbose=False, conf=settings.confidence)
     fps = _timed(frames, counter, warmup=warm)

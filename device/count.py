@@ -46,7 +46,9 @@ def build_pipeline(model: Path, settings: CountSettings) -> Pipeline:
     """Detector, tracker and the counters of ``settings``."""
     low = min(settings.confidence, LOW_CONFIDENCE)
     detector = OnnxDetector(model, DetectorSettings(confidence=low, iou=settings.iou, threads=settings.threads))
-    tracker = Tracker(TrackerSettings(high_confidence=settings.confidence, low_confidence=low, new_track_confidence=settings.confidence + 0.05))
+    tracker = Tracker(
+        TrackerSettings(high_confidence=settings.confidence, low_confidence=low, new_track_confidence=settings.confidence + 0.05)
+    )
     counters: list[Counter] = [LineCounter(spec, detector.names) for spec in settings.line_specs()]
     counters += [ZoneCounter(list(z.polygon), detector.names, name=z.name, anchor=z.anchor) for z in settings.zones]
     return Pipeline(detector, tracker, counters)

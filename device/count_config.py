@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -62,9 +62,9 @@ class CountSettings(BaseModel):
     anchor: Anchor = "center"
     lines: list[LineConfig] = Field(default_factory=list)
     zones: list[ZoneConfig] = Field(default_factory=list)
-    confidence: float = Field(0.25, gt=0, lt=1)
-    iou: float = Field(0.5, gt=0, lt=1)
-    threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads, 0 = all cores")
+    confidence: float = Field(default=0.25, gt=0, lt=1)
+    iou: float = Field(default=0.5, gt=0, lt=1)
+    threads: int = Field(default=0, ge=0, description="ONNX Runtime intra-op threads, 0 = all cores")
 
     @model_validator(mode="after")
     def _merge_shorthand(self) -> CountSettings:
@@ -112,7 +112,7 @@ def settings_for_video(video: Path, config: Path | None, line: LineSpec | None) 
     else:
         settings = CountSettings()
     if line is not None:
-        settings.lines = [LineConfig(name=line.name, points=(line.x1, line.y1, line.x2, line.y2), anchor=line.anchor)]
+        settings.lines = [LineConfig(name=line.name, points=(line.x1, line.y1, line.x2, line.y2), anchor=cast(Anchor, line.anchor))]
     if not settings.lines and not settings.zones:
         settings.lines = [LineConfig(name="line-1", points=DEFAULT_LINE, anchor=settings.anchor)]
     return settings

@@ -82,7 +82,7 @@ class VideoFileSource:
                         break
                     except queue.Full:
                         continue
-        except Exception as exc:  # noqa: BLE001 - reported to the consumer
+        except Exception as exc:
             self.error = exc
         finally:
             cap.release()

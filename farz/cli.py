@@ -8,6 +8,7 @@ model, video or setting that is missing or invalid); 4 a quality or speed target
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -58,6 +59,9 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``farz`` command line; returns the process exit code."""
+    # FFmpeg prints its own errors for unreadable files; farz reports them in one line instead.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
@@ -72,7 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return getattr(exc, "exit_code", EXIT_BAD_INPUT)
     except ModuleNotFoundError as exc:
         extra = "training" if exc.name in {"ultralytics", "torch", "onnx", "supervision", "pycocotools", "onnxslim"} else "device"
-        print(f"farz {args.command}: error: the Python package {exc.name!r} is missing; install it with `pip install 'farz[{extra}]'`", file=sys.stderr)
+        print(
+            f"farz {args.command}: error: the Python package {exc.name!r} is missing; install it with `pip install 'farz[{extra}]'`",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
 
 

@@ -29,25 +29,38 @@ def register(sub: SubParsers) -> None:
     )
     count.add_argument("video", type=Path, metavar="VIDEO", help="a video file (mp4, avi, mkv, ...)")
     count.add_argument("--model", type=Path, default=None, help="ONNX detector (default: the bundled models/farz-waste.int8.onnx)")
-    count.add_argument("--line", default=None, metavar="x1,y1,x2,y2", help="count line in 0-1 image coordinates; a crossing to the side "
-                       "where (x2-x1)*(y-y1)-(y2-y1)*(x-x1) > 0 is `in` (a left-to-right line: top-to-bottom motion is `in`)")
+    count.add_argument(
+        "--line",
+        default=None,
+        metavar="x1,y1,x2,y2",
+        help="count line in 0-1 image coordinates; a crossing to the side "
+        "where (x2-x1)*(y-y1)-(y2-y1)*(x-x1) > 0 is `in` (a left-to-right line: top-to-bottom motion is `in`)",
+    )
     count.add_argument("--config", type=Path, default=None, help="YAML settings: line(s), zones, confidence, iou, threads")
     count.add_argument("--events", type=Path, default=None, metavar="OUT.jsonl", help="write every count event as one JSON line")
     count.add_argument("--save", type=Path, default=None, metavar="OUT.mp4", help="write the annotated video")
     count.add_argument("--json", action="store_true", help="print exactly one JSON object with the totals on stdout")
     count.set_defaults(handler=run_count)
 
-    demo = sub.add_parser("demo", help="count the bundled sample videos with the bundled INT8 model", description=(
-        "Runs `farz count` on every bundled sample video (datasets/samples) and compares each with its truth. The full demo "
-        "(server, device agent and live dashboard) arrives with the device and server packages."))
+    demo = sub.add_parser(
+        "demo",
+        help="count the bundled sample videos with the bundled INT8 model",
+        description=(
+            "Runs `farz count` on every bundled sample video (datasets/samples) and compares each with its truth. The full demo "
+            "(server, device agent and live dashboard) arrives with the device and server packages."
+        ),
+    )
     demo.add_argument("--model", type=Path, default=None, help="ONNX detector (default: the bundled INT8 model)")
     demo.set_defaults(handler=run_demo)
 
     bench = sub.add_parser("bench", help="benchmarks that print ratios measured side by side")
     bench_sub = bench.add_subparsers(dest="bench", metavar="BENCH", required=True)
-    edge = bench_sub.add_parser("edge", help="frames/s and count error: bare ONNX vs our pipeline vs Ultralytics vs supervision",
-                                description="Measures, on the same frames in one run: bare preprocess+session.run, the farz pipeline, "
-                                "Ultralytics solutions.ObjectCounter (training extra) and supervision ByteTrack+LineZone on our detections.")
+    edge = bench_sub.add_parser(
+        "edge",
+        help="frames/s and count error: bare ONNX vs our pipeline vs Ultralytics vs supervision",
+        description="Measures, on the same frames in one run: bare preprocess+session.run, the farz pipeline, "
+        "Ultralytics solutions.ObjectCounter (training extra) and supervision ByteTrack+LineZone on our detections.",
+    )
     edge.add_argument("--video", type=Path, required=True, help="video file to run on")
     edge.add_argument("--model", type=Path, default=None, help="ONNX detector (default: the bundled INT8 model)")
     edge.add_argument("--truth", type=Path, default=None, help="NAME.truth.json with true counts (default: the one beside the video)")
@@ -74,11 +87,22 @@ def run_count(args: argparse.Namespace) -> int:
     model = args.model or _default_model()
     events_file = args.events.open("w") if args.events else None
     try:
+
         def on_event(event: Any) -> None:
             if events_file is not None:
-                events_file.write(json.dumps({"frame": event.frame_index, "line": event.line, "class": event.class_name,
-                                              "direction": event.direction, "track_id": event.track_id,
-                                              "confidence": round(event.confidence, 4)}) + "\n")
+                events_file.write(
+                    json.dumps(
+                        {
+                            "frame": event.frame_index,
+                            "line": event.line,
+                            "class": event.class_name,
+                            "direction": event.direction,
+                            "track_id": event.track_id,
+                            "confidence": round(event.confidence, 4),
+                        }
+                    )
+                    + "\n"
+                )
 
         summary = count_video(video, model, settings, on_event=on_event, save=args.save, progress=sys.stderr.isatty() or not args.json)
     finally:

@@ -142,7 +142,9 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"mAP50 {result['map50']:.3f}  mAP50-95 {result['map50_95']:.3f}  {result['images']} images  {result['ms_per_frame']} ms/frame")
+        print(
+            f"mAP50 {result['map50']:.3f}  mAP50-95 {result['map50_95']:.3f}  {result['images']} images  {result['ms_per_frame']} ms/frame"
+        )
         for name, ap in result["per_class"].items():  # type: ignore[attr-defined]
             print(f"  {name:<12} AP50 {'-' if ap is None else f'{ap:.3f}'}")
     return 0

@@ -15,8 +15,14 @@ REPO = Path(__file__).resolve().parent.parent
 NAMES = ("cardboard", "glass", "metal", "paper", "plastic", "trash")
 
 
-def write_constant_model(path: Path, output: np.ndarray, names: tuple[str, ...] | None = NAMES, imgsz: int = 64,
-                         extra_metadata: dict[str, str] | None = None, task: str = "detect") -> Path:
+def write_constant_model(
+    path: Path,
+    output: np.ndarray,
+    names: tuple[str, ...] | None = NAMES,
+    imgsz: int = 64,
+    extra_metadata: dict[str, str] | None = None,
+    task: str = "detect",
+) -> Path:
     """An ONNX model with input (1, 3, imgsz, imgsz) whose output is always ``output`` (float32)."""
     const = numpy_helper.from_array(output.astype(np.float32), name="C")
     zero = numpy_helper.from_array(np.array(0.0, np.float32), name="zero")
@@ -26,8 +32,11 @@ def write_constant_model(path: Path, output: np.ndarray, names: tuple[str, ...] 
         helper.make_node("Add", ["z", "C"], ["output0"]),
     ]
     graph = helper.make_graph(
-        nodes, "constant", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, imgsz, imgsz])],
-        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(output.shape))], initializer=[const, zero],
+        nodes,
+        "constant",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, imgsz, imgsz])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(output.shape))],
+        initializer=[const, zero],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 9

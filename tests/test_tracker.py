@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from scenes import Mover, frame_detections
 
@@ -23,7 +25,7 @@ def run(movers: list[Mover], frames: int, tracker: Tracker | None = None) -> dic
 
 
 def id_switches(ids: dict[int, list[int]]) -> int:
-    return sum(sum(1 for a, b in zip(seq, seq[1:], strict=False) if a != b) for seq in ids.values())
+    return sum(sum(1 for a, b in itertools.pairwise(seq) if a != b) for seq in ids.values())
 
 
 def test_one_object_keeps_one_id() -> None:

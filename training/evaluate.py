@@ -51,7 +51,7 @@ def load_yolo_split(data: Path, split: str = "val") -> YoloSplit:
     if not root.is_absolute():
         root = yaml_path.parent / root
     for key in (split, "test", "val"):
-        if key in spec and spec[key]:
+        if spec.get(key):
             folder = root / str(spec[key])
             images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
             if images:
@@ -71,8 +71,12 @@ def read_labels(path: Path, width: int, height: int) -> tuple[np.ndarray, np.nda
     return arr[:, 0].astype(np.int64), np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
 
 
-def coco_map(gt: list[tuple[int, int, np.ndarray, np.ndarray]], preds: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]],
-             sizes: dict[int, tuple[int, int]], num_classes: int) -> dict[str, object]:
+def coco_map(
+    gt: list[tuple[int, int, np.ndarray, np.ndarray]],
+    preds: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]],
+    sizes: dict[int, tuple[int, int]],
+    num_classes: int,
+) -> dict[str, object]:
     """COCO mAP with pycocotools. ``gt``: (image id, class, boxes xyxy (N, 4)...) per image as
     (image_id, _, class ids, boxes); ``preds``: (image_id, class ids, boxes, scores)."""
     from pycocotools.coco import COCO
@@ -83,7 +87,16 @@ def coco_map(gt: list[tuple[int, int, np.ndarray, np.ndarray]], preds: list[tupl
     for image_id, _, classes, boxes in gt:
         for c, b in zip(classes.tolist(), boxes.tolist(), strict=True):
             w, h = b[2] - b[0], b[3] - b[1]
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(c), "bbox": [b[0], b[1], w, h], "area": w * h, "iscrowd": 0})
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": int(c),
+                    "bbox": [b[0], b[1], w, h],
+                    "area": w * h,
+                    "iscrowd": 0,
+                }
+            )
     coco_gt = COCO()
     coco_gt.dataset = {"images": images, "annotations": annotations, "categories": [{"id": k} for k in range(num_classes)]}
     with contextlib.redirect_stdout(io.StringIO()):
@@ -116,7 +129,9 @@ def coco_map(gt: list[tuple[int, int, np.ndarray, np.ndarray]], preds: list[tupl
     }
 
 
-def evaluate(model: Path, data: Path, split: str = "val", threads: int = 0, max_images: int = 0, progress: bool = True) -> dict[str, object]:
+def evaluate(
+    model: Path, data: Path, split: str = "val", threads: int = 0, max_images: int = 0, progress: bool = True
+) -> dict[str, object]:
     """mAP50, mAP50-95, AP50 per class, images and median ms/frame (batch 1) of ``model`` on ``data``."""
     from tqdm import tqdm
 

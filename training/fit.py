@@ -46,13 +46,13 @@ def prepare_data(config: TrainConfig, taxonomy: Taxonomy, data_dir: Path) -> Pat
     from training.cutouts import make_cutouts
     from training.synth import write_training_set
 
+    data_yaml = data_dir / "data.yaml"
+    if data_yaml.exists():
+        return data_yaml
     if not (config.cutouts / "report.json").exists():
         if not config.source.is_dir():
             raise FileNotFoundError(f"source photos not found at {config.source}: set `source:` in the config")
         make_cutouts(config.source, config.cutouts, taxonomy, workers=max(1, config.workers))
-    data_yaml = data_dir / "data.yaml"
-    if data_yaml.exists():
-        return data_yaml
     counts = {"train": config.synth.train, "val": config.synth.val}
     return write_training_set(config.cutouts, data_dir, taxonomy.names, counts, seed=config.synth.seed)
 

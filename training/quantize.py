@@ -64,7 +64,9 @@ def head_tail_nodes(model: onnx.ModelProto, include_final_convs: bool = True) ->
     return tail
 
 
-def quantize(fp32: Path, out: Path, calibration_images: list[Path], method: str = "minmax", keep_fp32: list[str] | None = None) -> list[str]:
+def quantize(
+    fp32: Path, out: Path, calibration_images: list[Path], method: str = "minmax", keep_fp32: list[str] | None = None
+) -> list[str]:
     """Write a static INT8 QDQ copy of ``fp32`` to ``out``; returns the node names kept in FP32."""
     if not calibration_images:
         raise FileNotFoundError("no calibration images: pass --calib with a folder of training images")
@@ -93,7 +95,9 @@ def quantize(fp32: Path, out: Path, calibration_images: list[Path], method: str 
             op_types_to_quantize=QUANTIZED_OPS,
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         )
-    meta["quantization"] = f"static INT8 QDQ, per-channel weights, {method} calibration on {len(calibration_images)} images, {len(excluded)} nodes FP32"
+    meta["quantization"] = (
+        f"static INT8 QDQ, per-channel weights, {method} calibration on {len(calibration_images)} images, {len(excluded)} nodes FP32"
+    )
     meta["farz_name"] = meta.get("farz_name", fp32.stem)
     set_metadata(out, meta)
     return excluded

@@ -103,7 +103,7 @@ def compose(frame: np.ndarray, item: np.ndarray, cx: float, cy: float, shadow: f
     """
     h, w = frame.shape[:2]
     ih, iw = item.shape[:2]
-    x0, y0 = int(round(cx - iw / 2)), int(round(cy - ih / 2))
+    x0, y0 = round(cx - iw / 2), round(cy - ih / 2)
     alpha_full = np.zeros((h, w), np.float32)
     fx0, fy0, fx1, fy1 = max(x0, 0), max(y0, 0), min(x0 + iw, w), min(y0 + ih, h)
     if fx0 >= fx1 or fy0 >= fy1:
@@ -301,7 +301,9 @@ class VideoSpec:
 
 def count_line(spec: VideoSpec) -> tuple[float, float, float, float]:
     """The count line (0-1 coords) across the belt's middle, drawn so that the belt's motion is ``in``."""
-    return {"right": (0.5, 1.0, 0.5, 0.0), "left": (0.5, 0.0, 0.5, 1.0), "down": (0.0, 0.5, 1.0, 0.5), "up": (1.0, 0.5, 0.0, 0.5)}[spec.direction]
+    return {"right": (0.5, 1.0, 0.5, 0.0), "left": (0.5, 0.0, 0.5, 1.0), "down": (0.0, 0.5, 1.0, 0.5), "up": (1.0, 0.5, 0.0, 0.5)}[
+        spec.direction
+    ]
 
 
 def render_video(cutouts: list[Cutout], names: tuple[str, ...], spec: VideoSpec, out_mp4: Path, line_in: bool = True) -> dict[str, object]:
@@ -327,6 +329,7 @@ def render_video(cutouts: list[Cutout], names: tuple[str, ...], spec: VideoSpec,
     if not writer.isOpened():
         raise OSError(f"cannot write video {out_mp4}")
     next_spawn = 0.0
+    spawned = 0
     spawn_frames = int(frames - (w if axis else h) / spec.speed - 30)  # stop spawning so all leave in time
     for f in range(frames):
         if f >= next_spawn and f < spawn_frames:
@@ -340,6 +343,7 @@ def render_video(cutouts: list[Cutout], names: tuple[str, ...], spec: VideoSpec,
             else:
                 y = -ih / 2 - 2 if dy > 0 else h + ih / 2 + 2
                 x = rng.uniform(0.22, 0.78) * w
+            spawned += 1
             items.append(MovingItem(img, cut.class_id, x, y, dx * speed + rng.normal(0, 0.3) * dy, dy * speed + rng.normal(0, 0.3) * dx))
             next_spawn = f + rng.exponential(spec.fps / spec.rate) + 0.5 * max(iw, ih) / speed
         offset = int(f * spec.speed) % strip.shape[0]
@@ -365,11 +369,15 @@ def render_video(cutouts: list[Cutout], names: tuple[str, ...], spec: VideoSpec,
         "counts": {d: {n: counts.get(f"{d}:{n}", 0) for n in names if counts.get(f"{d}:{n}", 0)} for d in ("in", "out")},
         "frames": frames,
         "fps": spec.fps,
+        "items": spawned,
         "line": list(line),
         "spec": spec.__dict__,
     }
     out_mp4.with_suffix(".truth.json").write_text(json.dumps(truth, indent=1) + "\n")
-    out_mp4.with_suffix(".yaml").write_text(f"# count line for {out_mp4.name} (0-1 coords; the belt's motion is `{'in' if line_in else 'out'}`)\nline: [{', '.join(f'{v:g}' for v in line)}]\nanchor: center\n")
+    out_mp4.with_suffix(".yaml").write_text(
+        f"# count line for {out_mp4.name} (0-1 coords; the belt's motion is `{'in' if line_in else 'out'}`)\n"
+        f"line: [{', '.join(f'{v:g}' for v in line)}]\nanchor: center\n"
+    )
     return truth
 
 
@@ -380,4 +388,8 @@ def _side(line: tuple[float, float, float, float], p: tuple[float, float]) -> fl
 
 def _gone(it: MovingItem, w: int, h: int) -> bool:
     ih, iw = it.image.shape[:2]
-    return (it.vx > 0 and it.x - iw / 2 > w) or (it.vx < 0 and it.x + iw / 2 < 0) if abs(it.vx) > abs(it.vy) else (it.vy > 0 and it.y - ih / 2 > h) or (it.vy < 0 and it.y + ih / 2 < 0)
+    return (
+        (it.vx > 0 and it.x - iw / 2 > w) or (it.vx < 0 and it.x + iw / 2 < 0)
+        if abs(it.vx) > abs(it.vy)
+        else (it.vy > 0 and it.y - ih / 2 > h) or (it.vy < 0 and it.y + ih / 2 < 0)
+    )

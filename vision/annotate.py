@@ -17,17 +17,21 @@ PALETTE = ((66, 135, 245), (60, 180, 75), (200, 200, 200), (245, 215, 66), (48, 
 class Annotator:
     """Stateless drawing helper; ``draw`` returns a new annotated BGR frame."""
 
-    def __init__(self, names: tuple[str, ...], lines: tuple[LineSpec, ...] = (), zones: tuple[tuple[tuple[float, float], ...], ...] = ()) -> None:
+    def __init__(
+        self, names: tuple[str, ...], lines: tuple[LineSpec, ...] = (), zones: tuple[tuple[tuple[float, float], ...], ...] = ()
+    ) -> None:
         self.names = names
         self.lines = lines
         self.zones = zones
 
-    def draw(self, frame: npt.NDArray[np.uint8], detections: Detections, totals: Mapping[tuple[str, str], int] | None = None) -> npt.NDArray[np.uint8]:
+    def draw(
+        self, frame: npt.NDArray[np.uint8], detections: Detections, totals: Mapping[tuple[str, str], int] | None = None
+    ) -> npt.NDArray[np.uint8]:
         """Annotated copy of ``frame`` (H, W, 3): boxes with ``#id class conf``, lines, zones, totals."""
         out = frame.copy()
         h, w = out.shape[:2]
         scale = max(0.4, min(w, h) / 720)
-        thick = max(1, int(round(2 * scale)))
+        thick = max(1, round(2 * scale))
         for z in self.zones:
             pts = (np.asarray(z) * [w, h]).astype(np.int32)
             cv2.polylines(out, [pts], True, (0, 255, 255), thick)

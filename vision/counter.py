@@ -65,7 +65,7 @@ class LineSpec:
             raise LineError(f"line {text!r}: expected four numbers x1,y1,x2,y2 in 0-1") from None
         if len(values) != 4:
             raise LineError(f"line {text!r}: expected four numbers x1,y1,x2,y2 in 0-1, got {len(values)}")
-        return LineSpec(*values, name=name, anchor=anchor)
+        return LineSpec(values[0], values[1], values[2], values[3], name=name, anchor=anchor)
 
 
 @dataclass
@@ -122,7 +122,9 @@ class LineCounter:
         relink_radius: how far (in box sizes) a new id may be from where the lost track was last seen.
     """
 
-    def __init__(self, spec: LineSpec, names: tuple[str, ...], hysteresis: float = 0.01, relink_frames: int = 30, relink_radius: float = 1.5) -> None:
+    def __init__(
+        self, spec: LineSpec, names: tuple[str, ...], hysteresis: float = 0.01, relink_frames: int = 30, relink_radius: float = 1.5
+    ) -> None:
         self.spec = spec
         self.names = names
         self.hysteresis = hysteresis
@@ -180,11 +182,13 @@ class LineCounter:
                 if state is None:
                     state = _TrackState(p, side, p, False, frame_index, float(sizes[i]))
                 self._memory.states[tid] = state
-            if side != 0 and state.side != 0 and side != state.side and not state.counted and self._crosses_segment(state.side_anchor, p):
+            if side != 0 and state.side not in (0, side) and not state.counted and self._crosses_segment(state.side_anchor, p):
                 state.counted = True
                 direction = "in" if side > 0 else "out"
                 cid = int(detections.class_id[i])
-                events.append(CountEvent(self.spec.name, cid, self.names[cid], direction, tid, float(detections.confidence[i]), frame_index))
+                events.append(
+                    CountEvent(self.spec.name, cid, self.names[cid], direction, tid, float(detections.confidence[i]), frame_index)
+                )
                 self.totals[(direction, self.names[cid])] = self.totals.get((direction, self.names[cid]), 0) + 1
             if side != 0:
                 state.side, state.side_anchor = side, p
@@ -200,7 +204,15 @@ class ZoneCounter:
     across the whole zone between frames is counted ``in`` and ``out`` in that frame.
     """
 
-    def __init__(self, polygon: list[tuple[float, float]], names: tuple[str, ...], name: str = "zone-1", anchor: str = "center", relink_frames: int = 30, relink_radius: float = 1.5) -> None:
+    def __init__(
+        self,
+        polygon: list[tuple[float, float]],
+        names: tuple[str, ...],
+        name: str = "zone-1",
+        anchor: str = "center",
+        relink_frames: int = 30,
+        relink_radius: float = 1.5,
+    ) -> None:
         if len(polygon) < 3 or not all(-0.0001 <= v <= 1.0001 for pt in polygon for v in pt):
             raise LineError(f"zone {name!r}: needs at least 3 points with 0-1 coordinates, got {polygon}")
         if anchor not in ANCHORS:
@@ -228,7 +240,9 @@ class ZoneCounter:
         return inside
 
     @staticmethod
-    def _segments_intersect(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], c: npt.NDArray[np.float64], d: npt.NDArray[np.float64]) -> bool:
+    def _segments_intersect(
+        a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], c: npt.NDArray[np.float64], d: npt.NDArray[np.float64]
+    ) -> bool:
         def orient(p: npt.NDArray[np.float64], q: npt.NDArray[np.float64], r: npt.NDArray[np.float64]) -> float:
             return float((q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0]))
 

@@ -63,13 +63,15 @@ class Detections:
 
     def with_tracks(self, tracker_id: IntArray, class_id: IntArray | None = None) -> Detections:
         """A copy with ``tracker_id`` set (and ``class_id`` replaced, e.g. by a track's voted class)."""
-        return replace(self, tracker_id=tracker_id.astype(np.int64), class_id=self.class_id if class_id is None else class_id.astype(np.int64))
+        return replace(
+            self, tracker_id=tracker_id.astype(np.int64), class_id=self.class_id if class_id is None else class_id.astype(np.int64)
+        )
 
     def anchors(self, anchor: str = "center") -> FloatArray:
         """(N, 2) anchor points in pixels: ``center`` or ``bottom_center`` of each box."""
         x = (self.xyxy[:, 0] + self.xyxy[:, 2]) / 2
         if anchor == "center":
-            y = (self.xyxy[:, 1] + self.xyxy[:, 3]) / 2
+            y: FloatArray = ((self.xyxy[:, 1] + self.xyxy[:, 3]) / 2).astype(np.float32)
         elif anchor == "bottom_center":
             y = self.xyxy[:, 3]
         else:

@@ -109,7 +109,7 @@ class OnnxDetector:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
             self.session = ort.InferenceSession(str(path), options, providers=list(self.settings.providers))
-        except Exception as exc:  # noqa: BLE001 - ONNX Runtime raises several unrelated types
+        except Exception as exc:
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise ModelError(str(path), f"not a loadable ONNX model: {first}") from exc
         meta = dict(self.session.get_modelmeta().custom_metadata_map)
@@ -134,7 +134,9 @@ class OnnxDetector:
             return HEAD_END2END
         if shape[1] == 4 + nc:
             return HEAD_YOLO11
-        raise ModelError(path, f"output shape {shape} does not match {nc} classes", "is this a detect model with the classes in its 'names'?")
+        raise ModelError(
+            path, f"output shape {shape} does not match {nc} classes", "is this a detect model with the classes in its 'names'?"
+        )
 
     @property
     def names(self) -> tuple[str, ...]:

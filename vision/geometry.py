@@ -43,11 +43,11 @@ def letterbox(frame: npt.NDArray[np.uint8], size: tuple[int, int]) -> tuple[npt.
     h, w = frame.shape[:2]
     th, tw = size
     ratio = min(th / h, tw / w)
-    nw, nh = int(round(w * ratio)), int(round(h * ratio))
+    nw, nh = round(w * ratio), round(h * ratio)
     resized = frame if (nw, nh) == (w, h) else cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR)
     left, top = (tw - nw) // 2, (th - nh) // 2
     out = cv2.copyMakeBorder(resized, top, th - nh - top, left, tw - nw - left, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3)
-    return out, Letterbox(ratio, float(left), float(top))
+    return np.asarray(out, dtype=np.uint8), Letterbox(ratio, float(left), float(top))
 
 
 def box_iou(a: FloatArray, b: FloatArray) -> FloatArray:

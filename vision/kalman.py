@@ -30,7 +30,9 @@ def xyah_to_xyxy(state: Vector) -> npt.NDArray[np.float32]:
 def initiate(measurement: Vector) -> tuple[Vector, Matrix]:
     """Mean (8,) and covariance (8, 8) of a new track from one xyah measurement."""
     h = measurement[3]
-    std = np.array([2 * _POS_STD * h, 2 * _POS_STD * h, 1e-2, 2 * _POS_STD * h, 10 * _VEL_STD * h, 10 * _VEL_STD * h, 1e-5, 10 * _VEL_STD * h])
+    std = np.array(
+        [2 * _POS_STD * h, 2 * _POS_STD * h, 1e-2, 2 * _POS_STD * h, 10 * _VEL_STD * h, 10 * _VEL_STD * h, 1e-5, 10 * _VEL_STD * h]
+    )
     return np.r_[measurement, np.zeros(4)], np.diag(std**2)
 
 

@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from vision.counter import CountEvent
 from vision.detections import Detections
+from vision.detector import OnnxDetector
 from vision.tracker import Tracker
 
 
@@ -50,18 +51,6 @@ class FrameResult:
     timings: StageTimings
 
 
-class Detector(Protocol):
-    """The three steps of a detector the pipeline times separately (``OnnxDetector`` has them)."""
-
-    names: tuple[str, ...]
-
-    def preprocess(self, frame: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.float32], object]: ...
-
-    def infer(self, blob: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]: ...
-
-    def postprocess(self, raw: npt.NDArray[np.float32], box: object, width: int, height: int) -> Detections: ...
-
-
 class Pipeline:
     """Runs one frame through detection, tracking and every counter.
 
@@ -70,7 +59,9 @@ class Pipeline:
         >>> result = pipe.process(frame)  # doctest: +SKIP
     """
 
-    def __init__(self, detector: Detector, tracker: Tracker, counters: Sequence[Counter], clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(
+        self, detector: OnnxDetector, tracker: Tracker, counters: Sequence[Counter], clock: Callable[[], float] = time.perf_counter
+    ) -> None:
         self.detector = detector
         self.tracker = tracker
         self.counters = list(counters)

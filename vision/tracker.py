@@ -100,35 +100,35 @@ class Tracker:
         set and ``class_id`` replaced by each track's voted class."""
         s = self.settings
         self.frame_index += 1
-        for t in self.tracks:
-            t.mean, t.cov = kalman.predict(t.mean, t.cov)
-            if t.mean[3] <= 1:
-                t.mean[3] = 1.0
+        for track in self.tracks:
+            track.mean, track.cov = kalman.predict(track.mean, track.cov)
+            track.mean[3] = max(track.mean[3], 1.0)
         conf = detections.confidence
         high = np.flatnonzero(conf >= s.high_confidence)
         low = np.flatnonzero((conf >= s.low_confidence) & (conf < s.high_confidence))
         assigned: dict[int, Track] = {}
         pairs, rest = self._match(self.tracks, detections, high, 1.0 - s.match_iou + s.class_mismatch_cost)
-        for t, d in pairs:
-            self._apply(self.tracks[t], detections, d)
-            assigned[d] = self.tracks[t]
+        for ti, d in pairs:
+            self._apply(self.tracks[ti], detections, d)
+            assigned[d] = self.tracks[ti]
         # Second stage: tracks still unmatched (confirmed ones only) against low-confidence boxes.
-        remaining = [self.tracks[t] for t in rest if self.tracks[t].confirmed]
+        remaining = [self.tracks[ti] for ti in rest if self.tracks[ti].confirmed]
         pairs2, _ = self._match(remaining, detections, low, 1.0 - s.low_match_iou + s.class_mismatch_cost)
-        for t, d in pairs2:
-            self._apply(remaining[t], detections, d)
-            assigned[d] = remaining[t]
-        for d in high:
-            if int(d) in assigned or conf[d] < s.new_track_confidence:
+        for ti, d in pairs2:
+            self._apply(remaining[ti], detections, d)
+            assigned[d] = remaining[ti]
+        for di in high.tolist():
+            if di in assigned or conf[di] < s.new_track_confidence:
                 continue
-            mean, cov = kalman.initiate(kalman.xyxy_to_xyah(detections.xyxy[d]))
-            track = Track(self._next_id, mean, cov, last_frame=self.frame_index, confidence=float(conf[d]))
-            track.vote(int(detections.class_id[d]), float(conf[d]))
+            mean, cov = kalman.initiate(kalman.xyxy_to_xyah(detections.xyxy[di]))
+            track = Track(self._next_id, mean, cov, last_frame=self.frame_index, confidence=float(conf[di]))
+            track.vote(int(detections.class_id[di]), float(conf[di]))
             self._next_id += 1
             self.tracks.append(track)
         # Unconfirmed tracks that missed their second frame are dropped; lost tracks expire.
         self.tracks = [
-            t for t in self.tracks
+            t
+            for t in self.tracks
             if (t.confirmed and self.frame_index - t.last_frame <= s.lost_buffer) or (not t.confirmed and t.last_frame == self.frame_index)
         ]
         if len(self.tracks) > s.max_tracks:

@@ -1,0 +1,39 @@
+# farz: two entry points for a fresh machine (Python 3.11+, pip, gcc, git).
+#   make demo   install the device runtime into .venv and count the bundled sample videos
+#   make test   install everything CI installs and run what CI runs: ruff, mypy --strict, pytest
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: demo test install-device install-all lint typecheck pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+install-device: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[device]'
+
+install-all: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[all]'
+
+demo: install-device
+	$(BIN)/farz demo
+
+lint:
+	$(BIN)/ruff check vision device training farz tests bench
+	$(BIN)/ruff format --check vision device farz
+
+typecheck:
+	$(BIN)/mypy --strict vision device
+
+pytest:
+	YOLO_OFFLINE=1 $(BIN)/pytest -q
+
+test: install-all lint typecheck pytest
+
+bench: install-all
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) build runs .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,89 @@
+"""``farz count`` from the command line: JSON shape, settings beside the video, clear errors and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from farz.cli import main
+
+
+def write_video(path: Path, frames: int = 12, size: tuple[int, int] = (160, 120)) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 10, size)
+    for f in range(frames):
+        frame = np.full((size[1], size[0], 3), 40, np.uint8)
+        cv2.rectangle(frame, (10 + f * 10, 40), (40 + f * 10, 70), (0, 200, 255), -1)
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+@pytest.fixture
+def model(constant_model: Callable[..., Path]) -> Path:
+    out = np.zeros((1, 10, 20), np.float32)
+    out[0, :4, 0] = [32, 32, 10, 10]
+    out[0, 4, 0] = 0.9
+    return constant_model(out)
+
+
+def test_count_json_prints_exactly_one_object_with_the_contract_shape(tmp_path: Path, model: Path) -> None:
+    video = write_video(tmp_path / "v.mp4")
+    proc = subprocess.run([sys.executable, "-m", "farz", "count", str(video), "--model", str(model), "--json"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert set(result) == {"counts", "frames", "seconds", "fps"}
+    assert set(result["counts"]) == {"in", "out"} and result["frames"] == 12
+
+
+def test_count_writes_events_and_an_annotated_video(tmp_path: Path, model: Path) -> None:
+    video = write_video(tmp_path / "v.mp4")
+    events, saved = tmp_path / "e.jsonl", tmp_path / "out.mp4"
+    assert main(["count", str(video), "--model", str(model), "--events", str(events), "--save", str(saved), "--json"]) == 0
+    assert events.exists() and cv2.VideoCapture(str(saved)).get(cv2.CAP_PROP_FRAME_COUNT) == 12
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["count", "{tmp}/missing.mp4"], "video file not found"),
+        (["count", "{tmp}/not-a-video.mp4"], "not a readable video"),
+        (["count", "{video}", "--line", "0,0.5,2,0.5"], "coordinates must be in 0-1"),
+        (["count", "{video}", "--line", "0,0.5"], "four numbers"),
+        (["count", "{video}", "--model", "{tmp}/nope.onnx"], "file not found"),
+        (["count", "{video}", "--model", "{tmp}/not-a-video.mp4"], "not a loadable ONNX model"),
+        (["count", "{video}", "--config", "{tmp}/bad.yaml"], "bad.yaml: confidence"),
+    ],
+)
+def test_bad_input_gives_one_clear_line_and_exit_code_3(tmp_path: Path, model: Path, args: list[str], message: str) -> None:
+    video = write_video(tmp_path / "v.mp4")
+    (tmp_path / "not-a-video.mp4").write_text("hello")
+    (tmp_path / "bad.yaml").write_text("confidence: 7\n")
+    argv = [a.format(tmp=tmp_path, video=video) for a in args]
+    if "--model" not in argv:
+        argv += ["--model", str(model)]
+    proc = subprocess.run([sys.executable, "-m", "farz", *argv], capture_output=True, text=True, check=False)
+    assert proc.returncode == 3
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_settings_beside_the_video_are_used_when_no_line_is_given(tmp_path: Path, model: Path) -> None:
+    from device.count_config import settings_for_video
+    from vision import LineSpec
+
+    video = write_video(tmp_path / "v.mp4")
+    video.with_suffix(".yaml").write_text("line: [0, 0.3, 1, 0.3]\nanchor: bottom_center\n")
+    assert settings_for_video(video, None, None).line_specs()[0] == LineSpec(0, 0.3, 1, 0.3, anchor="bottom_center")
+    assert settings_for_video(video, None, LineSpec(0.5, 0, 0.5, 1)).line_specs()[0].x1 == 0.5
+
+
+def test_help_explains_every_command() -> None:
+    proc = subprocess.run([sys.executable, "-m", "farz", "count", "--help"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and "--line" in proc.stdout and "in 0-1" in proc.stdout

@@ -1,0 +1,97 @@
+"""Taxonomy, cut-out masks and splits, and the conveyor generator's labels and truth."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from training.cutouts import item_mask, judge_mask, split_of
+from training.synth import Cutout, VideoSpec, render_training_image, render_video
+from training.taxonomy import TaxonomyError, load_taxonomy
+
+NAMES = ("cardboard", "glass", "metal", "paper", "plastic", "trash")
+
+
+def test_taxonomy_v1_lists_the_six_classes_in_order_and_maps_source_labels() -> None:
+    tax = load_taxonomy()
+    assert tax.version == 1 and tax.names == NAMES
+    assert tax.map_label("Drink can", "taco") == "metal"
+    assert tax.map_label("PLASTIC") == "plastic"
+    assert tax.map_label("unicorn") is None
+    with pytest.raises(TaxonomyError):
+        tax.index("unicorn")
+
+
+def test_split_is_deterministic_and_close_to_80_10_10() -> None:
+    names = [f"photo{i}.jpg" for i in range(3000)]
+    first = [split_of(n) for n in names]
+    assert first == [split_of(n) for n in names]
+    shares = Counter(first)
+    assert abs(shares["train"] / 3000 - 0.8) < 0.03 and abs(shares["test"] / 3000 - 0.1) < 0.02
+
+
+def board_photo(item_scale: float = 0.25, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A light board with a shading gradient and one dark-red ellipse; returns (photo, true mask)."""
+    rng = np.random.default_rng(seed)
+    h, w = 192, 256
+    ramp = np.linspace(200, 235, w, dtype=np.float32)[None, :, None]
+    photo = np.clip(np.repeat(np.repeat(ramp, h, 0), 3, 2) + rng.normal(0, 2, (h, w, 3)), 0, 255).astype(np.uint8)
+    mask = np.zeros((h, w), np.uint8)
+    cv2.ellipse(mask, (128, 96), (int(w * item_scale), int(h * item_scale)), 20, 0, 360, 255, -1)
+    photo[mask > 0] = (40, 40, 160)
+    return photo, mask
+
+
+def test_item_mask_finds_an_item_on_a_plain_board() -> None:
+    photo, truth = board_photo()
+    mask, board_std = item_mask(photo)
+    iou = ((mask > 0) & (truth > 0)).sum() / ((mask > 0) | (truth > 0)).sum()
+    assert iou > 0.9
+    assert judge_mask(mask, board_std)[0] == "ok"
+
+
+def test_an_item_that_fills_the_frame_is_rejected() -> None:
+    photo, _ = board_photo(item_scale=0.7)
+    mask, board_std = item_mask(photo)
+    assert judge_mask(mask, board_std)[0] != "ok"
+
+
+def coloured_cutouts() -> list[Cutout]:
+    items = []
+    for class_id in range(len(NAMES)):
+        rgba = np.zeros((60, 40, 4), np.uint8)
+        rgba[..., :3] = ((class_id * 40) % 255, 200 - class_id * 20, 100 + class_id * 20)
+        rgba[5:55, 5:35, 3] = 255
+        items.append(Cutout(rgba, class_id, f"c{class_id}"))
+    return items
+
+
+def test_training_images_have_labels_inside_the_image_for_known_classes() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        image, labels = render_training_image(coloured_cutouts(), rng, size=(240, 180))
+        assert image.shape[2] == 3 and image.dtype == np.uint8
+        for cid, (x, y, w, h) in zip(labels.class_ids, labels.boxes, strict=True):
+            assert 0 <= cid < len(NAMES)
+            assert 0 <= x - w / 2 + 1e-6 and x + w / 2 <= 1 + 1e-6 and 0 <= y - h / 2 + 1e-6 and y + h / 2 <= 1 + 1e-6
+
+
+@pytest.mark.parametrize(("direction", "count_as"), [("right", "in"), ("down", "out"), ("left", "in"), ("up", "out")])
+def test_video_truth_counts_every_item_that_crosses_exactly_once(tmp_path: Path, direction: str, count_as: str) -> None:
+    spec = VideoSpec(width=240, height=160, fps=10, seconds=6, direction=direction, speed=12, rate=2.0, seed=5)
+    truth = render_video(coloured_cutouts(), NAMES, spec, tmp_path / "v.mp4", line_in=count_as == "in")
+    counts = truth["counts"]
+    assert isinstance(counts, dict)
+    assert sum(counts[count_as].values()) == truth["items"] > 0
+    assert counts["in" if count_as == "out" else "out"] == {}
+    saved = json.loads((tmp_path / "v.truth.json").read_text())
+    assert saved["counts"] == counts
+    assert cv2.VideoCapture(str(tmp_path / "v.mp4")).get(cv2.CAP_PROP_FRAME_COUNT) == 60
+    from device.count_config import load_count_settings
+
+    assert load_count_settings(tmp_path / "v.yaml").line_specs()[0].x1 == truth["line"][0]  # type: ignore[index]

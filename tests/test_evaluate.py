@@ -1,0 +1,47 @@
+"""The COCO mAP wrapper: known answers for perfect, missing, wrong-class and shifted predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.evaluate import coco_map, read_labels
+
+pytest.importorskip("pycocotools")
+
+
+def boxes(*rows: tuple[float, float, float, float]) -> np.ndarray:
+    return np.array(rows, np.float32).reshape(-1, 4)
+
+
+GT = [(0, 0, np.array([0, 1]), boxes((10, 10, 50, 50), (60, 60, 100, 100))), (1, 0, np.array([1]), boxes((0, 0, 40, 40)))]
+SIZES = {0: (128, 128), 1: (128, 128)}
+
+
+def test_perfect_predictions_score_one() -> None:
+    preds = [(i, c, b, np.full(len(c), 0.9, np.float32)) for i, _, c, b in GT]
+    m = coco_map(GT, preds, SIZES, 2)
+    assert m["map50"] == pytest.approx(1.0) and m["map50_95"] == pytest.approx(1.0)
+
+
+def test_wrong_class_scores_zero_for_both_classes_involved() -> None:
+    preds = [(i, 1 - c, b, np.full(len(c), 0.9, np.float32)) for i, _, c, b in GT]
+    assert coco_map(GT, preds, SIZES, 2)["map50"] == pytest.approx(0.0)
+
+
+def test_a_box_shifted_to_iou_0_6_counts_at_50_but_not_at_75() -> None:
+    shifted = [(0, np.array([0]), boxes((20, 10, 60, 50)), np.array([0.9], np.float32))]  # IoU 0.6 with the class-0 box
+    gt = [GT[0][:2] + (np.array([0]), GT[0][3][:1])]
+    m = coco_map(gt, shifted, {0: (128, 128)}, 1)
+    assert m["map50"] == pytest.approx(1.0)
+    assert m["map50_95"] == pytest.approx(0.3, abs=1e-6)  # matched at IoU 0.50, 0.55, 0.60 of ten thresholds
+
+
+def test_yolo_label_file_is_read_in_pixels(tmp_path: object) -> None:
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "a.txt"
+    path.write_text("2 0.5 0.5 0.25 0.5\n")
+    classes, xyxy = read_labels(path, 200, 100)
+    assert classes.tolist() == [2]
+    np.testing.assert_allclose(xyxy, [[75, 25, 125, 75]])

@@ -1,0 +1,76 @@
+"""The training path end to end on a few images: render → fit 1 epoch → export → quantize → eval.
+
+Slow (about a minute on two cores) and needs the training extra; it proves the commands fit together
+and that the exported and quantized files load in the deployed detector.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from training.synth import Cutout, render_training_image
+from vision import OnnxDetector
+
+pytest.importorskip("ultralytics")
+pytestmark = [pytest.mark.slow, pytest.mark.training]
+NAMES = ("cardboard", "glass", "metal", "paper", "plastic", "trash")
+
+
+def tiny_dataset(root: Path, n_train: int = 24, n_val: int = 8) -> Path:
+    rng = np.random.default_rng(0)
+    cutouts = []
+    for class_id in range(len(NAMES)):
+        rgba = np.zeros((60, 40, 4), np.uint8)
+        rgba[..., :3] = (class_id * 40, 220 - class_id * 30, 60 + class_id * 30)
+        rgba[4:56, 4:36, 3] = 255
+        cutouts.append(Cutout(rgba, class_id, str(class_id)))
+    for split, n in (("train", n_train), ("val", n_val)):
+        (root / "images" / split).mkdir(parents=True)
+        (root / "labels" / split).mkdir(parents=True)
+        for i in range(n):
+            image, labels = render_training_image(cutouts, rng, size=(160, 120))
+            cv2.imwrite(str(root / "images" / split / f"{i}.jpg"), image)
+            (root / "labels" / split / f"{i}.txt").write_text(labels.to_text())
+    names = "".join(f"  {i}: {n}\n" for i, n in enumerate(NAMES))
+    (root / "data.yaml").write_text(f"path: {root}\ntrain: images/train\nval: images/val\nnames:\n{names}")
+    return root
+
+
+def farz(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "YOLO_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "farz", *args], capture_output=True, text=True, cwd=cwd, env=env, check=False, timeout=900)
+
+
+def test_prepare_fit_export_quantize_eval(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parent.parent
+    data = tiny_dataset(tmp_path / "data")
+    config = tmp_path / "tiny.yaml"
+    config.write_text("name: tiny\nmodel: yolo26n.yaml\nimgsz: 64\nepochs: 1\nbatch: 8\nworkers: 0\ndevice: cpu\n")
+    fit = farz("train", "fit", "--config", str(config), "--run", str(tmp_path / "run"), "--data", str(data), cwd=repo)
+    assert fit.returncode == 0, fit.stderr[-2000:]
+    best = Path(fit.stdout.strip().splitlines()[-1])
+    assert best.is_file() and (tmp_path / "run" / "config.yaml").is_file() and (tmp_path / "run" / "data_hash.txt").is_file()
+    fp32 = tmp_path / "run" / "model.onnx"
+    exp = farz("train", "export", str(best), "--out", str(fp32), "--imgsz", "64", cwd=repo)
+    assert exp.returncode == 0, exp.stderr[-2000:]
+    int8 = tmp_path / "run" / "model.int8.onnx"
+    qua = farz("train", "quantize", str(fp32), "--out", str(int8), "--calib", str(data / "images" / "train"), "--images", "8", cwd=repo)
+    assert qua.returncode == 0, qua.stderr[-2000:]
+    assert "FP32" in qua.stdout
+    for model in (fp32, int8):
+        detector = OnnxDetector(model)
+        assert detector.names == NAMES and detector.info.imgsz == (64, 64)
+        assert detector.info.metadata["taxonomy_version"] == "1"
+        ev = farz("train", "eval", "--model", str(model), "--data", str(data), "--json", cwd=repo)
+        assert ev.returncode == 0, ev.stderr[-2000:]
+        result = json.loads(ev.stdout)
+        assert {"map50", "map50_95", "per_class", "images", "ms_per_frame"} <= set(result)
+        assert result["images"] == 8 and set(result["per_class"]) == set(NAMES)
