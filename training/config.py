@@ -12,8 +12,8 @@ class SynthCounts(BaseModel):
     """How many belt scenes to render per split."""
 
     model_config = ConfigDict(extra="forbid")
-    train: int = Field(2400, ge=1)
-    val: int = Field(300, ge=1)
+    train: int = Field(6000, ge=1)
+    val: int = Field(400, ge=1)
     seed: int = 0
 
 
