@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from farz import commands_count, commands_train
+from farz import commands_count, commands_device, commands_train
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     commands_count.register(sub)
+    commands_device.register(sub)
     commands_train.register(sub)
     return parser
 

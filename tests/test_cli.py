@@ -35,7 +35,9 @@ def model(constant_model: Callable[..., Path]) -> Path:
 
 def test_count_json_prints_exactly_one_object_with_the_contract_shape(tmp_path: Path, model: Path) -> None:
     video = write_video(tmp_path / "v.mp4")
-    proc = subprocess.run([sys.executable, "-m", "farz", "count", str(video), "--model", str(model), "--json"], capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "farz", "count", str(video), "--model", str(model), "--json"], capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert set(result) == {"counts", "frames", "seconds", "fps"}

@@ -78,7 +78,7 @@ def test_training_images_have_labels_inside_the_image_for_known_classes() -> Non
         assert image.shape[2] == 3 and image.dtype == np.uint8
         for cid, (x, y, w, h) in zip(labels.class_ids, labels.boxes, strict=True):
             assert 0 <= cid < len(NAMES)
-            assert 0 <= x - w / 2 + 1e-6 and x + w / 2 <= 1 + 1e-6 and 0 <= y - h / 2 + 1e-6 and y + h / 2 <= 1 + 1e-6
+            assert x - w / 2 + 1e-6 >= 0 and x + w / 2 <= 1 + 1e-6 and y - h / 2 + 1e-6 >= 0 and y + h / 2 <= 1 + 1e-6
 
 
 @pytest.mark.parametrize(("direction", "count_as"), [("right", "in"), ("down", "out"), ("left", "in"), ("up", "out")])

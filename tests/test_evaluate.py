@@ -31,7 +31,7 @@ def test_wrong_class_scores_zero_for_both_classes_involved() -> None:
 
 def test_a_box_shifted_to_iou_0_6_counts_at_50_but_not_at_75() -> None:
     shifted = [(0, np.array([0]), boxes((20, 10, 60, 50)), np.array([0.9], np.float32))]  # IoU 0.6 with the class-0 box
-    gt = [GT[0][:2] + (np.array([0]), GT[0][3][:1])]
+    gt = [(*GT[0][:2], np.array([0]), GT[0][3][:1])]
     m = coco_map(gt, shifted, {0: (128, 128)}, 1)
     assert m["map50"] == pytest.approx(1.0)
     assert m["map50_95"] == pytest.approx(0.3, abs=1e-6)  # matched at IoU 0.50, 0.55, 0.60 of ten thresholds

@@ -1,0 +1,242 @@
+"""``Agent``: camera → pipeline → outbox → uploader, with heartbeats and the live view.
+
+Every count is committed to the outbox before it is shown or sent. A video file's replay position is
+committed with the events of the frame it reached, so an agent restarted after a crash resumes where
+its committed events end and never counts a replay twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from device.config import AgentConfig
+from device.count import CountSummary, build_pipeline, counts_by_direction
+from device.count_config import ConfigError
+from device.eventid import new_event_id
+from device.live_sources import LiveSource, open_live_source
+from device.liveview import LiveState, LiveView
+from device.outbox import Outbox, OutboxFull
+from device.sources import Frame, VideoFileSource, probe_video
+from device.system import cpu_temperature_c, resident_memory_mb
+from device.uploader import Uploader
+from vision import Annotator, CountEvent
+
+log = logging.getLogger("farz.agent")
+STATE_EVERY_FRAMES = 30  # a replay position is committed at least this often (and with every event)
+
+
+def is_file_source(source: str) -> bool:
+    return not (source.startswith(("picamera", "usb:")) or "://" in source)
+
+
+@dataclass
+class RunStats:
+    """Moving figures of the counting loop, for heartbeats and the live view."""
+
+    frames: int = 0
+    fps: float = 0.0
+    inference_ms: float = 0.0
+    outbox_full: bool = False
+    started: float = 0.0
+
+
+class Agent:
+    """One device agent. ``run()`` counts until the source ends (a file) or ``stop()`` is called."""
+
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.stats = RunStats(started=time.monotonic())
+        self._stop = threading.Event()
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.outbox = Outbox(config.data_dir / "outbox.db", int(config.outbox.max_mb * 2**20))
+        self.pipeline = build_pipeline(config.model, config.count)
+        self.model_id = self.pipeline.detector.info.model_id
+        self.base_totals: dict[tuple[str, str], int] = {}
+        self.live_source: LiveSource | None = None
+        token = self._read_token()
+        self.uploader = (
+            Uploader(
+                self.outbox,
+                config.server_url,
+                config.device_id,
+                token,
+                self.heartbeat,
+                config.upload_interval_s,
+                config.heartbeat_interval_s,
+                config.request_timeout_s,
+                config.outbox.batch_size,
+                config.retry_max_s,
+            )
+            if config.server_url
+            else None
+        )
+        zones = tuple(tuple(z.polygon) for z in config.count.zones)
+        self.live_state = LiveState(Annotator(self.pipeline.detector.names, config.count.line_specs(), zones))
+        self.live_view: LiveView | None = None
+
+    def _read_token(self) -> str | None:
+        path = self.config.token_file
+        if path is None:
+            return None
+        try:
+            token = path.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"token_file {path}: cannot read it ({exc.strerror})") from exc
+        if not token:
+            raise ConfigError(f"token_file {path}: the file is empty")
+        return token
+
+    def stop(self) -> None:
+        """Ask the loop to finish after the current frame (safe from a signal handler)."""
+        self._stop.set()
+
+    def totals(self) -> dict[tuple[str, str], int]:
+        out = dict(self.base_totals)
+        for key, n in self.pipeline.totals().items():
+            out[key] = out.get(key, 0) + n
+        return out
+
+    def heartbeat(self) -> dict[str, object]:
+        """The heartbeat sent to the server (DESIGN.md §3)."""
+        health = self.live_source.health if self.live_source else None
+        last = self.uploader.stats.last_upload if self.uploader else None
+        return {
+            "ts": _iso_now(),
+            "fps": round(self.stats.fps, 2),
+            "inference_ms": round(self.stats.inference_ms, 2),
+            "dropped_frames": health.dropped if health else 0,
+            "reconnects": health.reconnects if health else 0,
+            "outbox_depth": self.outbox.depth(),
+            "outbox_full": self.stats.outbox_full,
+            "model": self.model_id,
+            "uptime_s": round(time.monotonic() - self.stats.started, 1),
+            "temperature_c": cpu_temperature_c(),
+            "memory_mb": resident_memory_mb(),
+            "last_upload": datetime.fromtimestamp(last, UTC).isoformat().replace("+00:00", "Z") if last else None,
+        }
+
+    def status(self) -> dict[str, object]:
+        """``/api/status`` of the live view."""
+        return {
+            "device_id": self.config.device_id,
+            "site": self.config.site,
+            "counts": counts_by_direction(self.totals()),
+            **self.heartbeat(),
+        }
+
+    def _wire(self, event: CountEvent) -> dict[str, object]:
+        return {
+            "event_id": new_event_id(),
+            "ts": _iso_now(),
+            "device_id": self.config.device_id,
+            "line": event.line,
+            "class": event.class_name,
+            "direction": event.direction,
+            "track_id": event.track_id,
+            "confidence": round(event.confidence, 4),
+            "model": self.model_id,
+        }
+
+    def _frames(self) -> tuple[Iterable[Frame], str | None, int]:
+        """The frame iterator, the replay state key (files only) and the frame to resume after."""
+        source = self.config.source
+        if not is_file_source(source):
+            self.live_source = open_live_source(source)
+            return self.live_source, None, 0
+        path = Path(source).resolve()
+        info = probe_video(path)
+        stat = path.stat()
+        key = f"replay:{path}:{stat.st_size}:{int(stat.st_mtime)}"
+        saved = self.outbox.get_state(key) or {}
+        assert isinstance(saved, dict)
+        start = int(saved.get("frame", 0))
+        self.base_totals = {tuple(k.split(":", 1)): int(v) for k, v in (saved.get("totals") or {}).items()}
+        if start:
+            log.info("resuming %s after frame %d of %d (its events are already in the outbox)", path.name, start, info.frame_count)
+        return VideoFileSource(path, start_frame=start), key, start
+
+    def _commit(self, events: list[dict[str, object]], state: dict[str, object] | None) -> None:
+        """Commit events (and state); when the outbox is full, wait and say so loudly — never drop."""
+        while True:
+            try:
+                self.outbox.commit(events, state)
+                if self.stats.outbox_full:
+                    log.warning("outbox has room again; counting resumed")
+                self.stats.outbox_full = False
+                return
+            except OutboxFull as exc:
+                if not self.stats.outbox_full:
+                    log.error("%s: counting is paused until uploads free space (no count is dropped)", exc)
+                self.stats.outbox_full = True
+                if self._stop.wait(1.0):
+                    raise
+
+    def run(self) -> CountSummary:
+        """Count until the source ends or ``stop()``; returns the summary (totals of the whole replay)."""
+        if self.uploader:
+            self.uploader.start()
+        if self.config.live_view.enabled:
+            lv = self.config.live_view
+            self.live_view = LiveView(self.live_state, self.status, lv.host, lv.port, lv.max_fps)
+            self.live_view.start()
+            log.info("live view on http://%s:%d/", lv.host, self.live_view.port)
+        frames, key, frame_no = self._frames()
+        fps_hint = probe_video(Path(self.config.source)).fps if key and self.config.realtime else 0.0
+        log.info("counting %s with %s", self.config.source.split("@")[-1], self.model_id)
+        start = time.perf_counter()
+        processed = 0
+        try:
+            for frame in frames:
+                t0 = time.perf_counter()
+                result = self.pipeline.process(frame)
+                frame_no += 1
+                processed += 1
+                events = [self._wire(e) for e in result.events]
+                if key and (events or frame_no % STATE_EVERY_FRAMES == 0):
+                    totals = {f"{d}:{c}": n for (d, c), n in self.totals().items()}
+                    self._commit(events, {key: {"frame": frame_no, "totals": totals}})
+                elif events:
+                    self._commit(events, None)
+                if events and self.uploader:
+                    self.uploader.wake()
+                self.live_state.publish(frame, result.detections, self.totals())
+                dt = time.perf_counter() - t0
+                self.stats.inference_ms = (
+                    0.9 * self.stats.inference_ms + 0.1 * result.timings.inference_ms if processed > 1 else result.timings.inference_ms
+                )
+                self.stats.fps = 0.9 * self.stats.fps + 0.1 / max(dt, 1e-6) if processed > 1 else 1 / max(dt, 1e-6)
+                self.stats.frames = processed
+                if fps_hint:
+                    time.sleep(max(0.0, 1.0 / fps_hint - (time.perf_counter() - t0)))
+                if self._stop.is_set():
+                    break
+            if key and not self._stop.is_set():
+                totals = {f"{d}:{c}": n for (d, c), n in self.totals().items()}
+                self._commit([], {key: {"frame": frame_no, "totals": totals}})
+        finally:
+            if isinstance(frames, (VideoFileSource, LiveSource)):
+                frames.close()
+        seconds = time.perf_counter() - start
+        return CountSummary(counts_by_direction(self.totals()), processed, seconds, processed / seconds if seconds > 0 else 0.0)
+
+    def shutdown(self, flush_timeout_s: float = 10.0) -> int:
+        """Flush the outbox to the server (up to ``flush_timeout_s``), stop threads; returns events left."""
+        if self.uploader:
+            self.uploader.stop(flush_timeout_s)
+        if self.live_view:
+            self.live_view.stop()
+        left = self.outbox.depth()
+        if left:
+            log.warning("%d events stay in the outbox %s and will be sent on the next start", left, self.outbox.path)
+        self.outbox.close()
+        return left
+
+
+def _iso_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

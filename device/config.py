@@ -1,0 +1,132 @@
+"""The device agent's one YAML config, validated with pydantic (unknown keys are errors)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from device.count_config import ConfigError, CountSettings, format_validation_error
+
+SOURCE_PATTERN = re.compile(
+    r"^(picamera(:\d+)?|usb:\d+|(rtsp|rtsps|http|https)://.+|.+\.(mp4|avi|mkv|mov|m4v|webm|mpg|mpeg|h264))$", re.IGNORECASE
+)
+
+
+class OutboxConfig(BaseModel):
+    """Where counts wait for upload: a disk budget and upload batch size."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_mb: float = Field(default=256.0, gt=0, description="disk budget of the outbox; when full the agent stops counting and says so")
+    batch_size: int = Field(default=500, ge=1, le=5000)
+
+
+class LiveViewConfig(BaseModel):
+    """The staff live view on the device's own address."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    host: str = "0.0.0.0"
+    port: int = Field(default=8080, ge=0, le=65535)
+    max_fps: float = Field(default=10.0, gt=0, description="frames/s of the MJPEG stream")
+
+
+class AgentConfig(BaseModel):
+    """Everything one device agent needs; ``farz device init`` writes a commented example."""
+
+    model_config = ConfigDict(extra="forbid")
+    device_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    site: str = Field(default="", max_length=64)
+    server_url: str = Field(default="", description="base URL of the farz server; empty = count offline into the outbox")
+    token_file: Path | None = None
+    source: str = Field(description="video file path, rtsp:// or http:// URL, usb:N, or picamera")
+    model: Path = Path("models/farz-waste.int8.onnx")
+    data_dir: Path = Path("/var/lib/farz")
+    count: CountSettings = Field(default_factory=CountSettings)
+    realtime: bool = Field(default=False, description="pace a video file at its own frame rate (a file replay never drops frames)")
+    upload_interval_s: float = Field(default=2.0, gt=0)
+    heartbeat_interval_s: float = Field(default=30.0, gt=0)
+    request_timeout_s: float = Field(default=10.0, gt=0)
+    retry_max_s: float = Field(default=60.0, gt=0, description="longest pause between upload retries")
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    live_view: LiveViewConfig = Field(default_factory=LiveViewConfig)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, v: str) -> str:
+        if not SOURCE_PATTERN.match(v.strip()):
+            raise ValueError("expected a video file (.mp4, .avi, ...), rtsp://… or http://… URL, usb:N, or picamera")
+        return v.strip()
+
+    @field_validator("server_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if v and not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError("expected http://host[:port] or https://host[:port]")
+        return v.rstrip("/")
+
+
+def load_agent_config(path: Path, overrides: dict[str, object] | None = None) -> AgentConfig:
+    """Read ``path``, apply ``overrides`` (dotted keys allowed, e.g. ``count.line``) and validate.
+
+    Raises ConfigError with one line per problem, each naming the file and the field.
+    """
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config ({exc.strerror})") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        target = raw
+        *parents, leaf = key.split(".")
+        for p in parents:
+            target = target.setdefault(p, {})
+        target[leaf] = value
+    try:
+        return AgentConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(path, exc)) from exc
+
+
+EXAMPLE_CONFIG = """\
+# farz device agent configuration. Check it with `farz device check-config THIS_FILE`.
+device_id: berkane-c1-cam2          # unique per device; letters, digits, . _ -
+site: berkane-c1                    # the site this device belongs to (the server knows it too)
+server_url: http://farz.example.org:8000   # empty: count offline, everything waits in the outbox
+token_file: /etc/farz/device.token  # the device token printed once by `farz server admin create-device`
+source: picamera                    # picamera | usb:0 | rtsp://user:pass@cam/stream | /path/to/video.mp4
+model: /opt/farz/models/farz-waste.int8.onnx
+data_dir: /var/lib/farz             # outbox (SQLite) and replay position live here
+realtime: false                     # video files only: pace at the file's frame rate
+count:
+  lines:
+    - name: belt-1
+      points: [0.5, 1.0, 0.5, 0.0]  # x1, y1, x2, y2 in 0-1; crossing to where (x2-x1)*(y-y1)-(y2-y1)*(x-x1) > 0 is `in`
+      anchor: center                # or bottom_center
+  zones: []                         # polygons: - {name: chute, polygon: [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9]]}
+  confidence: 0.25
+  threads: 0                        # ONNX Runtime threads, 0 = all cores
+upload_interval_s: 2
+heartbeat_interval_s: 30
+request_timeout_s: 10
+outbox:
+  max_mb: 256                       # disk budget; when full the agent stops counting and logs it loudly
+  batch_size: 500
+live_view:
+  enabled: true
+  host: 0.0.0.0
+  port: 8080
+  max_fps: 10
+log_level: INFO
+"""

@@ -1,0 +1,170 @@
+"""The uploader: sends outbox batches to ``POST /api/v1/ingest``; deletes only what the server acknowledged.
+
+Failures (connection refused, timeouts, 5xx, 429) are retried with exponential backoff and full
+jitter. A batch the server refuses as invalid (another 4xx) is moved aside to the outbox's
+``rejected`` table with the server's reason — kept, logged, never retried in a loop and never lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from device.outbox import Outbox
+
+log = logging.getLogger("farz.uploader")
+RETRY_STATUSES = {401, 403, 408, 409, 425, 429}
+
+
+@dataclass
+class UploadStats:
+    """What the uploader has done, for heartbeats and the live view."""
+
+    uploaded: int = 0
+    duplicates: int = 0
+    failures: int = 0
+    rejected: int = 0
+    last_upload: float | None = None  # unix seconds of the last acknowledged batch
+    last_error: str = ""
+
+
+class Uploader:
+    """Moves events from the outbox to the server in a background thread.
+
+    Args:
+        outbox: where events wait.
+        url: the server's base URL (``/api/v1/ingest`` is appended).
+        device_id: this device's id, sent with every batch.
+        token: the device token (sent as ``Authorization: Bearer``), or None.
+        heartbeat: returns the heartbeat dict to attach when one is due.
+        interval_s: pause between uploads when the outbox is drained.
+        heartbeat_s: how often a heartbeat is sent.
+        timeout_s: per-request timeout.
+        batch_size: events per request.
+    """
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        url: str,
+        device_id: str,
+        token: str | None,
+        heartbeat: Callable[[], dict[str, object]],
+        interval_s: float = 2.0,
+        heartbeat_s: float = 30.0,
+        timeout_s: float = 10.0,
+        batch_size: int = 500,
+        max_backoff_s: float = 60.0,
+    ) -> None:
+        self.outbox = outbox
+        self.endpoint = url.rstrip("/") + "/api/v1/ingest"
+        self.device_id = device_id
+        self.token = token
+        self.heartbeat = heartbeat
+        self.interval_s = interval_s
+        self.heartbeat_s = heartbeat_s
+        self.timeout_s = timeout_s
+        self.batch_size = batch_size
+        self.max_backoff_s = max_backoff_s
+        self.stats = UploadStats()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._next_heartbeat = 0.0
+        self._failures_in_row = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="uploader", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Upload soon (new events were committed)."""
+        self._wake.set()
+
+    def stop(self, flush_timeout_s: float = 0.0) -> None:
+        """Stop the thread, first trying for up to ``flush_timeout_s`` to send everything pending."""
+        deadline = time.monotonic() + flush_timeout_s
+        while flush_timeout_s > 0 and self.outbox.depth() and time.monotonic() < deadline:
+            self._wake.set()
+            time.sleep(0.05)
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.timeout_s + 1)
+
+    def _post(self, body: dict[str, object]) -> dict[str, object]:
+        data = json.dumps(body, separators=(",", ":")).encode()
+        request = urllib.request.Request(self.endpoint, data=data, method="POST", headers={"Content-Type": "application/json"})
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+            answer = json.loads(response.read() or b"{}")
+        return answer if isinstance(answer, dict) else {}
+
+    def send_once(self) -> bool:
+        """Send one batch (and a heartbeat when due). Returns True when something was acknowledged
+        or nothing was pending; False after a failure (the caller backs off)."""
+        batch = self.outbox.pending(self.batch_size)
+        now = time.monotonic()
+        beat_due = now >= self._next_heartbeat
+        if not batch and not beat_due:
+            return True
+        body: dict[str, object] = {"device_id": self.device_id, "events": [p.body for p in batch]}
+        if beat_due:
+            body["heartbeat"] = self.heartbeat()
+        try:
+            answer = self._post(body)
+        except urllib.error.HTTPError as exc:
+            reason = exc.read()[:500].decode(errors="replace")
+            if exc.code < 500 and exc.code not in RETRY_STATUSES and batch:
+                moved = self.outbox.reject([p.event_id for p in batch], f"HTTP {exc.code}: {reason}")
+                self.stats.rejected += moved
+                log.error(
+                    "server refused a batch of %d events (HTTP %d: %s); kept aside in the outbox's rejected table", moved, exc.code, reason
+                )
+                return True
+            return self._failed(f"HTTP {exc.code}: {reason[:200]}")
+        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError, ValueError) as exc:
+            return self._failed(f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}")
+        if beat_due:
+            self._next_heartbeat = now + self.heartbeat_s
+        if batch:
+            self.outbox.acknowledge(p.event_id for p in batch)
+            self.stats.uploaded += int(answer.get("accepted", 0))  # type: ignore[call-overload]
+            self.stats.duplicates += int(answer.get("duplicates", 0))  # type: ignore[call-overload]
+            self.stats.last_upload = time.time()
+        if self._failures_in_row:
+            log.info("upload recovered after %d failed attempts", self._failures_in_row)
+        self._failures_in_row = 0
+        return True
+
+    def _failed(self, error: str) -> bool:
+        self.stats.failures += 1
+        self.stats.last_error = error
+        self._failures_in_row += 1
+        if self._failures_in_row in (1, 10) or self._failures_in_row % 100 == 0:
+            log.warning("upload failed (%s); %d events wait in the outbox; retrying with backoff", error, self.outbox.depth())
+        return False
+
+    def backoff_s(self) -> float:
+        """Full-jitter exponential backoff for the current run of failures."""
+        return random.uniform(0, min(self.max_backoff_s, 0.5 * 2 ** min(self._failures_in_row, 10)))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            ok = self.send_once()
+            if not ok:
+                self._wake.clear()
+                self._stop.wait(self.backoff_s())
+                continue
+            if self.outbox.depth() >= self.batch_size:
+                continue
+            self._wake.wait(self.interval_s)
+            self._wake.clear()

@@ -1,0 +1,158 @@
+"""``farz device init | check-config | run``: the agent that runs at a sorting point."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+SubParsers = Any
+EXIT_NOT_UPLOADED = 5
+
+
+def register(sub: SubParsers) -> None:
+    """Add ``device`` and its subcommands to the top-level parser."""
+    dev = sub.add_parser("device", help="the device agent: camera → counts → outbox → server, with a live view")
+    dev_sub = dev.add_subparsers(dest="device", metavar="STEP", required=True)
+    init = dev_sub.add_parser("init", help="write a commented example config")
+    init.add_argument("--out", type=Path, default=None, help="file to write (default: print it)")
+    init.set_defaults(handler=run_init)
+    check = dev_sub.add_parser("check-config", help="validate a config file and report every problem with its location")
+    check.add_argument("config", type=Path)
+    check.set_defaults(handler=run_check)
+    run = dev_sub.add_parser(
+        "run",
+        help="run the agent",
+        description=(
+            "Count items from the configured source, keep every count in the outbox (SQLite) and upload it to the server. "
+            "Flags override the config file. SIGTERM or Ctrl-C stops cleanly after flushing the outbox. "
+            "Exit codes: 0 ok, 3 bad config or input, 5 --once ended with events not yet uploaded."
+        ),
+    )
+    run.add_argument("--config", type=Path, default=None, help="agent YAML (see `farz device init`)")
+    run.add_argument("--source", default=None, help="PATH | rtsp://… | http://… | usb:N | picamera")
+    run.add_argument("--server", default=None, metavar="URL", help="server base URL")
+    run.add_argument("--token-file", type=Path, default=None)
+    run.add_argument("--device-id", default=None)
+    run.add_argument("--model", type=Path, default=None)
+    run.add_argument("--line", default=None, metavar="x1,y1,x2,y2", help="count line in 0-1 image coordinates")
+    run.add_argument("--data-dir", type=Path, default=None, help="outbox and replay state")
+    run.add_argument("--live-port", type=int, default=None, help="live view port (0 = any free port)")
+    run.add_argument("--no-live-view", action="store_true")
+    run.add_argument("--realtime", action="store_true", help="pace a video file at its frame rate")
+    run.add_argument("--once", action="store_true", help="a file source: run to its end, upload everything, exit")
+    run.add_argument("--flush-timeout", type=float, default=30.0, help="seconds to keep uploading at exit")
+    run.add_argument("--json", action="store_true", help="with --once: print the same JSON summary as `farz count --json`")
+    run.set_defaults(handler=run_agent)
+
+
+def run_init(args: argparse.Namespace) -> int:
+    from device.config import EXAMPLE_CONFIG
+
+    if args.out is None:
+        sys.stdout.write(EXAMPLE_CONFIG)
+        return 0
+    if args.out.exists():
+        print(f"farz device init: {args.out} exists; not overwriting it", file=sys.stderr)
+        return 3
+    args.out.write_text(EXAMPLE_CONFIG)
+    print(f"wrote {args.out}; edit it, then `farz device check-config {args.out}`")
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from device.config import load_agent_config
+
+    config = load_agent_config(args.config)
+    problems = []
+    if not config.model.is_file():
+        problems.append(f"{args.config}: model: {config.model} does not exist")
+    if config.token_file is not None and not config.token_file.is_file():
+        problems.append(f"{args.config}: token_file: {config.token_file} does not exist")
+    if config.server_url and config.token_file is None:
+        problems.append(f"{args.config}: token_file: needed to upload to {config.server_url}")
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        return 3
+    print(f"{args.config}: ok (device {config.device_id}, source {config.source.split('@')[-1]})")
+    return 0
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    line = None
+    if args.line is not None:
+        from vision.counter import LineSpec
+
+        spec = LineSpec.parse(args.line)
+        line = [{"name": "line-1", "points": [spec.x1, spec.y1, spec.x2, spec.y2], "anchor": spec.anchor}]
+    return {
+        "source": args.source,
+        "server_url": args.server,
+        "token_file": str(args.token_file) if args.token_file else None,
+        "device_id": args.device_id,
+        "model": str(args.model) if args.model else None,
+        "count.lines": line,
+        "data_dir": str(args.data_dir) if args.data_dir else None,
+        "live_view.port": args.live_port,
+        "live_view.enabled": False if args.no_live_view else None,
+        "realtime": True if args.realtime else None,
+    }
+
+
+def run_agent(args: argparse.Namespace) -> int:
+    from device.agent import Agent, is_file_source
+    from device.config import AgentConfig, load_agent_config
+    from device.count_config import ConfigError, format_validation_error, settings_for_video
+
+    overrides = _overrides(args)
+    if args.config is not None:
+        config = load_agent_config(args.config, overrides)
+    else:
+        from pydantic import ValidationError
+
+        raw: dict[str, Any] = {
+            "device_id": "local",
+            "data_dir": "farz-data",
+            "model": str(Path(__file__).resolve().parent.parent / "models" / "farz-waste.int8.onnx"),
+        }
+        for key, value in overrides.items():
+            if value is not None:
+                target = raw
+                *parents, leaf = key.split(".")
+                for p in parents:
+                    target = target.setdefault(p, {})
+                target[leaf] = value
+        try:
+            config = AgentConfig.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(Path("(command line)"), exc)) from exc
+    if not config.count.lines and not config.count.zones:  # no line given: the video's own NAME.yaml, else the default
+        beside = (
+            settings_for_video(Path(config.source), None, None)
+            if is_file_source(config.source)
+            else settings_for_video(Path("-"), None, None)
+        )
+        config.count.lines, config.count.zones = beside.lines, beside.zones
+    if args.once and not is_file_source(config.source):
+        raise ConfigError("--once needs a video file source")
+    logging.basicConfig(level=config.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    agent = Agent(config)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        logging.getLogger("farz.agent").info("signal %d: stopping after this frame and flushing the outbox", signum)
+        agent.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    summary = agent.run()
+    left = agent.shutdown(args.flush_timeout)
+    if args.json:
+        print(summary.to_json())
+    if args.once and left and config.server_url:
+        print(f"farz device run: {left} events are not uploaded yet (server unreachable?); they stay in the outbox", file=sys.stderr)
+        return EXIT_NOT_UPLOADED
+    return 0

@@ -1,0 +1,202 @@
+"""The device agent against a real loopback HTTP server: outages, kill -9, flapping — nothing lost or doubled."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from blob_model import write_blob_model, write_blob_video
+from fake_ingest import FakeIngest
+
+from device.agent import Agent
+from device.config import AgentConfig
+
+ITEMS = ["red", "blue", "red", "red", "blue", "red", "blue", "blue", "red"]
+
+
+@pytest.fixture
+def scene(tmp_path: Path) -> tuple[Path, Path, dict[str, dict[str, int]]]:
+    model = write_blob_model(tmp_path / "blob.onnx")
+    video = tmp_path / "belt.avi"
+    truth = write_blob_video(video, ITEMS)
+    return model, video, truth["counts"]  # type: ignore[return-value]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def config(model: Path, video: Path, url: str, data: Path, **extra: object) -> AgentConfig:
+    base: dict[str, object] = {
+        "device_id": "cam-1",
+        "source": str(video),
+        "model": str(model),
+        "server_url": url,
+        "data_dir": str(data),
+        "upload_interval_s": 0.1,
+        "heartbeat_interval_s": 0.5,
+        "request_timeout_s": 1.0,
+        "retry_max_s": 0.5,
+        "live_view": {"enabled": False},
+        "count": {"line": [0.5, 1.0, 0.5, 0.0]},
+    }
+    base.update(extra)
+    return AgentConfig.model_validate(base)
+
+
+def farz(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "farz", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_once_uploads_everything_and_its_summary_equals_farz_count(
+    scene: tuple[Path, Path, dict[str, dict[str, int]]], tmp_path: Path
+) -> None:
+    model, video, truth = scene
+    server = FakeIngest().start()
+    try:
+        agent = farz(
+            "device",
+            "run",
+            "--source",
+            str(video),
+            "--model",
+            str(model),
+            "--server",
+            server.url,
+            "--device-id",
+            "cam-1",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--no-live-view",
+            "--once",
+            "--json",
+        )
+        out, err = agent.communicate(timeout=120)
+        assert agent.returncode == 0, err
+        count = subprocess.run(
+            [sys.executable, "-m", "farz", "count", str(video), "--model", str(model), "--json"], capture_output=True, text=True, check=True
+        )
+        assert json.loads(out)["counts"] == json.loads(count.stdout)["counts"] == truth
+        assert server.totals() == truth
+        assert server.heartbeats and server.heartbeats[-1]["model"].startswith("blob-test@sha256:")  # type: ignore[union-attr]
+    finally:
+        server.stop()
+
+
+def test_server_down_for_part_of_the_run_then_back_loses_nothing(
+    scene: tuple[Path, Path, dict[str, dict[str, int]]], tmp_path: Path
+) -> None:
+    model, video, truth = scene
+    port = free_port()
+    agent = Agent(config(model, video, f"http://127.0.0.1:{port}", tmp_path / "data", realtime=True))
+    runner = threading.Thread(target=agent.run)
+    runner.start()
+    time.sleep(2.0)  # connection refused meanwhile; events wait in the outbox
+    assert agent.outbox.depth() > 0
+    server = FakeIngest(port=port).start()
+    try:
+        runner.join(timeout=60)
+        left = agent.shutdown(flush_timeout_s=30)
+        assert left == 0
+        assert server.totals() == truth, f"server {server.totals()} vs truth {truth}"
+    finally:
+        server.stop()
+
+
+def test_flapping_server_errors_resets_and_slow_answers_lose_and_double_nothing(
+    scene: tuple[Path, Path, dict[str, dict[str, int]]], tmp_path: Path
+) -> None:
+    model, video, truth = scene
+    server = FakeIngest()
+    pattern = ["error", None, "reset", "slow", "unavailable", None]
+    server.fault = lambda n: pattern[n % len(pattern)]
+    server.fault_after_store = True  # the nastiest case: stored, then the answer is lost
+    server.slow_s = 1.5  # longer than the agent's 1 s timeout
+    server.start()
+    try:
+        agent = Agent(config(model, video, server.url, tmp_path / "data", realtime=True))
+        agent.run()
+        assert agent.shutdown(flush_timeout_s=60) == 0
+        assert server.totals() == truth
+        assert server.duplicates > 0  # retried batches really were re-sent and recognised
+    finally:
+        server.stop()
+
+
+def test_sigkill_mid_run_then_restart_loses_nothing_and_counts_nothing_twice(
+    scene: tuple[Path, Path, dict[str, dict[str, int]]], tmp_path: Path
+) -> None:
+    model, video, truth = scene
+    server = FakeIngest().start()
+    data = tmp_path / "data"
+    args = [
+        "device",
+        "run",
+        "--source",
+        str(video),
+        "--model",
+        str(model),
+        "--server",
+        server.url,
+        "--device-id",
+        "cam-1",
+        "--data-dir",
+        str(data),
+        "--no-live-view",
+    ]
+    try:
+        first = farz(*args, "--realtime")
+        time.sleep(3.0)  # about half the video at its real frame rate
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+        partial = sum(sum(v.values()) for v in server.totals().values())
+        second = farz(*args, "--once", "--json")
+        out, err = second.communicate(timeout=120)
+        assert second.returncode == 0, err
+        assert "resuming" in err
+        assert server.totals() == truth, f"server {server.totals()} vs truth {truth} (after the kill it had {partial})"
+        assert json.loads(out)["counts"] == truth
+    finally:
+        server.stop()
+
+
+def test_sigterm_stops_cleanly_and_flushes(scene: tuple[Path, Path, dict[str, dict[str, int]]], tmp_path: Path) -> None:
+    model, video, _ = scene
+    server = FakeIngest().start()
+    try:
+        proc = farz(
+            "device",
+            "run",
+            "--source",
+            str(video),
+            "--model",
+            str(model),
+            "--server",
+            server.url,
+            "--device-id",
+            "cam-1",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--no-live-view",
+            "--realtime",
+        )
+        time.sleep(2.5)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        from device.outbox import Outbox
+
+        assert Outbox(tmp_path / "data" / "outbox.db").depth() == 0
+        assert sum(sum(v.values()) for v in server.totals().values()) >= 1
+    finally:
+        server.stop()
