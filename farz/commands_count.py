@@ -67,6 +67,12 @@ def register(sub: SubParsers) -> None:
     edge.add_argument("--frames", type=int, default=0, help="use only the first N frames (0 = all)")
     edge.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     edge.set_defaults(handler=run_bench_edge)
+    agent = bench_sub.add_parser("agent", help="the device agent's frames/s against `farz count` on the same file, and its peak memory")
+    agent.add_argument("--video", type=Path, required=True)
+    agent.add_argument("--model", type=Path, default=None, help="ONNX detector (default: the bundled INT8 model)")
+    agent.add_argument("--rounds", type=int, default=2, help="alternate runs of each; the best is kept")
+    agent.add_argument("--json", action="store_true")
+    agent.set_defaults(handler=run_bench_agent)
 
 
 def _parse_line(text: str | None) -> Any:
@@ -146,6 +152,21 @@ def run_demo(args: argparse.Namespace) -> int:
         truth = json.loads(truth_path.read_text())["counts"] if truth_path.exists() else None
         print(f"\n{video.name}: {summary.frames} frames at {summary.fps:.1f} frames/s")
         print(format_counts(summary.counts, truth))
+    return 0
+
+
+def run_bench_agent(args: argparse.Namespace) -> int:
+    """Print the agent benchmark."""
+    from device.bench_agent import bench_agent
+
+    result = bench_agent(args.video, args.model or _default_model(), args.rounds)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"farz count {result['count_fps']} frames/s, agent {result['agent_fps']} frames/s "
+            f"({result['agent_over_count']}x); peak memory: agent {result['agent_peak_rss_mb']} MB, count {result['count_peak_rss_mb']} MB"
+        )
     return 0
 
 

@@ -47,6 +47,8 @@ class TrainConfig(BaseModel):
     device: str = "auto"
     seed: int = 0
     patience: int = Field(100, ge=1)
+    warmup_epochs: float = Field(3.0, ge=0)
+    close_mosaic: int = Field(10, ge=0)
     source: Path = Path("../shared/datasets/trashnet")
     cutouts: Path = Path("build/cutouts")
     synth: SynthCounts = SynthCounts()

@@ -82,6 +82,8 @@ def fit(config: TrainConfig, taxonomy: Taxonomy, run_dir: Path, data_dir: Path |
         device=pick_device(config.device),
         seed=config.seed,
         patience=config.patience,
+        warmup_epochs=config.warmup_epochs,
+        close_mosaic=config.close_mosaic,
         project=str(run_dir.parent),
         name=run_dir.name,
         exist_ok=True,

@@ -21,7 +21,22 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 from training.export import read_metadata, set_metadata
 from vision.geometry import letterbox
 
-QUANTIZED_OPS = ["Conv", "MatMul", "Add", "Mul", "Concat", "MaxPool", "Resize", "Sigmoid", "Split", "Slice", "Transpose", "Reshape"]
+QUANTIZED_OPS = [
+    "Conv",
+    "Relu",
+    "Clip",
+    "MatMul",
+    "Add",
+    "Mul",
+    "Concat",
+    "MaxPool",
+    "Resize",
+    "Sigmoid",
+    "Split",
+    "Slice",
+    "Transpose",
+    "Reshape",
+]
 
 
 class ImageCalibration(CalibrationDataReader):  # type: ignore[misc]
