@@ -19,7 +19,7 @@ from pathlib import Path
 
 
 class _Sink(BaseHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
     def do_POST(self) -> None:
