@@ -50,9 +50,10 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     errors: list[type[BaseException]] = [UserError, ConfigError, SourceError, VisionError, FileNotFoundError]
     try:
         from training.config import ConfigError as TrainConfigError
+        from training.prepare import PrepareError
         from training.taxonomy import TaxonomyError
 
-        errors += [TrainConfigError, TaxonomyError]
+        errors += [TrainConfigError, TaxonomyError, PrepareError]
     except ImportError:  # pragma: no cover - training extra absent
         pass
     return tuple(errors)

@@ -36,6 +36,18 @@ def register(sub: SubParsers) -> None:
 
     tr = sub.add_parser("train", help="fit, export, quantize, evaluate and compare detectors")
     tr_sub = tr.add_subparsers(dest="train", metavar="STEP", required=True)
+    prep = tr_sub.add_parser(
+        "prepare",
+        help="merge YOLO / COCO datasets or labelled photo folders into one YOLO dataset in the taxonomy",
+        description="Maps labels onto datasets/taxonomy.yaml, keeps near-duplicate images (perceptual hash) in one split, "
+        "splits 80/10/10 deterministically and reports images and instances per class and split.",
+    )
+    prep.add_argument("sources", type=Path, nargs="+", help="data.yaml or YOLO folder, COCO .json, or a folder of <label>/ photos")
+    prep.add_argument("--out", type=Path, required=True)
+    prep.add_argument("--ignore-unmapped", action="store_true", help="drop boxes whose label has no taxonomy class")
+    prep.add_argument("--max-distance", type=int, default=6, help="dHash bits within which two images are near-duplicates")
+    prep.add_argument("--json", action="store_true")
+    prep.set_defaults(handler=run_prepare)
     fit = tr_sub.add_parser("fit", help="train a detector (Ultralytics, offline) into one run folder")
     fit.add_argument("--config", type=Path, default=Path("training/configs/default.yaml"))
     fit.add_argument("--run", type=Path, default=None, help="run folder (default: runs/<name>)")
@@ -103,6 +115,27 @@ def run_synth(args: argparse.Namespace) -> int:
     else:
         data = write_training_set(args.cutouts, args.out, names, {"train": args.train, "val": args.val}, seed=args.seed)
         print(data)
+    return 0
+
+
+def run_prepare(args: argparse.Namespace) -> int:
+    from training.prepare import prepare
+    from training.taxonomy import load_taxonomy
+
+    for source in args.sources:
+        if not source.exists():
+            raise FileNotFoundError(f"{source}: no such dataset")
+    report = prepare(args.sources, args.out, load_taxonomy(), args.ignore_unmapped, args.max_distance)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    instances = report["instances"]
+    assert isinstance(instances, dict)
+    print(f"{'class':<12}" + "".join(f"{s:>8}" for s in instances))
+    for name in next(iter(instances.values())):
+        print(f"{name:<12}" + "".join(f"{instances[s][name]:>8}" for s in instances))
+    print(f"images: {report['images']}; near-duplicate groups kept within one split: {report['near_duplicate_groups']}")
+    print(f"wrote {args.out / 'data.yaml'}")
     return 0
 
 
