@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from farz import commands_count, commands_device, commands_train
+from farz import commands_count, commands_device, commands_server, commands_train
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     commands_count.register(sub)
     commands_device.register(sub)
+    commands_server.register(sub)
     commands_train.register(sub)
     return parser
 
@@ -54,6 +55,13 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         from training.taxonomy import TaxonomyError
 
         errors += [TrainConfigError, TaxonomyError, PrepareError]
+    except ImportError:  # pragma: no cover - training extra absent
+        pass
+    try:
+        from server.auth import AdminError
+        from server.settings import SettingsError
+
+        errors += [AdminError, SettingsError]
     except ImportError:  # pragma: no cover - training extra absent
         pass
     return tuple(errors)

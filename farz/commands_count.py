@@ -67,6 +67,9 @@ def register(sub: SubParsers) -> None:
     edge.add_argument("--frames", type=int, default=0, help="use only the first N frames (0 = all)")
     edge.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     edge.set_defaults(handler=run_bench_edge)
+    from farz.commands_server import register_bench
+
+    register_bench(bench_sub)
     agent = bench_sub.add_parser("agent", help="the device agent's frames/s against `farz count` on the same file, and its peak memory")
     agent.add_argument("--video", type=Path, required=True)
     agent.add_argument("--model", type=Path, default=None, help="ONNX detector (default: the bundled INT8 model)")

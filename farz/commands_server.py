@@ -1,0 +1,153 @@
+"""``farz server run | migrate | admin …``: the aggregation server and its administration."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+SubParsers = Any
+
+
+def _database_url(args: argparse.Namespace) -> str:
+    from server.settings import DEFAULT_DATABASE_URL
+
+    return str(args.database_url or os.environ.get("FARZ_DATABASE_URL") or DEFAULT_DATABASE_URL)
+
+
+def _db_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--database-url", default=None, help="SQLAlchemy URL (default: env FARZ_DATABASE_URL, else sqlite:///farz.db)")
+
+
+def register(sub: SubParsers) -> None:
+    """Add ``server`` and ``bench server`` style subcommands."""
+    srv = sub.add_parser("server", help="the server: ingest, dashboard, aggregate API, NGSI-LD")
+    s = srv.add_subparsers(dest="server", metavar="STEP", required=True)
+    run = s.add_parser("run", help="serve HTTP (uvicorn); migrates the database first")
+    _db_arg(run)
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8000)
+    run.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    run.add_argument("--config", type=Path, default=None, help="settings YAML (FARZ_* environment variables override it)")
+    run.set_defaults(handler=run_server)
+    mig = s.add_parser("migrate", help="create or upgrade the database schema (Alembic)")
+    _db_arg(mig)
+    mig.set_defaults(handler=run_migrate)
+    adm = s.add_parser("admin", help="sites, devices and tokens; a command that makes a token prints it alone on stdout")
+    a = adm.add_subparsers(dest="admin", metavar="ACTION", required=True)
+    site = a.add_parser("create-site", help="register a sorting site")
+    site.add_argument("site_id")
+    site.add_argument("--name", required=True)
+    site.add_argument("--tz", required=True, help="IANA time zone, e.g. Africa/Casablanca")
+    site.add_argument("--lat", type=float, default=None)
+    site.add_argument("--lon", type=float, default=None)
+    site.add_argument("--address", default=None)
+    _db_arg(site)
+    site.set_defaults(handler=run_create_site)
+    dev = a.add_parser("create-device", help="register a device on a site; prints its device token")
+    dev.add_argument("device_id")
+    dev.add_argument("--site", required=True)
+    _db_arg(dev)
+    dev.set_defaults(handler=run_create_device)
+    tok = a.add_parser("create-token", help="make a viewer, reader or admin token; prints it")
+    tok.add_argument("--role", required=True, choices=["viewer", "reader", "admin"])
+    tok.add_argument("--site", default=None, help="limit the token to one site")
+    _db_arg(tok)
+    tok.set_defaults(handler=run_create_token)
+
+
+def register_bench(bench_sub: SubParsers) -> None:
+    b = bench_sub.add_parser("server", help="ingest events/s through real HTTP and aggregate query latency")
+    b.add_argument("--events", type=int, default=100_000)
+    _db_arg(b)
+    b.add_argument("--devices", type=int, default=8)
+    b.add_argument("--queries", type=int, default=200)
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(handler=run_bench_server)
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    from server.migrate import migrate
+
+    migrate(_database_url(args))
+    print(f"database at {_redact(_database_url(args))} is up to date")
+    return 0
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def _admin(args: argparse.Namespace, action: Any) -> int:
+    from server.db import make_engine, session_factory
+    from server.migrate import migrate
+
+    url = _database_url(args)
+    migrate(url)
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as session:
+            out = action(session)
+            session.commit()
+    finally:
+        engine.dispose()
+    if out:
+        print(out)
+    return 0
+
+
+def run_create_site(args: argparse.Namespace) -> int:
+    from server.auth import create_site
+
+    def action(session: Any) -> str:
+        create_site(session, args.site_id, args.name, args.tz, args.lat, args.lon, args.address)
+        print(f"site {args.site_id} created", file=sys.stderr)
+        return ""
+
+    return _admin(args, action)
+
+
+def run_create_device(args: argparse.Namespace) -> int:
+    from server.auth import create_device
+
+    return _admin(args, lambda session: create_device(session, args.device_id, args.site))
+
+
+def run_create_token(args: argparse.Namespace) -> int:
+    from server.auth import create_token
+
+    return _admin(args, lambda session: create_token(session, args.role, site_id=args.site))
+
+
+def run_server(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.migrate import migrate
+    from server.settings import Settings
+
+    url = _database_url(args)
+    os.environ["FARZ_DATABASE_URL"] = url
+    settings = Settings.load(args.config)
+    migrate(settings.database_url)
+    if args.config is not None:
+        os.environ["FARZ_SERVER_CONFIG"] = str(args.config)
+    uvicorn.run("server.asgi:app", host=args.host, port=args.port, workers=args.workers, log_level="info", access_log=False)
+    return 0
+
+
+def run_bench_server(args: argparse.Namespace) -> int:
+    from server.bench import bench_server
+
+    result = bench_server(_database_url(args) if args.database_url else None, args.events, args.devices, args.queries)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:<24}{value}")
+    return 0

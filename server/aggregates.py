@@ -1,0 +1,104 @@
+"""Aggregate reads from the rollups, bucketed in the site's own time zone; never from raw events.
+
+minute and hour buckets come from the UTC minute and hour rollups (a site whose UTC offset is not a
+whole number of hours gets hour buckets that start at its local half hour); day and week buckets come
+from the per-local-day rollup, weeks starting on Monday.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from server.models import Device, RollupDay, RollupHour, RollupMinute, Site
+from server.schemas import DeviceHealth, PeriodTotals, SeriesPoint
+
+BUCKETS = ("minute", "hour", "day", "week")
+
+
+def as_utc(value: datetime) -> datetime:
+    """Aware UTC datetime (SQLite hands back naive UTC values)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=tz)
+
+
+def series(session: Session, site: Site, bucket: str, start: datetime, end: datetime, device: str | None = None,
+           line: str | None = None, cls: str | None = None) -> list[SeriesPoint]:
+    """Counts per bucket, device, line, class and direction in [start, end), ordered by time."""
+    tz = ZoneInfo(site.tz)
+    table = {"minute": RollupMinute, "hour": RollupHour}.get(bucket, RollupDay)
+    if table is RollupDay:
+        lo: object = start.astimezone(tz).date()
+        hi: object = (end - timedelta(microseconds=1)).astimezone(tz).date()
+        cond = [table.bucket >= lo, table.bucket <= hi]
+    else:
+        cond = [table.bucket >= start.astimezone(UTC), table.bucket < end.astimezone(UTC)]
+    filters = [table.site_id == site.id, *cond]
+    if device:
+        filters.append(table.device_id == device)
+    if line:
+        filters.append(table.line == line)
+    if cls:
+        filters.append(table.cls == cls)
+    stmt = (
+        select(table.bucket, table.device_id, table.line, table.cls, table.direction, func.sum(table.count))
+        .where(*filters)
+        .group_by(table.bucket, table.device_id, table.line, table.cls, table.direction)
+    )
+    sums: dict[tuple[datetime, str, str, str, str], int] = defaultdict(int)
+    for b, dev, ln, c, direction, n in session.execute(stmt):
+        if table is RollupDay:
+            day = b if isinstance(b, date) else date.fromisoformat(str(b))
+            if bucket == "week":
+                day = day - timedelta(days=day.weekday())
+            start_local = local_midnight(day, tz)
+        else:
+            start_local = as_utc(b).astimezone(tz)
+        sums[(start_local, dev, ln, c, direction)] += int(n)
+    return [
+        SeriesPoint(start=k[0].isoformat(), device=k[1], line=k[2], **{"class": k[3]}, direction=k[4], count=n)  # type: ignore[arg-type]
+        for k, n in sorted(sums.items(), key=lambda kv: (kv[0][0], kv[0][1:]))
+    ]
+
+
+def totals_since(session: Session, site: Site, first_day: date) -> dict[str, dict[str, int]]:
+    """counts[direction][class] from ``first_day`` (local) until now."""
+    stmt = (
+        select(RollupDay.direction, RollupDay.cls, func.sum(RollupDay.count))
+        .where(RollupDay.site_id == site.id, RollupDay.bucket >= first_day)
+        .group_by(RollupDay.direction, RollupDay.cls)
+    )
+    out: dict[str, dict[str, int]] = {"in": {}, "out": {}}
+    for direction, cls, n in session.execute(stmt):
+        out.setdefault(direction, {})[cls] = int(n)
+    return out
+
+
+def period(session: Session, site: Site, first_day: date) -> PeriodTotals:
+    counts = totals_since(session, site, first_day)
+    total_in = sum(counts["in"].values())
+    shares = {c: round(n / total_in, 4) for c, n in sorted(counts["in"].items())} if total_in else {}
+    return PeriodTotals(start=local_midnight(first_day, ZoneInfo(site.tz)).isoformat(), counts=counts, total_in=total_in, shares=shares)
+
+
+def today_and_week(site: Site, now: datetime | None = None) -> tuple[date, date]:
+    today = (now or datetime.now(UTC)).astimezone(ZoneInfo(site.tz)).date()
+    return today, today - timedelta(days=today.weekday())
+
+
+def device_health(session: Session, site: Site, offline_after_s: float, now: datetime | None = None) -> list[DeviceHealth]:
+    now = now or datetime.now(UTC)
+    out = []
+    for d in session.execute(select(Device).where(Device.site_id == site.id).order_by(Device.id)).scalars():
+        seen = as_utc(d.last_seen) if d.last_seen else None
+        online = seen is not None and (now - seen).total_seconds() <= offline_after_s
+        out.append(DeviceHealth(id=d.id, online=online, last_seen=seen, heartbeat=json.loads(d.heartbeat) if d.heartbeat else None))
+    return out

@@ -1,0 +1,60 @@
+"""FastAPI dependencies: a database session per request and the calling principal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Query, Request
+from sqlalchemy.orm import Session
+
+from server.auth import Principal, authenticate
+from server.models import Site
+from server.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    session: Session = request.app.state.sessions()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_principal(request: Request, session: SessionDep, token: Annotated[str | None, Query(include_in_schema=False)] = None) -> Principal:
+    """The token from ``Authorization: Bearer`` (or ``?token=`` for browsers' EventSource)."""
+    header = request.headers.get("authorization", "")
+    value = header[7:].strip() if header.lower().startswith("bearer ") else token
+    if not value:
+        raise HTTPException(401, "missing token: send `Authorization: Bearer <token>`", headers={"WWW-Authenticate": "Bearer"})
+    principal = authenticate(session, value)
+    if principal is None:
+        raise HTTPException(401, "unknown token", headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def readable_site(session: Session, principal: Principal, site_id: str | None) -> Site:
+    """The site a reader/viewer/admin asked for (or their token's only site); 403/404 otherwise."""
+    if principal.role == "device":
+        raise HTTPException(403, "device tokens can only send events")
+    site_id = site_id or principal.site_id
+    if site_id is None:
+        raise HTTPException(422, "pass `site`: this token may read several sites")
+    if not principal.may_read(site_id):
+        raise HTTPException(403, f"this token may not read site {site_id!r}")
+    site = session.get(Site, site_id)
+    if site is None:
+        raise HTTPException(404, f"unknown site {site_id!r}")
+    return site

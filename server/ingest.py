@@ -1,0 +1,103 @@
+"""Ingest: store new events once (unique on device_id + event_id) and bump the rollups in one transaction."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Table, func
+from sqlalchemy.orm import Session
+
+from server.models import Device, Event, RollupDay, RollupHour, RollupMinute, Site
+from server.schemas import CountEventIn, IngestIn, IngestOut, Rejected
+from server.settings import Settings
+
+RollupKey = tuple[object, str, str, str, str]  # bucket, device, line, class, direction
+
+
+def _insert(session: Session, table: Table):  # type: ignore[no-untyped-def]
+    """The dialect's INSERT that supports ON CONFLICT."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def _bump(session: Session, table: Table, site_id: str, counts: Counter[RollupKey]) -> None:
+    if not counts:
+        return
+    rows = [{"site_id": site_id, "bucket": b, "device_id": d, "line": ln, "class": c, "direction": dr, "count": n}
+            for (b, d, ln, c, dr), n in counts.items()]
+    stmt = _insert(session, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["site_id", "bucket", "device_id", "line", "class", "direction"],
+        set_={"count": table.c["count"] + stmt.excluded["count"]},
+    )
+    session.execute(stmt, rows)
+
+
+def check_time(event: CountEventIn, now: datetime, settings: Settings) -> str | None:
+    """Why an event's time is refused, or None."""
+    if event.ts > now + timedelta(seconds=settings.max_future_s):
+        return f"ts {event.ts.isoformat()} is more than {settings.max_future_s:g} s in the future (is the device clock right?)"
+    if event.ts < now - timedelta(days=settings.max_past_days):
+        return f"ts {event.ts.isoformat()} is more than {settings.max_past_days:g} days in the past"
+    return None
+
+
+def ingest(session: Session, device: Device, site: Site, body: IngestIn, settings: Settings, now: datetime | None = None) -> IngestOut:
+    """Store the batch; returns accepted / duplicate counts and the refused events with reasons."""
+    now = now or datetime.now(UTC)
+    tz = ZoneInfo(site.tz)
+    rejected: list[Rejected] = []
+    rows = []
+    seen: set[str] = set()
+    repeated = 0
+    for e in body.events:
+        if e.device_id != device.id:
+            rejected.append(Rejected(event_id=e.event_id, reason=f"event names device {e.device_id!r}, the batch is from {device.id!r}"))
+            continue
+        reason = check_time(e, now, settings)
+        if reason:
+            rejected.append(Rejected(event_id=e.event_id, reason=reason))
+            continue
+        if e.event_id in seen:
+            repeated += 1
+            continue
+        seen.add(e.event_id)
+        rows.append({"device_id": device.id, "event_id": e.event_id, "site_id": site.id, "ts": e.ts.astimezone(UTC), "line": e.line,
+                     "class": e.cls, "direction": e.direction, "track_id": e.track_id, "confidence": e.confidence, "model": e.model})
+    inserted: list[dict[str, object]] = []
+    if rows:
+        table = Event.__table__
+        stmt = _insert(session, table).on_conflict_do_nothing(index_elements=["device_id", "event_id"])  # type: ignore[arg-type]
+        returning = stmt.returning(table.c.event_id)  # type: ignore[attr-defined]
+        new_ids = {r[0] for r in session.execute(returning, rows)}
+        inserted = [r for r in rows if r["event_id"] in new_ids]
+    minute: Counter[RollupKey] = Counter()
+    hour: Counter[RollupKey] = Counter()
+    day: Counter[RollupKey] = Counter()
+    for r in inserted:
+        ts = r["ts"]
+        assert isinstance(ts, datetime)
+        key = (str(r["device_id"]), str(r["line"]), str(r["class"]), str(r["direction"]))
+        minute[(ts.replace(second=0, microsecond=0), *key)] += 1
+        hour[(ts.replace(minute=0, second=0, microsecond=0), *key)] += 1
+        day[(ts.astimezone(tz).date(), *key)] += 1
+    _bump(session, RollupMinute.__table__, site.id, minute)  # type: ignore[arg-type]
+    _bump(session, RollupHour.__table__, site.id, hour)  # type: ignore[arg-type]
+    _bump(session, RollupDay.__table__, site.id, day)  # type: ignore[arg-type]
+    if body.heartbeat is not None or inserted:
+        device.last_seen = now
+    if body.heartbeat is not None:
+        device.heartbeat = json.dumps({**body.heartbeat.model_dump(exclude_none=True), "received": now.isoformat()})
+    session.commit()
+    return IngestOut(accepted=len(inserted), duplicates=len(rows) - len(inserted) + repeated, rejected=rejected)
+
+
+def latest_event_id(session: Session, site_id: str) -> int:
+    """The highest event row id of a site (0 when none): the live stream's change marker."""
+    return int(session.query(func.coalesce(func.max(Event.id), 0)).filter(Event.site_id == site_id).scalar() or 0)

@@ -1,0 +1,101 @@
+"""Database tables (SQLAlchemy 2). Rollups per minute and hour (UTC) and per local day keep reads off raw events."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Site(Base):
+    __tablename__ = "sites"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    tz: Mapped[str] = mapped_column(String(64))
+    latitude: Mapped[float | None] = mapped_column(Float, nullable=True)
+    longitude: Mapped[float | None] = mapped_column(Float, nullable=True)
+    address: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Device(Base):
+    __tablename__ = "devices"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    heartbeat: Mapped[str | None] = mapped_column(Text, nullable=True)  # the last heartbeat, JSON
+
+
+class Token(Base):
+    __tablename__ = "tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    site_id: Mapped[str | None] = mapped_column(ForeignKey("sites.id"), nullable=True)
+    device_id: Mapped[str | None] = mapped_column(ForeignKey("devices.id"), nullable=True)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("device_id", "event_id", name="uq_events_device_event"),)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str] = mapped_column(String(64))
+    site_id: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    line: Mapped[str] = mapped_column(String(64))
+    cls: Mapped[str] = mapped_column("class", String(64))
+    direction: Mapped[str] = mapped_column(String(3))
+    track_id: Mapped[int] = mapped_column(BigInteger)
+    confidence: Mapped[float] = mapped_column(Float)
+    model: Mapped[str] = mapped_column(String(200))
+
+
+
+class RollupMinute(Base):
+    """Counts per UTC minute."""
+
+    __tablename__ = "rollup_minute"
+    site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    line: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cls: Mapped[str] = mapped_column("class", String(64), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(3), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
+class RollupHour(Base):
+    """Counts per UTC hour."""
+
+    __tablename__ = "rollup_hour"
+    site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    line: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cls: Mapped[str] = mapped_column("class", String(64), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(3), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
+class RollupDay(Base):
+    """Counts per day in the site's own time zone."""
+
+    __tablename__ = "rollup_day"
+    site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket: Mapped[date] = mapped_column(Date, primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    line: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cls: Mapped[str] = mapped_column("class", String(64), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(3), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
+Index("ix_events_site_id_id", Event.site_id, Event.id)

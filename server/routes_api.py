@@ -1,0 +1,109 @@
+"""``/api/v1``: ingest for devices; counts, sites and summaries for staff and the city (JSON or CSV)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import Response
+from pydantic import AwareDatetime
+from sqlalchemy import func, select
+
+from server import aggregates
+from server.deps import PrincipalDep, SessionDep, SettingsDep, readable_site
+from server.ingest import ingest
+from server.models import Device, Site
+from server.schemas import CountsOut, IngestIn, IngestOut, SiteOut, SummaryOut
+
+router = APIRouter(prefix="/api/v1")
+
+
+@router.post("/ingest", response_model=IngestOut, summary="Store a batch of count events (device token)",
+             responses={401: {"description": "missing or unknown token"}, 403: {"description": "token of another device"}})
+def post_ingest(body: IngestIn, principal: PrincipalDep, session: SessionDep, settings: SettingsDep) -> IngestOut:
+    """Idempotent on (device_id, event_id): a retried batch is answered with its events as duplicates."""
+    if principal.role != "device" or principal.device_id != body.device_id:
+        raise HTTPException(403, f"this token may not write for device {body.device_id!r}")
+    if len(body.events) > settings.max_events_per_batch:
+        raise HTTPException(413, f"at most {settings.max_events_per_batch} events per batch")
+    device = session.get(Device, body.device_id)
+    if device is None:
+        raise HTTPException(403, f"device {body.device_id!r} is not registered")
+    site = session.get(Site, device.site_id)
+    assert site is not None
+    result = ingest(session, device, site, body, settings)
+    return result
+
+
+def _wants_csv(request: Request, fmt: str | None) -> bool:
+    return fmt == "csv" or (fmt is None and "text/csv" in request.headers.get("accept", ""))
+
+
+def _csv(rows: list[dict[str, object]], columns: list[str]) -> Response:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8")
+
+
+@router.get("/counts", response_model=CountsOut, summary="Counts per time bucket in the site's time zone",
+            responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv or Accept: text/csv"}})
+def get_counts(
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    site: Annotated[str | None, Query(description="site id (optional when the token is bound to one site)")] = None,
+    device: str | None = None,
+    line: str | None = None,
+    cls: Annotated[str | None, Query(alias="class")] = None,
+    from_: Annotated[AwareDatetime | None, Query(alias="from", description="start, ISO-8601 with offset; default 24 h ago")] = None,
+    to: Annotated[AwareDatetime | None, Query(description="end (exclusive); default now")] = None,
+    bucket: Literal["minute", "hour", "day", "week"] = "hour",
+    format: Annotated[Literal["json", "csv"] | None, Query()] = None,  # noqa: A002 - the public parameter name
+    limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CountsOut | Response:
+    row = readable_site(session, principal, site)
+    end = to or datetime.now(UTC)
+    start = from_ or end - timedelta(days=1)
+    if start >= end:
+        raise HTTPException(422, "`from` must be before `to`")
+    if bucket == "minute" and end - start > timedelta(days=31):
+        raise HTTPException(422, "minute buckets cover at most 31 days: use hour, day or week")
+    points = aggregates.series(session, row, bucket, start, end, device, line, cls)
+    size = limit or settings.page_size
+    page = points[offset : offset + size]
+    next_offset = offset + size if offset + size < len(points) else None
+    if _wants_csv(request, format):
+        return _csv([p.model_dump(by_alias=True) for p in page], ["start", "device", "line", "class", "direction", "count"])
+    return CountsOut(site=row.id, bucket=bucket, **{"from": start}, to=end, series=page, next_offset=next_offset)  # type: ignore[arg-type]
+
+
+@router.get("/sites", response_model=list[SiteOut], summary="Sites this token may read")
+def get_sites(principal: PrincipalDep, session: SessionDep) -> list[SiteOut]:
+    if principal.role == "device":
+        raise HTTPException(403, "device tokens can only send events")
+    stmt = select(Site, func.count(Device.id)).outerjoin(Device, Device.site_id == Site.id).group_by(Site.id).order_by(Site.id)
+    return [SiteOut(id=s.id, name=s.name, tz=s.tz, devices=n, latitude=s.latitude, longitude=s.longitude)
+            for s, n in session.execute(stmt) if principal.may_read(s.id)]
+
+
+@router.get("/sites/{site_id}/summary", response_model=SummaryOut, summary="Today, this week, shares per class, device health")
+def get_summary(site_id: str, request: Request, principal: PrincipalDep, session: SessionDep, settings: SettingsDep,
+                format: Annotated[Literal["json", "csv"] | None, Query()] = None) -> SummaryOut | Response:  # noqa: A002
+    site = readable_site(session, principal, site_id)
+    today, week = aggregates.today_and_week(site)
+    summary = SummaryOut(site=site.id, name=site.name, tz=site.tz, today=aggregates.period(session, site, today),
+                         this_week=aggregates.period(session, site, week),
+                         devices=aggregates.device_health(session, site, settings.offline_after_s))
+    if _wants_csv(request, format):
+        rows = [{"period": name, "direction": d, "class": c, "count": n}
+                for name, p in (("today", summary.today), ("this_week", summary.this_week))
+                for d, per in p.counts.items() for c, n in sorted(per.items())]
+        return _csv(rows, ["period", "direction", "class", "count"])
+    return summary

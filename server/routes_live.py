@@ -1,0 +1,66 @@
+"""``/api/v1/live``: server-sent events with a site's live totals, for the staff dashboard.
+
+Each stream polls the site's newest event row id (an indexed lookup) every ``live_poll_s`` and sends
+today's totals when it changed, so it works the same with several server workers and after restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from server import aggregates
+from server.deps import PrincipalDep, SessionDep, SettingsDep, readable_site
+from server.ingest import latest_event_id
+
+router = APIRouter(prefix="/api/v1")
+HEALTH_EVERY_S = 5.0
+
+
+@router.get("/live", summary="Server-sent events: `totals` when counts change, `health` every few seconds",
+            response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
+async def live(request: Request, principal: PrincipalDep, session: SessionDep, settings: SettingsDep,
+               site: Annotated[str | None, Query()] = None) -> StreamingResponse:
+    row = readable_site(session, principal, site)
+    site_id = row.id
+    session.close()
+    sessions = request.app.state.sessions
+
+    def snapshot(kind: str) -> tuple[int, str]:
+        with sessions() as s:
+            site_row = s.get(type(row), site_id)
+            marker = latest_event_id(s, site_id)
+            if kind == "totals":
+                today, week = aggregates.today_and_week(site_row)
+                data = {"today": aggregates.period(s, site_row, today).model_dump(), "this_week": aggregates.period(s, site_row, week).model_dump()}
+            else:
+                data = {"devices": [d.model_dump(mode="json") for d in aggregates.device_health(s, site_row, settings.offline_after_s)]}
+        return marker, f"event: {kind}\ndata: {json.dumps(data)}\n\n"
+
+    async def stream() -> AsyncIterator[str]:
+        last = -1
+        since_health = HEALTH_EVERY_S
+        yield "retry: 2000\n\n"
+        while not await request.is_disconnected():
+            marker = await asyncio.to_thread(lambda: latest_event_id_only(sessions, site_id))
+            if marker != last:
+                last, message = await asyncio.to_thread(snapshot, "totals")
+                yield message
+            if since_health >= HEALTH_EVERY_S:
+                _, message = await asyncio.to_thread(snapshot, "health")
+                yield message
+                since_health = 0.0
+            await asyncio.sleep(settings.live_poll_s)
+            since_health += settings.live_poll_s
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+def latest_event_id_only(sessions: object, site_id: str) -> int:
+    with sessions() as s:  # type: ignore[operator]
+        return latest_event_id(s, site_id)

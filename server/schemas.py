@@ -1,0 +1,112 @@
+"""Request and response bodies of the HTTP API (pydantic), with examples for the OpenAPI docs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+
+
+class CountEventIn(BaseModel):
+    """One counted item, as the device made it (DESIGN.md §3)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, json_schema_extra={"examples": [{
+        "event_id": "019ab1c2-7d3e-7a10-9b2c-3d4e5f607182", "ts": "2026-11-24T10:15:02.431Z", "device_id": "berkane-c1-cam2",
+        "line": "belt-1", "class": "plastic", "direction": "in", "track_id": 1832, "confidence": 0.87, "model": "farz-waste-n@sha256:0123abcd"}]})
+    event_id: str = Field(pattern=ID)
+    ts: AwareDatetime
+    device_id: str = Field(pattern=ID)
+    line: str = Field(pattern=ID)
+    cls: str = Field(alias="class", pattern=r"^[a-z][a-z0-9_-]{0,63}$")
+    direction: Literal["in", "out"]
+    track_id: int = Field(ge=0, le=2**62)
+    confidence: float = Field(ge=0, le=1)
+    model: str = Field(max_length=200)
+
+
+class HeartbeatIn(BaseModel):
+    """Device health; unknown keys are kept as sent (bounded by the body size)."""
+
+    model_config = ConfigDict(extra="allow")
+    fps: float | None = Field(default=None, ge=0, le=10_000)
+    inference_ms: float | None = Field(default=None, ge=0)
+    dropped_frames: int | None = Field(default=None, ge=0)
+    outbox_depth: int | None = Field(default=None, ge=0)
+    model: str | None = Field(default=None, max_length=200)
+    uptime_s: float | None = Field(default=None, ge=0)
+    temperature_c: float | None = None
+
+
+class IngestIn(BaseModel):
+    """A batch from one device: events and, optionally, a heartbeat."""
+
+    model_config = ConfigDict(extra="forbid")
+    device_id: str = Field(pattern=ID)
+    events: list[CountEventIn] = Field(default_factory=list)
+    heartbeat: HeartbeatIn | None = None
+
+
+class Rejected(BaseModel):
+    event_id: str
+    reason: str
+
+
+class IngestOut(BaseModel):
+    """How many events were new, how many were already stored, and which were refused (with why)."""
+
+    accepted: int
+    duplicates: int
+    rejected: list[Rejected] = Field(default_factory=list)
+
+
+class SeriesPoint(BaseModel):
+    start: str = Field(description="bucket start, ISO-8601 in the site's time zone")
+    device: str
+    line: str
+    cls: str = Field(alias="class", serialization_alias="class")
+    direction: Literal["in", "out"]
+    count: int
+
+
+class CountsOut(BaseModel):
+    site: str
+    bucket: Literal["minute", "hour", "day", "week"]
+    from_: datetime = Field(serialization_alias="from", alias="from")
+    to: datetime
+    series: list[SeriesPoint]
+    next_offset: int | None = Field(default=None, description="pass as `offset` for the next page; null on the last page")
+
+
+class SiteOut(BaseModel):
+    id: str
+    name: str
+    tz: str
+    devices: int
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+class DeviceHealth(BaseModel):
+    id: str
+    online: bool
+    last_seen: datetime | None
+    heartbeat: dict[str, object] | None
+
+
+class PeriodTotals(BaseModel):
+    start: str
+    counts: dict[str, dict[str, int]] = Field(description="counts[direction][class]")
+    total_in: int
+    shares: dict[str, float] = Field(description="share of each class among the items counted `in` (purity-style)")
+
+
+class SummaryOut(BaseModel):
+    site: str
+    name: str
+    tz: str
+    today: PeriodTotals
+    this_week: PeriodTotals
+    devices: list[DeviceHealth]

@@ -1,0 +1,48 @@
+"""Server settings: one validated object, from a YAML file or ``FARZ_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DEFAULT_DATABASE_URL = "sqlite:///farz.db"
+
+
+class SettingsError(ValueError):
+    """Invalid server settings; the message names the field."""
+
+
+class Settings(BaseModel):
+    """Everything ``create_app`` needs."""
+
+    model_config = ConfigDict(extra="forbid")
+    database_url: str = DEFAULT_DATABASE_URL
+    max_body_bytes: int = Field(default=4 * 2**20, ge=1024, description="largest accepted request body")
+    max_events_per_batch: int = Field(default=5000, ge=1)
+    max_future_s: float = Field(default=300.0, ge=0, description="events stamped further ahead are rejected")
+    max_past_days: float = Field(default=30.0, gt=0, description="events older than this are rejected")
+    offline_after_s: float = Field(default=120.0, gt=0, description="a device silent this long shows as offline")
+    live_poll_s: float = Field(default=0.25, gt=0, description="how often a live stream looks for new counts")
+    page_size: int = Field(default=1000, ge=1, le=100_000)
+
+    @staticmethod
+    def load(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+        """Settings from ``path`` (YAML) if given, then ``FARZ_<FIELD>`` environment variables on top."""
+        env = os.environ if environ is None else environ
+        raw: dict[str, object] = {}
+        if path is not None:
+            try:
+                raw = yaml.safe_load(path.read_text()) or {}
+            except (OSError, yaml.YAMLError) as exc:
+                raise SettingsError(f"{path}: cannot read the settings ({exc})") from exc
+        for name in Settings.model_fields:
+            key = f"FARZ_{name.upper()}"
+            if key in env:
+                raw[name] = env[key]
+        try:
+            return Settings.model_validate(raw)
+        except ValidationError as exc:
+            raise SettingsError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from exc

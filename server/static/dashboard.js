@@ -1,0 +1,91 @@
+// farz staff dashboard: live totals over server-sent events, a 24 h chart and device health. No external assets.
+"use strict";
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.hash.slice(1));
+let token = params.get("token") || localStorage.getItem("farz-token") || "";
+let source = null;
+
+async function api(path) {
+  const r = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
+  if (r.status === 401) { showLogin(); throw new Error("unauthorised"); }
+  if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
+  return r.json();
+}
+
+function showLogin() { $("login").hidden = false; $("main").hidden = true; }
+
+function renderTotals(data) {
+  const today = data.today, week = data.this_week;
+  $("total-today").textContent = today.total_in;
+  $("total-week").textContent = week.total_in;
+  const classes = [...new Set([...Object.keys(today.counts.in || {}), ...Object.keys(today.counts.out || {})])].sort();
+  const max = Math.max(1, ...classes.map((c) => today.counts.in[c] || 0));
+  $("class-table").tBodies[0].innerHTML = classes.map((c) => {
+    const n = today.counts.in[c] || 0, o = (today.counts.out || {})[c] || 0, share = today.shares[c] || 0;
+    return `<tr data-class="${c}"><td>${c}</td><td class="count-in">${n}</td><td>${o}</td><td>${(share * 100).toFixed(1)} %</td>` +
+      `<td style="width:40%"><div class="bar" style="width:${(100 * n) / max}%"></div></td></tr>`;
+  }).join("") || '<tr><td colspan="5" class="muted">nothing counted today yet</td></tr>';
+}
+
+function renderDevices(devices) {
+  $("device-table").tBodies[0].innerHTML = devices.map((d) => {
+    const hb = d.heartbeat || {};
+    const seen = d.last_seen ? new Date(d.last_seen).toLocaleTimeString() : "never";
+    return `<tr><td>${d.id}</td><td class="${d.online ? "online" : "offline"}">${d.online ? "online" : "OFFLINE"}</td>` +
+      `<td>${seen}</td><td>${hb.fps != null ? hb.fps.toFixed(1) : "–"}</td><td>${hb.outbox_depth != null ? hb.outbox_depth : "–"}</td></tr>`;
+  }).join("") || '<tr><td colspan="5" class="muted">no devices on this site</td></tr>';
+}
+
+function drawChart(series) {
+  const canvas = $("chart"), ctx = canvas.getContext("2d");
+  const byHour = new Map();
+  for (const p of series) if (p.direction === "in") byHour.set(p.start, (byHour.get(p.start) || 0) + p.count);
+  const now = Date.now(), hours = [];
+  for (let i = 23; i >= 0; i--) { const t = new Date(now - i * 3600e3); t.setMinutes(0, 0, 0); hours.push(t); }
+  const values = hours.map((h) => { let n = 0; for (const [k, v] of byHour) if (Math.abs(new Date(k) - h) < 1800e3) n += v; return n; });
+  const w = canvas.width, h = canvas.height, pad = 28, max = Math.max(1, ...values), bw = (w - pad) / values.length;
+  ctx.clearRect(0, 0, w, h); ctx.font = "12px system-ui"; ctx.fillStyle = "#6a716d";
+  ctx.fillText(String(max), 2, 14); ctx.fillText("0", 2, h - pad + 4);
+  values.forEach((v, i) => {
+    const bh = ((h - pad - 10) * v) / max;
+    ctx.fillStyle = "#1d6b45"; ctx.fillRect(pad + i * bw + 2, h - pad - bh, bw - 4, bh);
+    if (i % 3 === 0) { ctx.fillStyle = "#6a716d"; ctx.fillText(String(hours[i].getHours()).padStart(2, "0") + "h", pad + i * bw, h - 8); }
+  });
+}
+
+async function refreshChart(site) {
+  const to = new Date(), from = new Date(to - 24 * 3600e3);
+  const q = new URLSearchParams({ site, bucket: "hour", from: from.toISOString(), to: to.toISOString(), limit: "100000" });
+  drawChart((await api(`/api/v1/counts?${q}`)).series);
+}
+
+function connect(site) {
+  if (source) source.close();
+  source = new EventSource(`/api/v1/live?site=${encodeURIComponent(site)}&token=${encodeURIComponent(token)}`);
+  source.addEventListener("totals", (e) => { renderTotals(JSON.parse(e.data)); $("live-state").textContent = `updated ${new Date().toLocaleTimeString()}`; });
+  source.addEventListener("health", (e) => renderDevices(JSON.parse(e.data).devices));
+  source.onerror = () => { $("live-state").textContent = "reconnecting…"; };
+}
+
+async function open(site) {
+  localStorage.setItem("farz-site", site);
+  connect(site);
+  await refreshChart(site);
+}
+
+async function start() {
+  if (!token) { showLogin(); return; }
+  let sites;
+  try { sites = await api("/api/v1/sites"); } catch (e) { return; }
+  localStorage.setItem("farz-token", token);
+  $("login").hidden = true; $("main").hidden = false;
+  $("site").innerHTML = sites.map((s) => `<option value="${s.id}">${s.name}</option>`).join("");
+  const wanted = params.get("site") || localStorage.getItem("farz-site");
+  if (wanted && sites.some((s) => s.id === wanted)) $("site").value = wanted;
+  $("site").onchange = () => open($("site").value);
+  if (sites.length) await open($("site").value);
+  setInterval(() => refreshChart($("site").value), 60000);
+}
+
+$("login-form").onsubmit = (e) => { e.preventDefault(); token = $("token-input").value.trim(); start(); };
+start();

@@ -1,0 +1,151 @@
+"""The server on a real SQLite file and a real PostgreSQL: ingest, idempotency, roles, time zones, CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from server_fixtures import World, event, world  # noqa: F401 - fixture
+
+T0 = datetime(2026, 11, 24, 22, 30, tzinfo=UTC)  # 23:30 in Casablanca (UTC+1): near a local day edge
+
+
+def counts_of(w: World, **params: str) -> list[dict[str, object]]:
+    r = w.client.get("/api/v1/counts", params={"site": w.site, **params}, headers=w.headers("reader"))
+    assert r.status_code == 200, r.text
+    return r.json()["series"]  # type: ignore[no-any-return]
+
+
+def test_ingest_is_idempotent_on_device_and_event_id(world: World) -> None:
+    events = [event("cam-1") for _ in range(5)]
+    first = world.ingest("cam-1", events)
+    assert first.json() == {"accepted": 5, "duplicates": 0, "rejected": []}  # type: ignore[attr-defined]
+    again = world.ingest("cam-1", events[2:] + [event("cam-1")])
+    assert again.json() == {"accepted": 1, "duplicates": 3, "rejected": []}  # type: ignore[attr-defined]
+    total = sum(p["count"] for p in counts_of(world, bucket="day"))  # type: ignore[misc]
+    assert total == 6
+
+
+def test_the_same_event_id_from_two_devices_is_two_events(world: World) -> None:
+    e1, e2 = event("cam-1"), event("cam-2")
+    e2["event_id"] = e1["event_id"]
+    assert world.ingest("cam-1", [e1]).json()["accepted"] == 1  # type: ignore[attr-defined]
+    assert world.ingest("cam-2", [e2]).json()["accepted"] == 1  # type: ignore[attr-defined]
+
+
+def test_a_device_token_cannot_write_for_another_device_or_read(world: World) -> None:
+    assert world.ingest("cam-2", [event("cam-2")], role="cam-1").status_code == 403  # type: ignore[attr-defined]
+    assert world.client.get("/api/v1/counts", params={"site": world.site}, headers=world.headers("cam-1")).status_code == 403
+    assert world.client.get("/ngsi-ld/v1/entities", params={"type": "SortedWasteObserved"}, headers=world.headers("cam-1")).status_code == 403
+
+
+def test_readers_and_viewers_cannot_write(world: World) -> None:
+    for role in ("reader", "viewer", "admin"):
+        assert world.ingest("cam-1", [event("cam-1")], role=role).status_code == 403  # type: ignore[attr-defined]
+
+
+def test_a_site_bound_token_reads_only_its_site(world: World) -> None:
+    r = world.client.get("/api/v1/counts", params={"site": world.site}, headers=world.headers("reader-oujda"))
+    assert r.status_code == 403
+    assert [s["id"] for s in world.client.get("/api/v1/sites", headers=world.headers("reader-oujda")).json()] == ["oujda-c2"]
+
+
+def test_missing_or_unknown_token_is_401(world: World) -> None:
+    assert world.client.get("/api/v1/sites").status_code == 401
+    assert world.client.get("/api/v1/sites", headers={"Authorization": "Bearer farz_nope"}).status_code == 401
+
+
+def test_events_far_in_the_future_or_past_are_rejected_with_a_reason(world: World) -> None:
+    now = datetime.now(UTC)
+    future, past, ok = event("cam-1", now + timedelta(hours=2)), event("cam-1", now - timedelta(days=90)), event("cam-1", now)
+    out = world.ingest("cam-1", [future, past, ok]).json()  # type: ignore[attr-defined]
+    assert out["accepted"] == 1
+    reasons = {r["event_id"]: r["reason"] for r in out["rejected"]}
+    assert "future" in reasons[future["event_id"]] and "past" in reasons[past["event_id"]]
+
+
+def test_day_buckets_follow_the_site_time_zone(world: World) -> None:
+    world.client.app.state.settings.max_past_days = 10_000  # type: ignore[attr-defined]
+    # 22:30 UTC on the 24th is 23:30 local (the 24th); 23:30 UTC is 00:30 local on the 25th.
+    world.ingest("cam-1", [event("cam-1", T0), event("cam-1", T0 + timedelta(hours=1)), event("cam-1", T0 + timedelta(hours=1, minutes=5))])
+    series = counts_of(world, bucket="day", **{"from": "2026-11-24T00:00:00+01:00", "to": "2026-11-26T00:00:00+01:00"})
+    assert [(p["start"], p["count"]) for p in series] == [("2026-11-24T00:00:00+01:00", 1), ("2026-11-25T00:00:00+01:00", 2)]
+    hours = counts_of(world, bucket="hour", **{"from": "2026-11-24T23:00:00+01:00", "to": "2026-11-25T02:00:00+01:00"})
+    assert [(p["start"], p["count"]) for p in hours] == [("2026-11-24T23:00:00+01:00", 1), ("2026-11-25T00:00:00+01:00", 2)]
+    minutes = counts_of(world, bucket="minute", **{"from": "2026-11-25T00:00:00+01:00", "to": "2026-11-25T01:00:00+01:00"})
+    assert [p["start"] for p in minutes] == ["2026-11-25T00:30:00+01:00", "2026-11-25T00:35:00+01:00"]
+    weeks = counts_of(world, bucket="week", **{"from": "2026-11-20T00:00:00+01:00", "to": "2026-12-01T00:00:00+01:00"})
+    assert [(p["start"], p["count"]) for p in weeks] == [("2026-11-23T00:00:00+01:00", 3)]  # Monday the 23rd
+
+
+def test_bucket_edges_are_half_open(world: World) -> None:
+    world.client.app.state.settings.max_past_days = 10_000  # type: ignore[attr-defined]
+    world.ingest("cam-1", [event("cam-1", T0), event("cam-1", T0 + timedelta(hours=1))])
+    series = counts_of(world, bucket="hour", **{"from": T0.isoformat(), "to": (T0 + timedelta(hours=1)).isoformat()})
+    assert sum(p["count"] for p in series) == 1  # type: ignore[misc]
+
+
+def test_filters_by_device_line_and_class(world: World) -> None:
+    world.ingest("cam-1", [event("cam-1", cls="glass"), event("cam-1", cls="metal", line="belt-2")])
+    world.ingest("cam-2", [event("cam-2", cls="glass")])
+    assert sum(p["count"] for p in counts_of(world, bucket="day", **{"class": "glass"})) == 2  # type: ignore[misc]
+    assert sum(p["count"] for p in counts_of(world, bucket="day", device="cam-2")) == 1  # type: ignore[misc]
+    assert sum(p["count"] for p in counts_of(world, bucket="day", line="belt-2")) == 1  # type: ignore[misc]
+
+
+def test_counts_as_csv_by_format_or_accept_header(world: World) -> None:
+    world.ingest("cam-1", [event("cam-1", cls="glass")])
+    for kwargs in ({"params": {"site": world.site, "bucket": "day", "format": "csv"}},
+                   {"params": {"site": world.site, "bucket": "day"}, "headers_extra": {"Accept": "text/csv"}}):
+        headers = {**world.headers("reader"), **kwargs.get("headers_extra", {})}  # type: ignore[dict-item]
+        r = world.client.get("/api/v1/counts", params=kwargs["params"], headers=headers)
+        assert r.headers["content-type"].startswith("text/csv")
+        rows = list(csv.DictReader(io.StringIO(r.text)))
+        assert rows[0]["class"] == "glass" and rows[0]["count"] == "1" and set(rows[0]) == {"start", "device", "line", "class", "direction", "count"}
+
+
+def test_pagination_of_a_long_series(world: World) -> None:
+    world.client.app.state.settings.max_past_days = 10_000  # type: ignore[attr-defined]
+    world.ingest("cam-1", [event("cam-1", T0 + timedelta(minutes=i)) for i in range(30)])
+    params = {"site": world.site, "bucket": "minute", "from": T0.isoformat(), "to": (T0 + timedelta(hours=1)).isoformat(), "limit": "20"}
+    first = world.client.get("/api/v1/counts", params=params, headers=world.headers("reader")).json()
+    assert len(first["series"]) == 20 and first["next_offset"] == 20
+    second = world.client.get("/api/v1/counts", params={**params, "offset": "20"}, headers=world.headers("reader")).json()
+    assert len(second["series"]) == 10 and second["next_offset"] is None
+
+
+def test_summary_has_today_week_shares_and_device_health(world: World) -> None:
+    world.ingest("cam-1", [event("cam-1", cls="glass"), event("cam-1", cls="glass"), event("cam-1", cls="paper")], heartbeat={"fps": 12.5, "outbox_depth": 0})
+    s = world.client.get(f"/api/v1/sites/{world.site}/summary", headers=world.headers("viewer")).json()
+    assert s["today"]["counts"]["in"] == {"glass": 2, "paper": 1} and s["today"]["shares"] == {"glass": 0.6667, "paper": 0.3333}
+    devices = {d["id"]: d for d in s["devices"]}
+    assert devices["cam-1"]["online"] and devices["cam-1"]["heartbeat"]["fps"] == 12.5 and not devices["cam-2"]["online"]
+
+
+def test_bad_requests_are_4xx_with_the_field_named(world: World) -> None:
+    bad = event("cam-1")
+    bad["direction"] = "sideways"
+    r = world.ingest("cam-1", [bad])
+    assert r.status_code == 422 and "direction" in str(r.json()["detail"][0]["loc"])  # type: ignore[attr-defined]
+    r = world.client.post("/api/v1/ingest", content=b"{not json", headers={**world.headers("cam-1"), "Content-Type": "application/json"})
+    assert r.status_code == 422
+    r = world.client.get("/api/v1/counts", params={"site": world.site, "bucket": "fortnight"}, headers=world.headers("reader"))
+    assert r.status_code == 422
+    r = world.client.get("/api/v1/counts", params={"site": "nowhere"}, headers=world.headers("reader"))
+    assert r.status_code == 404
+
+
+def test_oversized_bodies_are_refused(world: World) -> None:
+    huge = b'{"device_id": "cam-1", "events": [' + b" " * (5 * 2**20) + b"]}"
+    r = world.client.post("/api/v1/ingest", content=huge, headers={**world.headers("cam-1"), "Content-Type": "application/json"})
+    assert r.status_code == 413
+
+
+@pytest.mark.parametrize("bucket", ["minute", "hour", "day", "week"])
+def test_every_bucket_sums_to_the_same_total(world: World, bucket: str) -> None:
+    world.client.app.state.settings.max_past_days = 10_000  # type: ignore[attr-defined]
+    world.ingest("cam-1", [event("cam-1", T0 + timedelta(minutes=7 * i), cls=("glass", "paper")[i % 2]) for i in range(40)])
+    series = counts_of(world, bucket=bucket, **{"from": (T0 - timedelta(days=1)).isoformat(), "to": (T0 + timedelta(days=1)).isoformat()})
+    assert sum(p["count"] for p in series) == 40  # type: ignore[misc]
