@@ -21,11 +21,12 @@ demo: install-device
 	$(BIN)/farz demo
 
 lint:
-	$(BIN)/ruff check vision device training farz tests bench
-	$(BIN)/ruff format --check vision device farz
+	$(BIN)/ruff check vision device training server farz tests
+	$(BIN)/ruff format --check vision device server farz
 
 typecheck:
 	$(BIN)/mypy --strict vision device
+	$(BIN)/mypy server
 
 pytest:
 	YOLO_OFFLINE=1 $(BIN)/pytest -q

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.models import Device, RollupDay, RollupHour, RollupMinute, Site
-from server.schemas import DeviceHealth, PeriodTotals, SeriesPoint
+from server.schemas import DeviceHealth, PeriodTotals
 
 BUCKETS = ("minute", "hour", "day", "week")
 
@@ -30,11 +30,20 @@ def local_midnight(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz)
 
 
-def series(session: Session, site: Site, bucket: str, start: datetime, end: datetime, device: str | None = None,
-           line: str | None = None, cls: str | None = None) -> list[SeriesPoint]:
+def series(
+    session: Session,
+    site: Site,
+    bucket: str,
+    start: datetime,
+    end: datetime,
+    device: str | None = None,
+    line: str | None = None,
+    cls: str | None = None,
+) -> list[dict[str, object]]:
     """Counts per bucket, device, line, class and direction in [start, end), ordered by time."""
     tz = ZoneInfo(site.tz)
-    table = {"minute": RollupMinute, "hour": RollupHour}.get(bucket, RollupDay)
+    table: type[RollupMinute] | type[RollupHour] | type[RollupDay]
+    table = RollupMinute if bucket == "minute" else RollupHour if bucket == "hour" else RollupDay
     if table is RollupDay:
         lo: object = start.astimezone(tz).date()
         hi: object = (end - timedelta(microseconds=1)).astimezone(tz).date()
@@ -61,10 +70,12 @@ def series(session: Session, site: Site, bucket: str, start: datetime, end: date
                 day = day - timedelta(days=day.weekday())
             start_local = local_midnight(day, tz)
         else:
+            assert isinstance(b, datetime)
             start_local = as_utc(b).astimezone(tz)
         sums[(start_local, dev, ln, c, direction)] += int(n)
+    iso: dict[datetime, str] = {}
     return [
-        SeriesPoint(start=k[0].isoformat(), device=k[1], line=k[2], **{"class": k[3]}, direction=k[4], count=n)  # type: ignore[arg-type]
+        {"start": iso.setdefault(k[0], k[0].isoformat()), "device": k[1], "line": k[2], "class": k[3], "direction": k[4], "count": n}
         for k, n in sorted(sums.items(), key=lambda kv: (kv[0][0], kv[0][1:]))
     ]
 

@@ -49,8 +49,15 @@ def authenticate(session: Session, token: str) -> Principal | None:
     return Principal(row.role, row.site_id, row.device_id)
 
 
-def create_site(session: Session, site_id: str, name: str, tz: str, latitude: float | None = None, longitude: float | None = None,
-                address: str | None = None) -> Site:
+def create_site(
+    session: Session,
+    site_id: str,
+    name: str,
+    tz: str,
+    latitude: float | None = None,
+    longitude: float | None = None,
+    address: str | None = None,
+) -> Site:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:

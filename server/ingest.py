@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, func
@@ -17,20 +18,21 @@ from server.settings import Settings
 RollupKey = tuple[object, str, str, str, str]  # bucket, device, line, class, direction
 
 
-def _insert(session: Session, table: Table):  # type: ignore[no-untyped-def]
-    """The dialect's INSERT that supports ON CONFLICT."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+def _insert(session: Session, table: Any) -> Any:
+    """The dialect's INSERT that supports ON CONFLICT (PostgreSQL's or SQLite's)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
 
 
 def _bump(session: Session, table: Table, site_id: str, counts: Counter[RollupKey]) -> None:
     if not counts:
         return
-    rows = [{"site_id": site_id, "bucket": b, "device_id": d, "line": ln, "class": c, "direction": dr, "count": n}
-            for (b, d, ln, c, dr), n in counts.items()]
+    rows = [
+        {"site_id": site_id, "bucket": b, "device_id": d, "line": ln, "class": c, "direction": dr, "count": n}
+        for (b, d, ln, c, dr), n in counts.items()
+    ]
     stmt = _insert(session, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["site_id", "bucket", "device_id", "line", "class", "direction"],
@@ -68,13 +70,25 @@ def ingest(session: Session, device: Device, site: Site, body: IngestIn, setting
             repeated += 1
             continue
         seen.add(e.event_id)
-        rows.append({"device_id": device.id, "event_id": e.event_id, "site_id": site.id, "ts": e.ts.astimezone(UTC), "line": e.line,
-                     "class": e.cls, "direction": e.direction, "track_id": e.track_id, "confidence": e.confidence, "model": e.model})
+        rows.append(
+            {
+                "device_id": device.id,
+                "event_id": e.event_id,
+                "site_id": site.id,
+                "ts": e.ts.astimezone(UTC),
+                "line": e.line,
+                "class": e.cls,
+                "direction": e.direction,
+                "track_id": e.track_id,
+                "confidence": e.confidence,
+                "model": e.model,
+            }
+        )
     inserted: list[dict[str, object]] = []
     if rows:
         table = Event.__table__
-        stmt = _insert(session, table).on_conflict_do_nothing(index_elements=["device_id", "event_id"])  # type: ignore[arg-type]
-        returning = stmt.returning(table.c.event_id)  # type: ignore[attr-defined]
+        stmt = _insert(session, table).on_conflict_do_nothing(index_elements=["device_id", "event_id"])
+        returning = stmt.returning(table.c.event_id)
         new_ids = {r[0] for r in session.execute(returning, rows)}
         inserted = [r for r in rows if r["event_id"] in new_ids]
     minute: Counter[RollupKey] = Counter()

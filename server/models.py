@@ -58,7 +58,6 @@ class Event(Base):
     model: Mapped[str] = mapped_column(String(200))
 
 
-
 class RollupMinute(Base):
     """Counts per UTC minute."""
 

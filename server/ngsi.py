@@ -32,7 +32,9 @@ def key_values(session: Session, site: Site, line: str | None, now: datetime) ->
     """One entity in key-value form: today's counts (site-local day) of a site or one of its lines."""
     tz = ZoneInfo(site.tz)
     today = now.astimezone(tz).date()
-    stmt = select(RollupDay.direction, RollupDay.cls, func.sum(RollupDay.count)).where(RollupDay.site_id == site.id, RollupDay.bucket == today)
+    stmt = select(RollupDay.direction, RollupDay.cls, func.sum(RollupDay.count)).where(
+        RollupDay.site_id == site.id, RollupDay.bucket == today
+    )
     if line:
         stmt = stmt.where(RollupDay.line == line)
     counts: dict[str, dict[str, int]] = {"in": {}, "out": {}}
@@ -109,8 +111,9 @@ def _lines(session: Session, site_id: str) -> list[str]:
 
 
 def _error(status: int, kind: str, title: str) -> JSONResponse:
-    return JSONResponse({"type": f"https://uri.etsi.org/ngsi-ld/errors/{kind}", "title": title}, status_code=status,
-                        media_type="application/json")
+    return JSONResponse(
+        {"type": f"https://uri.etsi.org/ngsi-ld/errors/{kind}", "title": title}, status_code=status, media_type="application/json"
+    )
 
 
 def _context(request: Request) -> list[str]:
@@ -127,9 +130,15 @@ def context() -> JSONResponse:
 
 
 @router.get("/v1/entities", summary="NGSI-LD entities: one SortedWasteObserved per site and per line (today's counts)")
-def entities(request: Request, principal: PrincipalDep, session: SessionDep, type: Annotated[str | None, Query()] = None,  # noqa: A002
-             options: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-             offset: Annotated[int, Query(ge=0)] = 0) -> JSONResponse:
+def entities(
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    type: Annotated[str | None, Query()] = None,
+    options: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JSONResponse:
     if principal.role == "device":
         return _error(403, "NoMultiTenantSupport", "device tokens can only send events")
     if type is None:

@@ -22,10 +22,15 @@ router = APIRouter(prefix="/api/v1")
 HEALTH_EVERY_S = 5.0
 
 
-@router.get("/live", summary="Server-sent events: `totals` when counts change, `health` every few seconds",
-            response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
-async def live(request: Request, principal: PrincipalDep, session: SessionDep, settings: SettingsDep,
-               site: Annotated[str | None, Query()] = None) -> StreamingResponse:
+@router.get(
+    "/live",
+    summary="Server-sent events: `totals` when counts change, `health` every few seconds",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def live(
+    request: Request, principal: PrincipalDep, session: SessionDep, settings: SettingsDep, site: Annotated[str | None, Query()] = None
+) -> StreamingResponse:
     row = readable_site(session, principal, site)
     site_id = row.id
     session.close()
@@ -35,9 +40,13 @@ async def live(request: Request, principal: PrincipalDep, session: SessionDep, s
         with sessions() as s:
             site_row = s.get(type(row), site_id)
             marker = latest_event_id(s, site_id)
+            data: dict[str, object]
             if kind == "totals":
                 today, week = aggregates.today_and_week(site_row)
-                data = {"today": aggregates.period(s, site_row, today).model_dump(), "this_week": aggregates.period(s, site_row, week).model_dump()}
+                data = {
+                    "today": aggregates.period(s, site_row, today).model_dump(),
+                    "this_week": aggregates.period(s, site_row, week).model_dump(),
+                }
             else:
                 data = {"devices": [d.model_dump(mode="json") for d in aggregates.device_health(s, site_row, settings.offline_after_s)]}
         return marker, f"event: {kind}\ndata: {json.dumps(data)}\n\n"

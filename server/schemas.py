@@ -13,9 +13,25 @@ ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 class CountEventIn(BaseModel):
     """One counted item, as the device made it (DESIGN.md §3)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, json_schema_extra={"examples": [{
-        "event_id": "019ab1c2-7d3e-7a10-9b2c-3d4e5f607182", "ts": "2026-11-24T10:15:02.431Z", "device_id": "berkane-c1-cam2",
-        "line": "belt-1", "class": "plastic", "direction": "in", "track_id": 1832, "confidence": 0.87, "model": "farz-waste-n@sha256:0123abcd"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "event_id": "019ab1c2-7d3e-7a10-9b2c-3d4e5f607182",
+                    "ts": "2026-11-24T10:15:02.431Z",
+                    "device_id": "berkane-c1-cam2",
+                    "line": "belt-1",
+                    "class": "plastic",
+                    "direction": "in",
+                    "track_id": 1832,
+                    "confidence": 0.87,
+                    "model": "farz-waste-n@sha256:0123abcd",
+                }
+            ]
+        },
+    )
     event_id: str = Field(pattern=ID)
     ts: AwareDatetime
     device_id: str = Field(pattern=ID)

@@ -12,6 +12,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 REPO = Path(__file__).resolve().parent.parent
+pytest_plugins = ["server_fixtures"]
 NAMES = ("cardboard", "glass", "metal", "paper", "plastic", "trash")
 
 

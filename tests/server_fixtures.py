@@ -30,7 +30,7 @@ def postgres_available() -> bool:
             conn.execute(text("select 1"))
         engine.dispose()
         return True
-    except Exception:  # noqa: BLE001 - any failure means: not available
+    except Exception:
         return False
 
 
@@ -60,7 +60,9 @@ class World:
     def headers(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
 
-    def ingest(self, device: str, events: list[dict[str, object]], role: str | None = None, heartbeat: dict[str, object] | None = None) -> object:
+    def ingest(
+        self, device: str, events: list[dict[str, object]], role: str | None = None, heartbeat: dict[str, object] | None = None
+    ) -> object:
         body: dict[str, object] = {"device_id": device, "events": events}
         if heartbeat is not None:
             body["heartbeat"] = heartbeat
@@ -68,8 +70,17 @@ class World:
 
 
 def event(device: str, ts: datetime | None = None, cls: str = "plastic", direction: str = "in", line: str = "belt-1") -> dict[str, object]:
-    return {"event_id": str(uuid.uuid4()), "ts": (ts or datetime.now(UTC)).isoformat().replace("+00:00", "Z"), "device_id": device,
-            "line": line, "class": cls, "direction": direction, "track_id": 1, "confidence": 0.9, "model": "m@sha256:0"}
+    return {
+        "event_id": str(uuid.uuid4()),
+        "ts": (ts or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
+        "device_id": device,
+        "line": line,
+        "class": cls,
+        "direction": direction,
+        "track_id": 1,
+        "confidence": 0.9,
+        "model": "m@sha256:0",
+    }
 
 
 def build_world(url: str, settings: dict[str, object] | None = None) -> World:
@@ -97,6 +108,8 @@ def build_world(url: str, settings: dict[str, object] | None = None) -> World:
 def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
     if request.param == "postgresql":
         if not postgres_available():
+            if os.environ.get("FARZ_REQUIRE_POSTGRES"):
+                pytest.fail(f"no PostgreSQL at {POSTGRES_URL}, and FARZ_REQUIRE_POSTGRES is set")
             pytest.skip(f"no PostgreSQL at {POSTGRES_URL} (.ci/run starts one)")
         url = fresh_postgres_url()
     else:

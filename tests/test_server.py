@@ -7,7 +7,7 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from server_fixtures import World, event, world  # noqa: F401 - fixture
+from server_fixtures import World, event
 
 T0 = datetime(2026, 11, 24, 22, 30, tzinfo=UTC)  # 23:30 in Casablanca (UTC+1): near a local day edge
 
@@ -22,7 +22,7 @@ def test_ingest_is_idempotent_on_device_and_event_id(world: World) -> None:
     events = [event("cam-1") for _ in range(5)]
     first = world.ingest("cam-1", events)
     assert first.json() == {"accepted": 5, "duplicates": 0, "rejected": []}  # type: ignore[attr-defined]
-    again = world.ingest("cam-1", events[2:] + [event("cam-1")])
+    again = world.ingest("cam-1", [*events[2:], event("cam-1")])
     assert again.json() == {"accepted": 1, "duplicates": 3, "rejected": []}  # type: ignore[attr-defined]
     total = sum(p["count"] for p in counts_of(world, bucket="day"))  # type: ignore[misc]
     assert total == 6
@@ -38,7 +38,9 @@ def test_the_same_event_id_from_two_devices_is_two_events(world: World) -> None:
 def test_a_device_token_cannot_write_for_another_device_or_read(world: World) -> None:
     assert world.ingest("cam-2", [event("cam-2")], role="cam-1").status_code == 403  # type: ignore[attr-defined]
     assert world.client.get("/api/v1/counts", params={"site": world.site}, headers=world.headers("cam-1")).status_code == 403
-    assert world.client.get("/ngsi-ld/v1/entities", params={"type": "SortedWasteObserved"}, headers=world.headers("cam-1")).status_code == 403
+    assert (
+        world.client.get("/ngsi-ld/v1/entities", params={"type": "SortedWasteObserved"}, headers=world.headers("cam-1")).status_code == 403
+    )
 
 
 def test_readers_and_viewers_cannot_write(world: World) -> None:
@@ -97,13 +99,19 @@ def test_filters_by_device_line_and_class(world: World) -> None:
 
 def test_counts_as_csv_by_format_or_accept_header(world: World) -> None:
     world.ingest("cam-1", [event("cam-1", cls="glass")])
-    for kwargs in ({"params": {"site": world.site, "bucket": "day", "format": "csv"}},
-                   {"params": {"site": world.site, "bucket": "day"}, "headers_extra": {"Accept": "text/csv"}}):
+    for kwargs in (
+        {"params": {"site": world.site, "bucket": "day", "format": "csv"}},
+        {"params": {"site": world.site, "bucket": "day"}, "headers_extra": {"Accept": "text/csv"}},
+    ):
         headers = {**world.headers("reader"), **kwargs.get("headers_extra", {})}  # type: ignore[dict-item]
         r = world.client.get("/api/v1/counts", params=kwargs["params"], headers=headers)
         assert r.headers["content-type"].startswith("text/csv")
         rows = list(csv.DictReader(io.StringIO(r.text)))
-        assert rows[0]["class"] == "glass" and rows[0]["count"] == "1" and set(rows[0]) == {"start", "device", "line", "class", "direction", "count"}
+        assert (
+            rows[0]["class"] == "glass"
+            and rows[0]["count"] == "1"
+            and set(rows[0]) == {"start", "device", "line", "class", "direction", "count"}
+        )
 
 
 def test_pagination_of_a_long_series(world: World) -> None:
@@ -117,7 +125,11 @@ def test_pagination_of_a_long_series(world: World) -> None:
 
 
 def test_summary_has_today_week_shares_and_device_health(world: World) -> None:
-    world.ingest("cam-1", [event("cam-1", cls="glass"), event("cam-1", cls="glass"), event("cam-1", cls="paper")], heartbeat={"fps": 12.5, "outbox_depth": 0})
+    world.ingest(
+        "cam-1",
+        [event("cam-1", cls="glass"), event("cam-1", cls="glass"), event("cam-1", cls="paper")],
+        heartbeat={"fps": 12.5, "outbox_depth": 0},
+    )
     s = world.client.get(f"/api/v1/sites/{world.site}/summary", headers=world.headers("viewer")).json()
     assert s["today"]["counts"]["in"] == {"glass": 2, "paper": 1} and s["today"]["shares"] == {"glass": 0.6667, "paper": 0.3333}
     devices = {d["id"]: d for d in s["devices"]}

@@ -1,0 +1,158 @@
+"""``farz bench server``: fill a database through the real HTTP ingest path, then time aggregate queries.
+
+A ``farz server run`` process serves on loopback; client threads post batches of 500 events over
+keep-alive connections (events spread over the past four weeks, several devices, lines and classes);
+then random aggregate queries (every bucket, with and without filters) are timed end to end.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from server.auth import create_device, create_site, create_token
+from server.db import make_engine, session_factory
+from server.migrate import migrate
+
+CLASSES = ("cardboard", "glass", "metal", "paper", "plastic", "trash")
+LINES = ("belt-1", "belt-2")
+BATCH = 500
+SPAN = timedelta(days=28)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _batch(device: str, n: int, rng: random.Random, now: datetime) -> bytes:
+    events = []
+    for _ in range(n):
+        ts = now - SPAN * rng.random()
+        events.append(
+            f'{{"event_id":"{uuid.UUID(int=rng.getrandbits(128))}","ts":"{ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}","device_id":"{device}",'
+            f'"line":"{rng.choice(LINES)}","class":"{rng.choice(CLASSES)}","direction":"{"in" if rng.random() < 0.97 else "out"}",'
+            f'"track_id":{rng.randrange(1_000_000)},"confidence":0.9,"model":"bench@sha256:0"}}'
+        )
+    return f'{{"device_id":"{device}","events":[{",".join(events)}]}}'.encode()
+
+
+def _post_all(port: int, device: str, token: str, total: int, seed: int, errors: list[str]) -> None:
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    sent = 0
+    while sent < total:
+        n = min(BATCH, total - sent)
+        conn.request("POST", "/api/v1/ingest", body=_batch(device, n, rng, now), headers=headers)
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200 or json.loads(body)["accepted"] != n:
+            errors.append(f"{response.status}: {body[:200]!r}")
+            return
+        sent += n
+    conn.close()
+
+
+def _query_times(port: int, token: str, site: str, devices: list[str], n: int) -> list[float]:
+    rng = random.Random(1)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    now = datetime.now(UTC)
+    spans = {"minute": timedelta(hours=2), "hour": timedelta(days=2), "day": SPAN, "week": SPAN}  # what dashboards and reports ask
+    times = []
+    for i in range(n):
+        bucket = ("minute", "hour", "day", "week")[i % 4]
+        params = {"site": site, "bucket": bucket, "from": (now - spans[bucket]).isoformat(), "to": now.isoformat(), "limit": "100000"}
+        choice = rng.randrange(4)
+        if choice == 1:
+            params["device"] = rng.choice(devices)
+        elif choice == 2:
+            params["class"] = rng.choice(CLASSES)
+        elif choice == 3:
+            params["line"] = rng.choice(LINES)
+        start = time.perf_counter()
+        conn.request("GET", "/api/v1/counts?" + urllib.parse.urlencode(params), headers={"Authorization": f"Bearer {token}"})
+        response = conn.getresponse()
+        response.read()
+        times.append((time.perf_counter() - start) * 1000)
+        if response.status != 200:
+            raise RuntimeError(f"query failed with HTTP {response.status}")
+    conn.close()
+    return times
+
+
+def bench_server(database_url: str | None, events: int, devices: int = 8, queries: int = 200, workers: int = 1) -> dict[str, object]:
+    """Ingest ``events`` over HTTP, then time ``queries`` aggregate reads; returns the figures."""
+    tmp = tempfile.mkdtemp(prefix="farz-bench-")
+    url = database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    site = f"bench-{uuid.uuid4().hex[:6]}"
+    names = [f"{site}-cam{i}" for i in range(devices)]
+    with session_factory(engine)() as s:
+        create_site(s, site, "Benchmark site", "Africa/Casablanca")
+        s.flush()
+        tokens = [create_device(s, d, site) for d in names]
+        reader = create_token(s, "reader", site_id=site)
+        s.commit()
+    engine.dispose()
+    port = _free_port()
+    env = {**os.environ, "FARZ_DATABASE_URL": url}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "farz", "server", "run", "--port", str(port), "--workers", str(workers), "--database-url", url],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        errors: list[str] = []
+        per = [events // devices + (1 if i < events % devices else 0) for i in range(devices)]
+        threads = [
+            threading.Thread(target=_post_all, args=(port, d, t, n, i, errors))
+            for i, (d, t, n) in enumerate(zip(names, tokens, per, strict=True))
+        ]
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        seconds = time.perf_counter() - start
+        if errors:
+            raise RuntimeError(f"ingest failed: {errors[0]}")
+        times = _query_times(port, reader, site, names, queries)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    backend = url.split(":", 1)[0]
+    return {
+        "backend": backend,
+        "events": events,
+        "devices": devices,
+        "ingest_seconds": round(seconds, 2),
+        "ingest_events_per_s": round(events / seconds, 1),
+        "queries": len(times),
+        "query_p50_ms": round(statistics.median(times), 2),
+        "query_p95_ms": round(statistics.quantiles(times, n=20)[18], 2) if len(times) >= 20 else round(max(times), 2),
+        "errors": 0,
+    }

@@ -1,0 +1,140 @@
+"""The staff dashboard in headless Chromium (Debian's package): an ingested event shows within 1 s."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def farz(*args: str) -> str:
+    return subprocess.run([sys.executable, "-m", "farz", *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
+    """A real `farz server run` on loopback; yields (base URL, viewer token, device token)."""
+    db = f"sqlite:///{tmp_path / 'farz.db'}"
+    farz("server", "admin", "create-site", "berkane-c1", "--name", "Berkane C1", "--tz", "Africa/Casablanca", "--database-url", db)
+    device = farz("server", "admin", "create-device", "cam-1", "--site", "berkane-c1", "--database-url", db)
+    viewer = farz("server", "admin", "create-token", "--role", "viewer", "--database-url", db)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "farz", "server", "run", "--port", str(port), "--database-url", db],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(base + "/healthz", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    try:
+        yield base, viewer, device
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def post_event(base: str, device_token: str, cls: str) -> None:
+    body = {
+        "device_id": "cam-1",
+        "events": [
+            {
+                "event_id": str(uuid.uuid4()),
+                "ts": datetime.now(UTC).isoformat(),
+                "device_id": "cam-1",
+                "line": "belt-1",
+                "class": cls,
+                "direction": "in",
+                "track_id": 1,
+                "confidence": 0.9,
+                "model": "m",
+            }
+        ],
+    }
+    request = urllib.request.Request(
+        base + "/api/v1/ingest",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {device_token}"},
+    )
+    assert json.loads(urllib.request.urlopen(request).read())["accepted"] == 1
+
+
+@pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER) and not os.environ.get("FARZ_REQUIRE_BROWSER"),
+    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
+)
+def test_a_count_shows_on_the_dashboard_within_one_second(server: tuple[str, str, str], tmp_path: Path) -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    base, viewer, device = server
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chrome'}",
+        "--window-size=390,844",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        driver.get(f"{base}/#token={viewer}")
+
+        def cell() -> str:
+            found = driver.find_elements(By.CSS_SELECTOR, '#class-table tr[data-class="glass"] .count-in')
+            return found[0].text if found else ""
+
+        deadline = time.monotonic() + 15
+        while "updated" not in driver.find_element(By.ID, "live-state").text and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert cell() == ""
+        start = time.monotonic()
+        post_event(base, device, "glass")
+        while cell() != "1" and time.monotonic() - start < 5:
+            time.sleep(0.02)
+        elapsed = time.monotonic() - start
+        assert cell() == "1", "the count never showed"
+        assert elapsed <= 1.0, f"the count showed after {elapsed:.2f} s"
+        post_event(base, device, "glass")
+        start = time.monotonic()
+        while cell() != "2" and time.monotonic() - start < 5:
+            time.sleep(0.02)
+        assert time.monotonic() - start <= 1.0
+        assert driver.find_element(By.ID, "total-today").text == "2"
+        assert "cam-1" in driver.find_element(By.ID, "device-table").text
+    finally:
+        driver.quit()
