@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test install-device install-all lint typecheck pytest bench clean
+.PHONY: demo test install-device install-demo install-all lint typecheck pytest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,10 @@ install-device: $(BIN)/python
 install-all: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[all]'
 
-demo: install-device
+install-demo: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[device,server]'
+
+demo: install-demo
 	$(BIN)/farz demo
 
 lint:

@@ -178,7 +178,8 @@ class Agent:
                     raise
 
     def run(self) -> CountSummary:
-        """Count until the source ends or ``stop()``; returns the summary (totals of the whole replay)."""
+        """Count until the source ends (unless ``loop``) or ``stop()``; returns the summary (totals of
+        the whole replay, across restarts)."""
         if self.uploader:
             self.uploader.start()
         if self.config.live_view.enabled:
@@ -186,10 +187,27 @@ class Agent:
             self.live_view = LiveView(self.live_state, self.status, lv.host, lv.port, lv.max_fps)
             self.live_view.start()
             log.info("live view on http://%s:%d/", lv.host, self.live_view.port)
-        frames, key, frame_no = self._frames()
-        fps_hint = probe_video(Path(self.config.source)).fps if key and self.config.realtime else 0.0
         log.info("counting %s with %s", self.config.source.split("@")[-1], self.model_id)
         start = time.perf_counter()
+        processed = 0
+        while True:
+            frames, key, frame_no = self._frames()
+            processed += self._run_pass(frames, key, frame_no)
+            if self._stop.is_set() or not (self.config.loop and key):
+                break
+            # Loop a file: start it again from its first frame, keeping the totals counted so far.
+            totals = self.totals()
+            self.pipeline.reset()
+            self._commit([], {key: {"frame": 0, "totals": {f"{d}:{c}": n for (d, c), n in totals.items()}}})
+        seconds = time.perf_counter() - start
+        return CountSummary(counts_by_direction(self.totals()), processed, seconds, processed / seconds if seconds > 0 else 0.0)
+
+    def _state(self, key: str, frame_no: int) -> dict[str, object]:
+        return {key: {"frame": frame_no, "totals": {f"{d}:{c}": n for (d, c), n in self.totals().items()}}}
+
+    def _run_pass(self, frames: Iterable[Frame], key: str | None, frame_no: int) -> int:
+        """One pass over a source; returns the frames processed."""
+        fps_hint = probe_video(Path(self.config.source)).fps if key and self.config.realtime else 0.0
         processed = 0
         try:
             for frame in frames:
@@ -199,31 +217,29 @@ class Agent:
                 processed += 1
                 events = [self._wire(e) for e in result.events]
                 if key and (events or frame_no % STATE_EVERY_FRAMES == 0):
-                    totals = {f"{d}:{c}": n for (d, c), n in self.totals().items()}
-                    self._commit(events, {key: {"frame": frame_no, "totals": totals}})
+                    self._commit(events, self._state(key, frame_no))
                 elif events:
                     self._commit(events, None)
                 if events and self.uploader:
                     self.uploader.wake()
                 self.live_state.publish(frame, result.detections, self.totals())
-                dt = time.perf_counter() - t0
-                self.stats.inference_ms = (
-                    0.9 * self.stats.inference_ms + 0.1 * result.timings.inference_ms if processed > 1 else result.timings.inference_ms
-                )
-                self.stats.fps = 0.9 * self.stats.fps + 0.1 / max(dt, 1e-6) if processed > 1 else 1 / max(dt, 1e-6)
-                self.stats.frames = processed
+                self._measure(result.timings.inference_ms, time.perf_counter() - t0, processed)
                 if fps_hint:
                     time.sleep(max(0.0, 1.0 / fps_hint - (time.perf_counter() - t0)))
                 if self._stop.is_set():
                     break
             if key and not self._stop.is_set():
-                totals = {f"{d}:{c}": n for (d, c), n in self.totals().items()}
-                self._commit([], {key: {"frame": frame_no, "totals": totals}})
+                self._commit([], self._state(key, frame_no))
         finally:
             if isinstance(frames, (VideoFileSource, LiveSource)):
                 frames.close()
-        seconds = time.perf_counter() - start
-        return CountSummary(counts_by_direction(self.totals()), processed, seconds, processed / seconds if seconds > 0 else 0.0)
+        return processed
+
+    def _measure(self, inference_ms: float, seconds: float, processed: int) -> None:
+        first = processed == 1 and self.stats.frames == 0
+        self.stats.inference_ms = inference_ms if first else 0.9 * self.stats.inference_ms + 0.1 * inference_ms
+        self.stats.fps = 1 / max(seconds, 1e-6) if first else 0.9 * self.stats.fps + 0.1 / max(seconds, 1e-6)
+        self.stats.frames += 1
 
     def shutdown(self, flush_timeout_s: float = 10.0) -> int:
         """Flush the outbox to the server (up to ``flush_timeout_s``), stop threads; returns events left."""

@@ -47,6 +47,7 @@ class AgentConfig(BaseModel):
     data_dir: Path = Path("/var/lib/farz")
     count: CountSettings = Field(default_factory=CountSettings)
     realtime: bool = Field(default=False, description="pace a video file at its own frame rate (a file replay never drops frames)")
+    loop: bool = Field(default=False, description="start a video file again when it ends (demos)")
     upload_interval_s: float = Field(default=2.0, gt=0)
     heartbeat_interval_s: float = Field(default=30.0, gt=0)
     request_timeout_s: float = Field(default=10.0, gt=0)

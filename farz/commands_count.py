@@ -44,13 +44,19 @@ def register(sub: SubParsers) -> None:
 
     demo = sub.add_parser(
         "demo",
-        help="count the bundled sample videos with the bundled INT8 model",
-        description=(
-            "Runs `farz count` on every bundled sample video (datasets/samples) and compares each with its truth. The full demo "
-            "(server, device agent and live dashboard) arrives with the device and server packages."
-        ),
+        help="the whole product on this machine: server, device agents on the sample videos, dashboard",
+        description="Starts the server on loopback (SQLite), creates a demo site, devices and tokens, runs one device "
+        "agent per bundled sample video with the bundled INT8 model (real-time, looping until Ctrl-C), and prints the "
+        "dashboard URL, the live views and a city read token. Nothing is downloaded.",
     )
     demo.add_argument("--model", type=Path, default=None, help="ONNX detector (default: the bundled INT8 model)")
+    demo.add_argument("--video", type=Path, action="append", default=None, help="video(s) to use (default: datasets/samples/*.mp4)")
+    demo.add_argument("--data", type=Path, default=None, help="folder for the database, outboxes and logs (default: a new temp folder)")
+    demo.add_argument("--port", type=int, default=8000, help="server port (another free one if taken)")
+    demo.add_argument("--live-port", type=int, default=8081, help="first device live-view port")
+    demo.add_argument(
+        "--once", action="store_true", help="play each video once, then check that the server has exactly the devices' counts"
+    )
     demo.set_defaults(handler=run_demo)
 
     bench = sub.add_parser("bench", help="benchmarks that print ratios measured side by side")
@@ -141,21 +147,18 @@ def format_counts(counts: dict[str, dict[str, int]], truth: dict[str, dict[str, 
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Count every bundled sample video and show counts beside truth."""
-    from device.count import SAMPLES, count_video
-    from device.count_config import settings_for_video
+    """Server + one device agent per sample video + dashboard (see farz/demo.py)."""
+    from device.count import SAMPLES
+    from farz import demo
 
-    videos = sorted(SAMPLES.glob("*.mp4"))
+    videos = args.video or sorted(SAMPLES.glob("*.mp4"))
     if not videos:
         print(f"farz demo: no sample videos in {SAMPLES}", file=sys.stderr)
         return 3
     for video in videos:
-        summary = count_video(video, args.model or _default_model(), settings_for_video(video, None, None))
-        truth_path = video.with_suffix(".truth.json")
-        truth = json.loads(truth_path.read_text())["counts"] if truth_path.exists() else None
-        print(f"\n{video.name}: {summary.frames} frames at {summary.fps:.1f} frames/s")
-        print(format_counts(summary.counts, truth))
-    return 0
+        if not video.is_file():
+            raise FileNotFoundError(f"{video}: no such video")
+    return demo.run(videos, args.model or _default_model(), args.data, args.port, args.live_port, args.once)
 
 
 def run_bench_agent(args: argparse.Namespace) -> int:

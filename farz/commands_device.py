@@ -44,6 +44,7 @@ def register(sub: SubParsers) -> None:
     run.add_argument("--live-port", type=int, default=None, help="live view port (0 = any free port)")
     run.add_argument("--no-live-view", action="store_true")
     run.add_argument("--realtime", action="store_true", help="pace a video file at its frame rate")
+    run.add_argument("--loop", action="store_true", help="start a video file again when it ends (demos)")
     run.add_argument("--once", action="store_true", help="a file source: run to its end, upload everything, exit")
     run.add_argument("--flush-timeout", type=float, default=30.0, help="seconds to keep uploading at exit")
     run.add_argument("--json", action="store_true", help="with --once: print the same JSON summary as `farz count --json`")
@@ -100,6 +101,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         "live_view.port": args.live_port,
         "live_view.enabled": False if args.no_live_view else None,
         "realtime": True if args.realtime else None,
+        "loop": True if args.loop else None,
     }
 
 

@@ -1,0 +1,189 @@
+"""``farz demo``: the whole product on one machine — server, one device agent per sample video, dashboard.
+
+Starts ``farz server run`` on loopback with an SQLite file, creates a demo site, devices and tokens,
+starts ``farz device run`` on each bundled sample video with the bundled INT8 model (paced in real time
+and looping until Ctrl-C, or once with ``--once``), and prints the dashboard URL, each device's live
+view and a read token for the city API. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+SITE = "demo-site"
+
+
+def free_port(preferred: int) -> int:
+    """``preferred`` if it is free on loopback, else any free port."""
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return int(s.getsockname()[1])
+            except OSError:
+                continue
+    raise OSError("no free port")
+
+
+def wait_http(url: str, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise OSError(f"{url} did not answer within {seconds:.0f} s")
+
+
+@dataclass
+class DemoDevice:
+    device_id: str
+    video: Path
+    live_port: int
+    process: subprocess.Popen[str] | None = None
+
+
+def setup(database_url: str, videos: list[Path]) -> tuple[dict[str, str], dict[str, str]]:
+    """Site, one device per video and tokens; returns (device tokens, {'viewer':…, 'reader':…})."""
+    from server.auth import create_device, create_site, create_token
+    from server.db import make_engine, session_factory
+    from server.migrate import migrate
+
+    migrate(database_url)
+    engine = make_engine(database_url)
+    with session_factory(engine)() as s:
+        create_site(s, SITE, "Demo sorting centre", "Africa/Casablanca", latitude=34.92, longitude=-2.32)
+        s.flush()
+        devices = {f"demo-{v.stem}": create_device(s, f"demo-{v.stem}", SITE) for v in videos}
+        people = {"viewer": create_token(s, "viewer"), "reader": create_token(s, "reader")}
+        s.commit()
+    engine.dispose()
+    return devices, people
+
+
+def server_totals(base: str, token: str) -> dict[str, dict[str, dict[str, int]]]:
+    """Per device: counts[direction][class] as the server has them (all time, day buckets)."""
+    query = f"{base}/api/v1/counts?site={SITE}&bucket=week&from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&limit=100000"
+    request = urllib.request.Request(query, headers={"Authorization": f"Bearer {token}"})
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for p in json.loads(urllib.request.urlopen(request).read())["series"]:
+        per = out.setdefault(p["device"], {"in": {}, "out": {}})
+        per[p["direction"]][p["class"]] = per[p["direction"]].get(p["class"], 0) + p["count"]
+    return out
+
+
+def run(videos: list[Path], model: Path, data: Path | None, port: int, live_port: int, once: bool) -> int:
+    """Run the demo; returns the exit code (with ``once``: 0 when server and devices agree)."""
+    data = data or Path(tempfile.mkdtemp(prefix="farz-demo-"))
+    data.mkdir(parents=True, exist_ok=True)
+    database_url = f"sqlite:///{data / 'farz.db'}"
+    device_tokens, people = setup(database_url, videos)
+    port = free_port(port)
+    base = f"http://127.0.0.1:{port}"
+    devices = [DemoDevice(f"demo-{v.stem}", v, free_port(live_port + i)) for i, v in enumerate(videos)]
+    with ExitStack() as stack:
+        server_log = stack.enter_context((data / "server.log").open("w"))
+        server = subprocess.Popen(
+            [sys.executable, "-m", "farz", "server", "run", "--port", str(port), "--database-url", database_url],
+            stdout=server_log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        stack.callback(lambda: (server.send_signal(signal.SIGTERM), server.wait(timeout=20)))
+        wait_http(base + "/healthz")
+        for d in devices:
+            token_file = data / f"{d.device_id}.token"
+            token_file.write_text(device_tokens[d.device_id] + "\n")
+            token_file.chmod(0o600)
+            args = [
+                sys.executable,
+                "-m",
+                "farz",
+                "device",
+                "run",
+                "--source",
+                str(d.video),
+                "--model",
+                str(model),
+                "--server",
+                base,
+                "--token-file",
+                str(token_file),
+                "--device-id",
+                d.device_id,
+                "--data-dir",
+                str(data / d.device_id),
+                "--live-port",
+                str(d.live_port),
+                "--realtime",
+            ]
+            args += ["--once", "--json"] if once else ["--loop"]
+            log = stack.enter_context((data / f"{d.device_id}.log").open("w"))
+            d.process = subprocess.Popen(args, stdout=subprocess.PIPE if once else log, stderr=log, text=True)
+        stack.callback(
+            lambda: [
+                (d.process.send_signal(signal.SIGTERM), d.process.wait(timeout=60))
+                for d in devices
+                if d.process and d.process.poll() is None
+            ]
+        )
+        print(f"dashboard:   {base}/#token={people['viewer']}")
+        for d in devices:
+            print(f"live view:   http://127.0.0.1:{d.live_port}/   ({d.device_id}: {d.video.name})")
+        print(f"city API:    curl -H 'Authorization: Bearer {people['reader']}' '{base}/api/v1/sites/{SITE}/summary'")
+        print(f"NGSI-LD:     curl -H 'Authorization: Bearer {people['reader']}' '{base}/ngsi-ld/v1/entities?type=SortedWasteObserved'")
+        print(f"logs and data in {data}" + ("" if once else "; Ctrl-C stops everything"), flush=True)
+        if not once:
+            try:
+                while all(d.process and d.process.poll() is None for d in devices) and server.poll() is None:
+                    time.sleep(0.5)
+            except KeyboardInterrupt:
+                print("\nstopping: devices flush their outboxes, then the server stops")
+            return 0
+        return _finish_once(devices, base, people["reader"])
+    return 0
+
+
+def _finish_once(devices: list[DemoDevice], base: str, reader: str) -> int:
+    summaries = {}
+    for d in devices:
+        assert d.process is not None and d.process.stdout is not None
+        out = d.process.stdout.read()
+        d.process.wait()
+        if d.process.returncode != 0:
+            print(f"{d.device_id} failed (exit {d.process.returncode}); see its log", file=sys.stderr)
+            return 1
+        summaries[d.device_id] = json.loads(out.strip().splitlines()[-1])["counts"]
+    on_server = server_totals(base, reader)
+    ok = True
+    for d in devices:
+        truth_file = d.video.with_suffix(".truth.json")
+        truth = json.loads(truth_file.read_text())["counts"] if truth_file.exists() else None
+        device_counts = summaries[d.device_id]
+        server_counts = on_server.get(d.device_id, {"in": {}, "out": {}})
+        same = device_counts == server_counts
+        ok &= same
+        print(
+            json.dumps(
+                {
+                    "device": d.device_id,
+                    "video": d.video.name,
+                    "truth": truth,
+                    "device_counts": device_counts,
+                    "server_counts": server_counts,
+                    "server_equals_device": same,
+                }
+            )
+        )
+    return 0 if ok else 1
