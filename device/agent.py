@@ -19,8 +19,10 @@ from device.config import AgentConfig
 from device.count import CountSummary, build_pipeline, counts_by_direction
 from device.count_config import ConfigError
 from device.eventid import new_event_id
+from device.hard_samples import HardSampleKeeper, SampleRules
 from device.live_sources import LiveSource, open_live_source
 from device.liveview import LiveState, LiveView
+from device.model_update import ModelUpdater
 from device.outbox import Outbox, OutboxFull
 from device.sources import Frame, VideoFileSource, probe_video
 from device.system import cpu_temperature_c, resident_memory_mb
@@ -60,6 +62,29 @@ class Agent:
         self.base_totals: dict[tuple[str, str], int] = {}
         self.live_source: LiveSource | None = None
         token = self._read_token()
+        names = self.pipeline.detector.names
+        hs = config.hard_samples
+        self.samples = (
+            HardSampleKeeper(config.data_dir / "samples", names, SampleRules(min_interval_s=hs.min_interval_s, max_samples=hs.max_samples))
+            if hs.enabled
+            else None
+        )
+        self._reference: Frame | None = None
+        self.updater = (
+            ModelUpdater(
+                config.server_url,
+                config.device_id,
+                token,
+                config.data_dir / "models",
+                self.pipeline.detector,
+                self.pipeline.detector.settings,
+                lambda: self._reference,
+                config.model_check_interval_s,
+                config.request_timeout_s,
+            )
+            if config.server_url
+            else None
+        )
         self.uploader = (
             Uploader(
                 self.outbox,
@@ -72,6 +97,7 @@ class Agent:
                 config.request_timeout_s,
                 config.outbox.batch_size,
                 config.retry_max_s,
+                self.samples,
             )
             if config.server_url
             else None
@@ -118,6 +144,8 @@ class Agent:
             "uptime_s": round(time.monotonic() - self.stats.started, 1),
             "temperature_c": cpu_temperature_c(),
             "memory_mb": resident_memory_mb(),
+            "model_update": self.updater.status if self.updater else None,
+            "hard_samples_waiting": len(self.samples.pending()) if self.samples else 0,
             "last_upload": datetime.fromtimestamp(last, UTC).isoformat().replace("+00:00", "Z") if last else None,
         }
 
@@ -182,6 +210,8 @@ class Agent:
         the whole replay, across restarts)."""
         if self.uploader:
             self.uploader.start()
+        if self.updater:
+            self.updater.start()
         if self.config.live_view.enabled:
             lv = self.config.live_view
             self.live_view = LiveView(self.live_state, self.status, lv.host, lv.port, lv.max_fps)
@@ -212,6 +242,7 @@ class Agent:
         try:
             for frame in frames:
                 t0 = time.perf_counter()
+                self._maybe_swap_model(frame)
                 result = self.pipeline.process(frame)
                 frame_no += 1
                 processed += 1
@@ -223,6 +254,8 @@ class Agent:
                 if events and self.uploader:
                     self.uploader.wake()
                 self.live_state.publish(frame, result.detections, self.totals())
+                if self.samples is not None:
+                    self.samples.consider(frame, result.detections, self.pipeline.tracker, self.model_id)
                 self._measure(result.timings.inference_ms, time.perf_counter() - t0, processed)
                 if fps_hint:
                     time.sleep(max(0.0, 1.0 / fps_hint - (time.perf_counter() - t0)))
@@ -235,6 +268,17 @@ class Agent:
                 frames.close()
         return processed
 
+    def _maybe_swap_model(self, frame: Frame) -> None:
+        """Keep a reference frame for testing new models; swap in a verified one between frames."""
+        if self._reference is None:
+            self._reference = frame.copy()
+        new = self.updater.take_ready() if self.updater else None
+        if new is not None:
+            old = self.model_id
+            self.pipeline.detector = new
+            self.model_id = new.info.model_id
+            log.info("now counting with %s (was %s)", self.model_id, old)
+
     def _measure(self, inference_ms: float, seconds: float, processed: int) -> None:
         first = processed == 1 and self.stats.frames == 0
         self.stats.inference_ms = inference_ms if first else 0.9 * self.stats.inference_ms + 0.1 * inference_ms
@@ -243,6 +287,8 @@ class Agent:
 
     def shutdown(self, flush_timeout_s: float = 10.0) -> int:
         """Flush the outbox to the server (up to ``flush_timeout_s``), stop threads; returns events left."""
+        if self.updater:
+            self.updater.stop()
         if self.uploader:
             self.uploader.stop(flush_timeout_s)
         if self.live_view:

@@ -34,6 +34,15 @@ class LiveViewConfig(BaseModel):
     max_fps: float = Field(default=10.0, gt=0, description="frames/s of the MJPEG stream")
 
 
+class HardSampleConfig(BaseModel):
+    """Frames the device was unsure about, kept for the data scientists (bounded on disk)."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    max_samples: int = Field(default=50, ge=1, le=10_000)
+    min_interval_s: float = Field(default=10.0, ge=0)
+
+
 class AgentConfig(BaseModel):
     """Everything one device agent needs; ``farz device init`` writes a commented example."""
 
@@ -53,6 +62,8 @@ class AgentConfig(BaseModel):
     request_timeout_s: float = Field(default=10.0, gt=0)
     retry_max_s: float = Field(default=60.0, gt=0, description="longest pause between upload retries")
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    model_check_interval_s: float = Field(default=60.0, gt=0, description="how often to ask the server for an assigned model")
+    hard_samples: HardSampleConfig = Field(default_factory=HardSampleConfig)
     live_view: LiveViewConfig = Field(default_factory=LiveViewConfig)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

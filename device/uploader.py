@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from device.hard_samples import HardSampleKeeper
 from device.outbox import Outbox
 
 log = logging.getLogger("farz.uploader")
@@ -31,6 +32,7 @@ class UploadStats:
     duplicates: int = 0
     failures: int = 0
     rejected: int = 0
+    samples: int = 0
     last_upload: float | None = None  # unix seconds of the last acknowledged batch
     last_error: str = ""
 
@@ -62,9 +64,12 @@ class Uploader:
         timeout_s: float = 10.0,
         batch_size: int = 500,
         max_backoff_s: float = 60.0,
+        samples: HardSampleKeeper | None = None,
     ) -> None:
         self.outbox = outbox
         self.endpoint = url.rstrip("/") + "/api/v1/ingest"
+        self.sample_endpoint = url.rstrip("/") + "/api/v1/samples"
+        self.samples = samples
         self.device_id = device_id
         self.token = token
         self.heartbeat = heartbeat
@@ -89,9 +94,9 @@ class Uploader:
         self._wake.set()
 
     def stop(self, flush_timeout_s: float = 0.0) -> None:
-        """Stop the thread, first trying for up to ``flush_timeout_s`` to send everything pending."""
+        """Stop the thread, first trying for up to ``flush_timeout_s`` to send every pending count (and hard sample)."""
         deadline = time.monotonic() + flush_timeout_s
-        while flush_timeout_s > 0 and self.outbox.depth() and time.monotonic() < deadline:
+        while flush_timeout_s > 0 and (self.outbox.depth() or (self.samples and self.samples.pending())) and time.monotonic() < deadline:
             self._wake.set()
             time.sleep(0.05)
         self._stop.set()
@@ -99,9 +104,9 @@ class Uploader:
         if self._thread is not None:
             self._thread.join(timeout=self.timeout_s + 1)
 
-    def _post(self, body: dict[str, object]) -> dict[str, object]:
+    def _post(self, body: dict[str, object], endpoint: str | None = None) -> dict[str, object]:
         data = json.dumps(body, separators=(",", ":")).encode()
-        request = urllib.request.Request(self.endpoint, data=data, method="POST", headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(endpoint or self.endpoint, data=data, method="POST", headers={"Content-Type": "application/json"})
         if self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
         with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
@@ -115,7 +120,7 @@ class Uploader:
         now = time.monotonic()
         beat_due = now >= self._next_heartbeat
         if not batch and not beat_due:
-            return True
+            return self.send_sample()
         body: dict[str, object] = {"device_id": self.device_id, "events": [p.body for p in batch]}
         if beat_due:
             body["heartbeat"] = self.heartbeat()
@@ -143,6 +148,25 @@ class Uploader:
         if self._failures_in_row:
             log.info("upload recovered after %d failed attempts", self._failures_in_row)
         self._failures_in_row = 0
+        return True
+
+    def send_sample(self) -> bool:
+        """When no counts wait, send the oldest hard sample (if any); False after a failure."""
+        pending = self.samples.pending() if self.samples else []
+        if not pending or self.samples is None:
+            return True
+        try:
+            self._post(self.samples.body(pending[0], self.device_id), self.sample_endpoint)
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500 and exc.code not in RETRY_STATUSES:
+                log.error("server refused hard sample %s (HTTP %d); dropping the sample", pending[0].stem, exc.code)
+                self.samples.remove(pending[0])
+                return True
+            return self._failed(f"sample upload: HTTP {exc.code}")
+        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError, ValueError) as exc:
+            return self._failed(f"sample upload: {type(exc).__name__}")
+        self.samples.remove(pending[0])
+        self.stats.samples += 1
         return True
 
     def _failed(self, error: str) -> bool:

@@ -52,9 +52,10 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     try:
         from training.config import ConfigError as TrainConfigError
         from training.prepare import PrepareError
+        from training.registry_client import RegistryError
         from training.taxonomy import TaxonomyError
 
-        errors += [TrainConfigError, TaxonomyError, PrepareError]
+        errors += [TrainConfigError, TaxonomyError, PrepareError, RegistryError]
     except ImportError:  # pragma: no cover - training extra absent
         pass
     try:

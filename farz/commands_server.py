@@ -52,8 +52,21 @@ def register(sub: SubParsers) -> None:
     dev.add_argument("--site", required=True)
     _db_arg(dev)
     dev.set_defaults(handler=run_create_device)
-    tok = a.add_parser("create-token", help="make a viewer, reader or admin token; prints it")
-    tok.add_argument("--role", required=True, choices=["viewer", "reader", "admin"])
+    am = a.add_parser("assign-model", help="assign a registered model (id or sha256 prefix) to a site or a device")
+    am.add_argument("--model", required=True)
+    grp = am.add_mutually_exclusive_group(required=True)
+    grp.add_argument("--site")
+    grp.add_argument("--device")
+    _db_arg(am)
+    am.set_defaults(handler=run_assign_model)
+    rb = a.add_parser("rollback-model", help="assign the model a site or device had before its current one")
+    grp = rb.add_mutually_exclusive_group(required=True)
+    grp.add_argument("--site")
+    grp.add_argument("--device")
+    _db_arg(rb)
+    rb.set_defaults(handler=run_rollback_model)
+    tok = a.add_parser("create-token", help="make a viewer, reader, scientist or admin token; prints it")
+    tok.add_argument("--role", required=True, choices=["viewer", "reader", "scientist", "admin"])
     tok.add_argument("--site", default=None, help="limit the token to one site")
     _db_arg(tok)
     tok.set_defaults(handler=run_create_token)
@@ -123,6 +136,40 @@ def run_create_token(args: argparse.Namespace) -> int:
     from server.auth import create_token
 
     return _admin(args, lambda session: create_token(session, args.role, site_id=args.site))
+
+
+def _registry_call(action: Any) -> Any:
+    from fastapi import HTTPException
+
+    from server.auth import AdminError
+
+    try:
+        return action()
+    except HTTPException as exc:
+        raise AdminError(str(exc.detail)) from None
+
+
+def run_assign_model(args: argparse.Namespace) -> int:
+    from server import registry
+
+    def action(session: Any) -> str:
+        model = _registry_call(lambda: registry.find_model(session, args.model))
+        _registry_call(lambda: registry.assign(session, model, args.site, args.device))
+        print(f"{args.site or args.device} now runs {model.name} ({model.sha256[:12]})", file=sys.stderr)
+        return ""
+
+    return _admin(args, action)
+
+
+def run_rollback_model(args: argparse.Namespace) -> int:
+    from server import registry
+
+    def action(session: Any) -> str:
+        model = _registry_call(lambda: registry.rollback(session, args.site, args.device))
+        print(f"{args.site or args.device} rolled back to {model.name} ({model.sha256[:12]})", file=sys.stderr)
+        return ""
+
+    return _admin(args, action)
 
 
 def run_server(args: argparse.Namespace) -> int:

@@ -78,6 +78,18 @@ def register(sub: SubParsers) -> None:
     ev.add_argument("--max-images", type=int, default=0)
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(handler=run_eval)
+    reg = tr_sub.add_parser("register", help="upload a model and its card to the server's registry (admin or scientist token)")
+    reg.add_argument("model", type=Path)
+    reg.add_argument("--server", required=True, metavar="URL")
+    reg.add_argument("--token-file", type=Path, required=True)
+    reg.add_argument("--metrics", type=Path, default=None, help="JSON from `farz train eval --json` to put in the card")
+    reg.set_defaults(handler=run_register)
+    pull = tr_sub.add_parser("pull-samples", help="download a site's hard samples as a YOLO dataset ready for labelling")
+    pull.add_argument("--site", required=True)
+    pull.add_argument("--out", type=Path, required=True)
+    pull.add_argument("--server", required=True, metavar="URL")
+    pull.add_argument("--token-file", type=Path, required=True)
+    pull.set_defaults(handler=run_pull_samples)
     cmp_ = tr_sub.add_parser("compare", help="two ONNX models side by side: mAP, per-class AP, ms/frame")
     cmp_.add_argument("a", type=Path)
     cmp_.add_argument("b", type=Path)
@@ -180,6 +192,34 @@ def run_eval(args: argparse.Namespace) -> int:
         )
         for name, ap in result["per_class"].items():  # type: ignore[attr-defined]
             print(f"  {name:<12} AP50 {'-' if ap is None else f'{ap:.3f}'}")
+    return 0
+
+
+def _token(path: Path) -> str:
+    try:
+        token = path.read_text().strip()
+    except OSError as exc:
+        raise FileNotFoundError(f"{path}: cannot read the token file ({exc.strerror})") from exc
+    if not token:
+        raise FileNotFoundError(f"{path}: the token file is empty")
+    return token
+
+
+def run_register(args: argparse.Namespace) -> int:
+    from training.registry_client import register
+
+    metrics = json.loads(args.metrics.read_text()) if args.metrics else None
+    record = register(args.model, args.server, _token(args.token_file), metrics)
+    print(json.dumps({k: record[k] for k in ("id", "name", "sha256", "size")}))
+    return 0
+
+
+def run_pull_samples(args: argparse.Namespace) -> int:
+    from training.registry_client import pull_samples
+    from training.taxonomy import load_taxonomy
+
+    n = pull_samples(args.server, _token(args.token_file), args.site, args.out, load_taxonomy())
+    print(f"wrote {n} hard samples to {args.out} (data.yaml; open in Label Studio or CVAT, then `farz train prepare {args.out}`)")
     return 0
 
 

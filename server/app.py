@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server import ngsi, routes_api, routes_live
+from server import ngsi, registry, routes_api, routes_live
 from server.db import make_engine, session_factory
 from server.settings import Settings
 
@@ -21,17 +21,19 @@ STATIC = Path(__file__).resolve().parent / "static"
 class BodyLimit:
     """Refuse request bodies over ``max_bytes`` with 413, whether or not they declare a length."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_model_bytes: int) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max = max_bytes
+        self.max_model_bytes = max_model_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.max_model_bytes if scope.get("path") == "/api/v1/models" else self.default_max
         declared = dict(scope.get("headers") or {}).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await JSONResponse({"detail": f"body larger than {self.max_bytes} bytes"}, status_code=413)(scope, receive, send)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await JSONResponse({"detail": f"body larger than {limit} bytes"}, status_code=413)(scope, receive, send)
             return
         seen = 0
 
@@ -39,14 +41,14 @@ class BodyLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
+            if seen > limit:
                 raise BodyTooLarge
             return message
 
         try:
             await self.app(scope, limited, send)
         except BodyTooLarge:
-            await JSONResponse({"detail": f"body larger than {self.max_bytes} bytes"}, status_code=413)(scope, receive, send)
+            await JSONResponse({"detail": f"body larger than {limit} bytes"}, status_code=413)(scope, receive, send)
 
 
 class BodyTooLarge(Exception):
@@ -69,8 +71,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(routes_api.router, tags=["api"])
     app.include_router(routes_live.router, tags=["live"])
     app.include_router(ngsi.router, tags=["ngsi-ld"])
+    app.include_router(registry.router, tags=["models and samples"])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, max_model_bytes=settings.max_model_bytes)
 
     @app.get("/", include_in_schema=False)
     def dashboard() -> FileResponse:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from server.models import Device, Site, Token
 
-ROLES = ("device", "viewer", "reader", "admin")
+ROLES = ("device", "viewer", "reader", "scientist", "admin")
 
 
 class AdminError(ValueError):

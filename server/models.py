@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -98,3 +98,45 @@ class RollupDay(Base):
 
 
 Index("ix_events_site_id_id", Event.site_id, Event.id)
+
+
+class ModelVersion(Base):
+    """A registered detector: its card (classes, input size, metrics) and where its file is kept."""
+
+    __tablename__ = "model_versions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    card: Mapped[str] = mapped_column(Text)  # JSON: classes, imgsz, metrics, taxonomy_version, …
+    path: Mapped[str] = mapped_column(Text)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ModelAssignment(Base):
+    """Which model a site or a device should run; a device's own assignment wins over its site's."""
+
+    __tablename__ = "model_assignments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(8))  # "site" | "device"
+    target: Mapped[str] = mapped_column(String(64), index=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class HardSample(Base):
+    """A frame a device was unsure about, with its detections as pre-labels, for the next training round."""
+
+    __tablename__ = "hard_samples"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(String(64), index=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    sample_id: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(String(200))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    labels: Mapped[str] = mapped_column(Text)  # JSON list of {class, confidence, xyxy}
+    image: Mapped[bytes] = mapped_column(LargeBinary)
+    __table_args__ = (UniqueConstraint("device_id", "sample_id", name="uq_samples_device_sample"),)

@@ -27,6 +27,8 @@ class Settings(BaseModel):
     offline_after_s: float = Field(default=120.0, gt=0, description="a device silent this long shows as offline")
     live_poll_s: float = Field(default=0.25, gt=0, description="how often a live stream looks for new counts")
     page_size: int = Field(default=1000, ge=1, le=100_000)
+    model_dir: str = Field(default="farz-models", description="where registered model files are kept")
+    max_model_bytes: int = Field(default=64 * 2**20, ge=1024, description="largest model upload")
 
     @staticmethod
     def load(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:

@@ -19,7 +19,8 @@ from onnx import TensorProto, helper, numpy_helper
 NAMES = ("cardboard", "glass", "metal", "paper", "plastic", "trash")
 
 
-def write_blob_model(path: Path, imgsz: int = 64) -> Path:
+def write_blob_model(path: Path, imgsz: int = 64, score: float = 1.0, name: str = "blob-test", names: tuple[str, ...] = NAMES) -> Path:
+    """The blob detector; ``score`` scales its confidence, ``name`` and ``names`` go into its metadata."""
     s = imgsz
     xs = np.tile((np.arange(s, dtype=np.float32) + 0.5)[None, :], (s, 1))[None, None]
     inits = [
@@ -30,6 +31,7 @@ def write_blob_model(path: Path, imgsz: int = 64) -> Path:
         numpy_helper.from_array(np.array(0.5, np.float32), "half"),
         numpy_helper.from_array(np.array(1e-6, np.float32), "eps"),
         numpy_helper.from_array(np.array(1.0, np.float32), "one"),
+        numpy_helper.from_array(np.array(score, np.float32), "score"),
         numpy_helper.from_array(np.zeros(len(NAMES) - 2, np.float32), "zeros"),
         numpy_helper.from_array(np.array([1, 4 + len(NAMES), 1], np.int64), "shape"),
         numpy_helper.from_array(np.array([0], np.int64), "c0"),
@@ -51,7 +53,8 @@ def write_blob_model(path: Path, imgsz: int = 64) -> Path:
         n("Div", ["sx", "area_e"], ["cx"]),
         n("Div", ["sy", "area_e"], ["cy"]),
         n("Sqrt", ["area"], ["side"]),
-        n("Min", ["area", "one"], ["present"]),
+        n("Min", ["area", "one"], ["present01"]),
+        n("Mul", ["present01", "score"], ["present"]),
         n("Slice", ["images", "c0", "c1", "ax1"], ["red"]),
         n("Slice", ["images", "c2", "c3", "ax1"], ["blue"]),
         n("Mul", ["red", "mask"], ["rm"]),
@@ -80,7 +83,8 @@ def write_blob_model(path: Path, imgsz: int = 64) -> Path:
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 9
-    for k, v in {"names": json.dumps(list(NAMES)), "imgsz": json.dumps([s, s]), "task": "detect", "farz_name": "blob-test"}.items():
+    meta = {"names": json.dumps(list(names)), "imgsz": json.dumps([s, s]), "task": "detect", "farz_name": name, "taxonomy_version": "1"}
+    for k, v in meta.items():
         e = model.metadata_props.add()
         e.key, e.value = k, v
     onnx.save(model, str(path))

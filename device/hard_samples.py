@@ -1,0 +1,107 @@
+"""Hard samples: a bounded set of frames the device was unsure about, with its detections as pre-labels.
+
+A frame qualifies when a tracked item's confidence is in the uncertain band or a track's class votes
+are split; at most one frame per ``min_interval_s`` and ``max_samples`` on disk, oldest dropped first.
+The uploader sends them when the link is idle (no counts waiting).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import cv2
+
+from device.sources import Frame
+from vision import Detections, Tracker
+
+
+@dataclass(frozen=True)
+class SampleRules:
+    """When a frame is worth a person's look."""
+
+    low_confidence: float = 0.25
+    high_confidence: float = 0.5
+    split_vote_share: float = 0.6
+    min_hits: int = 3
+    min_interval_s: float = 10.0
+    max_samples: int = 50
+    jpeg_quality: int = 85
+
+
+class HardSampleKeeper:
+    """Keeps hard samples as ``<id>.jpg`` + ``<id>.json`` in ``folder``."""
+
+    def __init__(self, folder: Path, names: tuple[str, ...], rules: SampleRules | None = None) -> None:
+        self.folder = folder
+        self.names = names
+        self.rules = rules or SampleRules()
+        self._last = 0.0
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def reason(self, detections: Detections, tracker: Tracker) -> str | None:
+        """Why this frame is hard, or None."""
+        r = self.rules
+        band = (detections.confidence >= r.low_confidence) & (detections.confidence < r.high_confidence)
+        if band.any():
+            return f"low confidence ({float(detections.confidence[band].min()):.2f})"
+        for track in tracker.tracks:
+            total = sum(track.votes.values())
+            if track.hits >= r.min_hits and len(track.votes) > 1 and max(track.votes.values()) / total < r.split_vote_share:
+                return f"split class votes on track {track.track_id}"
+        return None
+
+    def consider(self, frame: Frame, detections: Detections, tracker: Tracker, model: str, now: float | None = None) -> bool:
+        """Store the frame if it is hard and the rate and size limits allow; returns whether it was stored."""
+        now = time.monotonic() if now is None else now
+        if now - self._last < self.rules.min_interval_s:
+            return False
+        why = self.reason(detections, tracker)
+        if why is None:
+            return False
+        ok, jpeg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self.rules.jpeg_quality])
+        if not ok:
+            return False
+        self._last = now
+        sample_id = uuid.uuid4().hex
+        (self.folder / f"{sample_id}.jpg").write_bytes(jpeg.tobytes())
+        meta = {
+            "sample_id": sample_id,
+            "ts": datetime.now(UTC).isoformat(),
+            "reason": why,
+            "model": model,
+            "width": int(frame.shape[1]),
+            "height": int(frame.shape[0]),
+            "detections": [
+                {"class": self.names[int(c)], "confidence": round(float(p), 4), "xyxy": [round(float(v), 1) for v in box]}
+                for box, p, c in zip(detections.xyxy, detections.confidence, detections.class_id, strict=True)
+            ],
+        }
+        (self.folder / f"{sample_id}.json").write_text(json.dumps(meta))
+        self._prune()
+        return True
+
+    def _prune(self) -> None:
+        metas = sorted(self.folder.glob("*.json"), key=lambda p: p.stat().st_mtime)
+        for old in metas[: max(0, len(metas) - self.rules.max_samples)]:
+            old.with_suffix(".jpg").unlink(missing_ok=True)
+            old.unlink(missing_ok=True)
+
+    def pending(self) -> list[Path]:
+        """Sample metadata files waiting for upload, oldest first."""
+        return sorted(self.folder.glob("*.json"), key=lambda p: p.stat().st_mtime)
+
+    def body(self, meta_path: Path, device_id: str) -> dict[str, object]:
+        """The ``POST /api/v1/samples`` body of one stored sample."""
+        meta = json.loads(meta_path.read_text())
+        image = meta_path.with_suffix(".jpg").read_bytes()
+        return {**meta, "device_id": device_id, "image_jpeg_b64": base64.b64encode(image).decode()}
+
+    def remove(self, meta_path: Path) -> None:
+        meta_path.with_suffix(".jpg").unlink(missing_ok=True)
+        meta_path.unlink(missing_ok=True)
