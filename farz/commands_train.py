@@ -90,13 +90,14 @@ def register(sub: SubParsers) -> None:
     pull.add_argument("--server", required=True, metavar="URL")
     pull.add_argument("--token-file", type=Path, required=True)
     pull.set_defaults(handler=run_pull_samples)
-    cmp_ = tr_sub.add_parser("compare", help="two ONNX models side by side: mAP, per-class AP, ms/frame")
+    cmp_ = tr_sub.add_parser("compare", help="two ONNX models side by side: mAP, per-class AP, ms/frame, count error; which is better")
     cmp_.add_argument("a", type=Path)
     cmp_.add_argument("b", type=Path)
     cmp_.add_argument("--data", type=Path, required=True)
     cmp_.add_argument("--split", default="val")
     cmp_.add_argument("--threads", type=int, default=1)
     cmp_.add_argument("--max-images", type=int, default=0)
+    cmp_.add_argument("--videos", type=Path, nargs="*", default=None, help="videos with NAME.truth.json (default: the bundled samples)")
     cmp_.add_argument("--json", action="store_true")
     cmp_.set_defaults(handler=run_compare)
 
@@ -224,19 +225,23 @@ def run_pull_samples(args: argparse.Namespace) -> int:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from training.evaluate import evaluate
+    from device.count import SAMPLES
+    from training.compare import compare
 
-    a = evaluate(args.a, args.data, args.split, args.threads, args.max_images)
-    b = evaluate(args.b, args.data, args.split, args.threads, args.max_images)
-    speedup = a["ms_per_frame"] / b["ms_per_frame"] if b["ms_per_frame"] else 0.0  # type: ignore[operator]
-    result = {"a": a, "b": b, "map50_delta": round(b["map50"] - a["map50"], 4), "speedup_b_over_a": round(speedup, 3)}  # type: ignore[operator]
+    videos = args.videos or sorted(SAMPLES.glob("*.mp4"))
+    result = compare(args.a, args.b, args.data, videos, args.split, args.threads, args.max_images)
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"{'':<14}{args.a.name:>28}{args.b.name:>28}")
-    for key in ("map50", "map50_95", "ms_per_frame"):
-        print(f"{key:<14}{a[key]!s:>28}{b[key]!s:>28}")
-    for name in a["per_class"]:  # type: ignore[attr-defined]
-        print(f"  AP50 {name:<8}{a['per_class'][name]!s:>28}{b['per_class'][name]!s:>28}")  # type: ignore[index]
-    print(f"b is {speedup:.2f}x the speed of a; mAP50 {result['map50_delta']:+.4f}")
+    a, b = result["a"], result["b"]
+    assert isinstance(a, dict) and isinstance(b, dict)
+    print(f"{'':<16}{args.a.name:>26}{args.b.name:>26}")
+    for key in ("map50", "map50_95", "ms_per_frame", "count_error"):
+        print(f"{key:<16}{a[key]!s:>26}{b[key]!s:>26}")
+    for name in a["per_class"]:
+        print(f"  AP50 {name:<10}{a['per_class'][name]!s:>26}{b['per_class'][name]!s:>26}")
+    print(
+        f"b runs at {result['speedup_b_over_a']}x the speed of a (timed side by side); mAP50 {result['map50_delta']:+.4f}; "
+        f"count error {result['count_error_delta']}; better: {result['better']}"
+    )
     return 0

@@ -74,3 +74,7 @@ def test_prepare_fit_export_quantize_eval(tmp_path: Path) -> None:
         result = json.loads(ev.stdout)
         assert {"map50", "map50_95", "per_class", "images", "ms_per_frame"} <= set(result)
         assert result["images"] == 8 and set(result["per_class"]) == set(NAMES)
+    cmp = farz("train", "compare", str(fp32), str(int8), "--data", str(data), "--json", cwd=repo)
+    assert cmp.returncode == 0, cmp.stderr[-2000:]
+    verdict = json.loads(cmp.stdout)
+    assert {"map50_delta", "speedup_b_over_a", "better"} <= set(verdict) and verdict["b"]["count_error"] is not None
