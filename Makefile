@@ -1,5 +1,5 @@
 # farz: two entry points for a fresh machine (Python 3.11+, pip, gcc, git).
-#   make demo   install the device runtime into .venv and count the bundled sample videos
+#   make demo   install into .venv and run the server, one device agent per sample video and the dashboard
 #   make test   install everything CI installs and run what CI runs: ruff, mypy --strict, pytest
 PYTHON ?= python3
 VENV   ?= .venv
