@@ -91,3 +91,13 @@ def test_state_is_bounded_and_reset_forgets_everything() -> None:
 def test_same_class_objects_crossing_at_an_angle_keep_their_ids() -> None:
     movers = [Mover((0, 100), (6, 3)), Mover((30, 280), (6, -3)), Mover((0, 400), (7, 0))]
     assert id_switches(run(movers, 70)) == 0
+
+
+def test_a_fast_item_moving_two_box_sizes_per_frame_keeps_one_track() -> None:
+    ids = run([Mover((0, 100), (80, 0), size=40)], 12)
+    assert len(ids[0]) >= 10 and len(set(ids[0])) == 1
+
+
+def test_two_fast_items_side_by_side_are_not_swapped() -> None:
+    movers = [Mover((0, 100), (70, 0), size=40, class_id=0), Mover((0, 300), (70, 0), size=40, class_id=1)]
+    assert id_switches(run(movers, 12)) == 0

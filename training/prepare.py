@@ -124,6 +124,26 @@ def read_photo_folders(root: Path) -> list[Sample]:
     return samples
 
 
+def write_photo_eval_set(source: Path, out: Path, taxonomy: Taxonomy, split: str = "test") -> int:
+    """The real, un-composited photos of one cut-out split (default: test, never trained on) as a YOLO
+    dataset with one box per photo from its mask; returns how many photos it holds."""
+    from training.cutouts import split_of
+
+    samples = [s for s in read_photo_folders(source) if split_of(s.image.name) == split]
+    (out / "images" / "val").mkdir(parents=True, exist_ok=True)
+    (out / "labels" / "val").mkdir(parents=True, exist_ok=True)
+    for s in samples:
+        name = taxonomy.map_label(s.labels[0])
+        if name is None:
+            continue
+        shutil.copy(s.image, out / "images" / "val" / s.image.name)
+        x, y, w, h = s.boxes[0]
+        (out / "labels" / "val" / f"{s.image.stem}.txt").write_text(f"{taxonomy.index(name)} {x:.6f} {y:.6f} {w:.6f} {h:.6f}\n")
+    names = "".join(f"  {i}: {n}\n" for i, n in enumerate(taxonomy.names))
+    (out / "data.yaml").write_text(f"path: {out.resolve()}\nval: images/val\nnames:\n{names}")
+    return len(samples)
+
+
 def read_source(path: Path) -> list[Sample]:
     """Detect the kind of ``path``: data.yaml / YOLO folder, COCO .json, or folders of labelled photos."""
     if path.suffix == ".json":

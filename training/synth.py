@@ -252,7 +252,7 @@ def write_training_set(cutout_dir: Path, out: Path, names: tuple[str, ...], coun
     from tqdm import tqdm
 
     for split_index, (split, n) in enumerate(counts.items()):
-        cutouts = load_cutouts(cutout_dir, names, split)
+        cutouts = load_cutouts(cutout_dir, names, "test" if split == "heldout" else split)
         if not cutouts:
             raise FileNotFoundError(f"no cut-outs for split {split!r} in {cutout_dir}: run `farz datasets cutouts` first")
         rng = np.random.default_rng([seed, split_index])

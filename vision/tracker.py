@@ -3,7 +3,8 @@
 Each frame: predict every track with a constant-velocity Kalman filter; match high-confidence
 detections to tracks by IoU (optimal assignment); match the remaining tracks to low-confidence
 detections; start tentative tracks from unmatched high-confidence detections (confirmed on their
-second hit); keep unmatched tracks as *lost* for ``lost_buffer`` frames. A track's class is the
+second hit); match what is left — items that moved more than their own size since the last frame —
+by centre distance; keep unmatched tracks as *lost* for ``lost_buffer`` frames. A track's class is the
 confidence-weighted majority of the classes it was detected as, over its life.
 """
 
@@ -21,7 +22,7 @@ from vision.geometry import box_iou
 
 @dataclass(frozen=True)
 class TrackerSettings:
-    """Thresholds (confidence 0..1, IoU 0..1) and buffers (frames)."""
+    """Thresholds (confidence 0..1, IoU 0..1), buffers (frames) and the fast-mover gate (box diagonals)."""
 
     high_confidence: float = 0.45
     low_confidence: float = 0.1
@@ -30,6 +31,8 @@ class TrackerSettings:
     low_match_iou: float = 0.5
     class_mismatch_cost: float = 0.15
     lost_buffer: int = 30
+    fast_max_age: int = 2
+    fast_max_distance: float = 2.5
     max_tracks: int = 512
 
 
@@ -87,6 +90,24 @@ class Tracker:
         matched = {p[0] for p in pairs}
         return [(t, int(idx[d])) for t, d in pairs], [t for t in range(len(tracks)) if t not in matched]
 
+    def _match_distance(self, tracks: list[Track], dets: Detections, idx: np.ndarray) -> list[tuple[int, int]]:
+        """Optimal matching by centre distance (in box diagonals per frame of absence), gated."""
+        if not tracks or len(idx) == 0:
+            return []
+        boxes = np.stack([t.xyxy for t in tracks])
+        det = dets.xyxy[idx]
+        centres_t = (boxes[:, :2] + boxes[:, 2:]) / 2
+        centres_d = (det[:, :2] + det[:, 2:]) / 2
+        diag_t = np.hypot(*(boxes[:, 2:] - boxes[:, :2]).T)
+        diag_d = np.hypot(*(det[:, 2:] - det[:, :2]).T)
+        age = np.array([max(1, self.frame_index - t.last_frame) for t in tracks], np.float32)
+        dist = np.linalg.norm(centres_t[:, None, :] - centres_d[None, :, :], axis=2)
+        scale = np.maximum(diag_t[:, None], diag_d[None, :]) * age[:, None]
+        cost = dist / np.maximum(scale, 1e-6)
+        track_cls = np.array([t.class_id for t in tracks])
+        cost = cost + self.settings.class_mismatch_cost * (track_cls[:, None] != dets.class_id[idx][None, :])
+        return [(t, int(idx[d])) for t, d in linear_assignment(cost.astype(np.float32), self.settings.fast_max_distance)]
+
     def _apply(self, track: Track, dets: Detections, i: int) -> None:
         track.mean, track.cov = kalman.update(track.mean, track.cov, kalman.xyxy_to_xyah(dets.xyxy[i]))
         track.vote(int(dets.class_id[i]), float(dets.confidence[i]))
@@ -117,6 +138,14 @@ class Tracker:
         for ti, d in pairs2:
             self._apply(remaining[ti], detections, d)
             assigned[d] = remaining[ti]
+        # Third stage: fast movers. A track seen in the last few frames whose box no longer overlaps its
+        # detection is matched by centre distance, in box diagonals per frame of absence.
+        taken = {id(t) for t in assigned.values()}
+        recent = [t for t in self.tracks if id(t) not in taken and self.frame_index - t.last_frame <= s.fast_max_age]
+        free = np.array([d for d in high.tolist() if d not in assigned], np.int64)
+        for ti, d in self._match_distance(recent, detections, free):
+            self._apply(recent[ti], detections, d)
+            assigned[d] = recent[ti]
         for di in high.tolist():
             if di in assigned or conf[di] < s.new_track_confidence:
                 continue
