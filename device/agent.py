@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from device.config import AgentConfig
+from device.config import AgentConfig, read_token_file
 from device.count import CountSummary, build_pipeline, counts_by_direction
-from device.count_config import ConfigError
 from device.eventid import new_event_id
 from device.hard_samples import HardSampleKeeper, SampleRules
 from device.live_sources import LiveSource, open_live_source
@@ -107,16 +106,7 @@ class Agent:
         self.live_view: LiveView | None = None
 
     def _read_token(self) -> str | None:
-        path = self.config.token_file
-        if path is None:
-            return None
-        try:
-            token = path.read_text().strip()
-        except OSError as exc:
-            raise ConfigError(f"token_file {path}: cannot read it ({exc.strerror})") from exc
-        if not token:
-            raise ConfigError(f"token_file {path}: the file is empty")
-        return token
+        return read_token_file(self.config.token_file) if self.config.token_file is not None else None
 
     def stop(self) -> None:
         """Ask the loop to finish after the current frame (safe from a signal handler)."""

@@ -82,6 +82,17 @@ class AgentConfig(BaseModel):
         return v.rstrip("/")
 
 
+def read_token_file(path: Path) -> str:
+    """The token in ``path`` (whitespace stripped); ConfigError when unreadable or empty."""
+    try:
+        token = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"token file {path}: cannot read it ({exc.strerror})") from exc
+    if not token:
+        raise ConfigError(f"token file {path}: the file is empty")
+    return token
+
+
 def load_agent_config(path: Path, overrides: dict[str, object] | None = None) -> AgentConfig:
     """Read ``path``, apply ``overrides`` (dotted keys allowed, e.g. ``count.line``) and validate.
 

@@ -197,13 +197,9 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def _token(path: Path) -> str:
-    try:
-        token = path.read_text().strip()
-    except OSError as exc:
-        raise FileNotFoundError(f"{path}: cannot read the token file ({exc.strerror})") from exc
-    if not token:
-        raise FileNotFoundError(f"{path}: the token file is empty")
-    return token
+    from device.config import read_token_file
+
+    return read_token_file(path)
 
 
 def run_register(args: argparse.Namespace) -> int:

@@ -72,9 +72,9 @@ def setup(database_url: str, videos: list[Path]) -> tuple[dict[str, str], dict[s
     return devices, people
 
 
-def server_totals(base: str, token: str) -> dict[str, dict[str, dict[str, int]]]:
-    """Per device: counts[direction][class] as the server has them (all time, day buckets)."""
-    query = f"{base}/api/v1/counts?site={SITE}&bucket=week&from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&limit=100000"
+def server_totals(base: str, token: str, site: str = SITE) -> dict[str, dict[str, dict[str, int]]]:
+    """Per device: counts[direction][class] as the server has them (all time, week buckets)."""
+    query = f"{base}/api/v1/counts?site={site}&bucket=week&from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&limit=100000"
     request = urllib.request.Request(query, headers={"Authorization": f"Bearer {token}"})
     out: dict[str, dict[str, dict[str, int]]] = {}
     for p in json.loads(urllib.request.urlopen(request).read())["series"]:

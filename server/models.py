@@ -58,43 +58,36 @@ class Event(Base):
     model: Mapped[str] = mapped_column(String(200))
 
 
-class RollupMinute(Base):
+class _RollupColumns:
+    """The key and count every rollup table has; ``bucket`` is set per table (key order: site, bucket, …)."""
+
+    site_id: Mapped[str] = mapped_column(String(64), primary_key=True, sort_order=-2)
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    line: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cls: Mapped[str] = mapped_column("class", String(64), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(3), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+
+
+class RollupMinute(_RollupColumns, Base):
     """Counts per UTC minute."""
 
     __tablename__ = "rollup_minute"
-    site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
-    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    line: Mapped[str] = mapped_column(String(64), primary_key=True)
-    cls: Mapped[str] = mapped_column("class", String(64), primary_key=True)
-    direction: Mapped[str] = mapped_column(String(3), primary_key=True)
-    count: Mapped[int] = mapped_column(BigInteger)
+    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True, sort_order=-1)
 
 
-class RollupHour(Base):
+class RollupHour(_RollupColumns, Base):
     """Counts per UTC hour."""
 
     __tablename__ = "rollup_hour"
-    site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
-    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    line: Mapped[str] = mapped_column(String(64), primary_key=True)
-    cls: Mapped[str] = mapped_column("class", String(64), primary_key=True)
-    direction: Mapped[str] = mapped_column(String(3), primary_key=True)
-    count: Mapped[int] = mapped_column(BigInteger)
+    bucket: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True, sort_order=-1)
 
 
-class RollupDay(Base):
+class RollupDay(_RollupColumns, Base):
     """Counts per day in the site's own time zone."""
 
     __tablename__ = "rollup_day"
-    site_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    bucket: Mapped[date] = mapped_column(Date, primary_key=True)
-    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    line: Mapped[str] = mapped_column(String(64), primary_key=True)
-    cls: Mapped[str] = mapped_column("class", String(64), primary_key=True)
-    direction: Mapped[str] = mapped_column(String(3), primary_key=True)
-    count: Mapped[int] = mapped_column(BigInteger)
+    bucket: Mapped[date] = mapped_column(Date, primary_key=True, sort_order=-1)
 
 
 Index("ix_events_site_id_id", Event.site_id, Event.id)

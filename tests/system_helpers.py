@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
 import socket
 import subprocess
@@ -13,6 +12,8 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+
+from farz.demo import server_totals
 
 
 def free_port() -> int:
@@ -72,15 +73,7 @@ class ServerProcess:
 
     def counts(self, token: str, site: str) -> dict[str, dict[str, dict[str, int]]]:
         """Per device: counts[direction][class] on the server (all time)."""
-        url = f"{self.url}/api/v1/counts?site={site}&bucket=week&from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&limit=100000"
-        series = json.loads(urllib.request.urlopen(urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})).read())[
-            "series"
-        ]
-        out: dict[str, dict[str, dict[str, int]]] = {}
-        for p in series:
-            per = out.setdefault(p["device"], {"in": {}, "out": {}})
-            per[p["direction"]][p["class"]] = per[p["direction"]].get(p["class"], 0) + p["count"]
-        return out
+        return server_totals(self.url, token, site)
 
 
 def start_agent(video: Path, model: Path, server_url: str, device_id: str, token: str, data: Path, *extra: str) -> subprocess.Popen[str]:

@@ -11,7 +11,6 @@ dataset in the taxonomy, split deterministically with no near-duplicate across s
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from collections import Counter
@@ -22,11 +21,14 @@ import cv2
 import numpy as np
 import yaml
 
-from training.cutouts import item_mask, judge_mask
+from training.cutouts import (
+    SPLITS,
+    item_mask,
+    judge_mask,
+    split_of,
+)
 from training.evaluate import IMAGE_SUFFIXES
 from training.taxonomy import Taxonomy
-
-SPLITS = (("train", 0.8), ("val", 0.1), ("test", 0.1))
 
 
 class PrepareError(ValueError):
@@ -127,8 +129,6 @@ def read_photo_folders(root: Path) -> list[Sample]:
 def write_photo_eval_set(source: Path, out: Path, taxonomy: Taxonomy, split: str = "test") -> int:
     """The real, un-composited photos of one cut-out split (default: test, never trained on) as a YOLO
     dataset with one box per photo from its mask; returns how many photos it holds."""
-    from training.cutouts import split_of
-
     samples = [s for s in read_photo_folders(source) if split_of(s.image.name) == split]
     (out / "images" / "val").mkdir(parents=True, exist_ok=True)
     (out / "labels" / "val").mkdir(parents=True, exist_ok=True)
@@ -191,14 +191,9 @@ def near_duplicate_groups(hashes: list[int], max_distance: int = 6) -> list[int]
     return [find(i) for i in range(n)]
 
 
-def split_for(key: str, seed: str = "farz-prepare-v1") -> str:
-    u = int.from_bytes(hashlib.sha256(f"{seed}:{key}".encode()).digest()[:8], "big") / 2**64
-    edge = 0.0
-    for split, share in SPLITS:
-        edge += share
-        if u < edge:
-            return split
-    return SPLITS[-1][0]
+def split_for(key: str) -> str:
+    """Deterministic 80/10/10 split of a near-duplicate group, by its first file's name."""
+    return split_of(key, seed="farz-prepare-v1")
 
 
 def prepare(sources: list[Path], out: Path, taxonomy: Taxonomy, ignore_unmapped: bool = False, max_distance: int = 6) -> dict[str, object]:
