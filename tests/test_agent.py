@@ -54,6 +54,26 @@ def config(model: Path, video: Path, url: str, data: Path, **extra: object) -> A
     return AgentConfig.model_validate(base)
 
 
+def run_agent(video: Path, model: Path, url: str, data: Path, *flags: str) -> subprocess.Popen[str]:
+    """`farz device run` as device cam-1 on ``video``, uploading to ``url``, without a live view."""
+    return farz(
+        "device",
+        "run",
+        "--source",
+        str(video),
+        "--model",
+        str(model),
+        "--server",
+        url,
+        "--device-id",
+        "cam-1",
+        "--data-dir",
+        str(data),
+        "--no-live-view",
+        *flags,
+    )
+
+
 def farz(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "farz", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -64,23 +84,7 @@ def test_once_uploads_everything_and_its_summary_equals_farz_count(
     model, video, truth = scene
     server = FakeIngest().start()
     try:
-        agent = farz(
-            "device",
-            "run",
-            "--source",
-            str(video),
-            "--model",
-            str(model),
-            "--server",
-            server.url,
-            "--device-id",
-            "cam-1",
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--no-live-view",
-            "--once",
-            "--json",
-        )
+        agent = run_agent(video, model, server.url, tmp_path / "data", "--once", "--json")
         out, err = agent.communicate(timeout=120)
         assert agent.returncode == 0, err
         count = subprocess.run(
@@ -174,22 +178,7 @@ def test_sigterm_stops_cleanly_and_flushes(scene: tuple[Path, Path, dict[str, di
     model, video, _ = scene
     server = FakeIngest().start()
     try:
-        proc = farz(
-            "device",
-            "run",
-            "--source",
-            str(video),
-            "--model",
-            str(model),
-            "--server",
-            server.url,
-            "--device-id",
-            "cam-1",
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--no-live-view",
-            "--realtime",
-        )
+        proc = run_agent(video, model, server.url, tmp_path / "data", "--realtime")
         time.sleep(2.5)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)

@@ -38,6 +38,14 @@ def site(tmp_path: Path) -> dict[str, object]:
     return {"db": db, "db_file": db_file, "device": device, "scientist": scientist, "video": video, "config": config, "tmp": tmp_path}
 
 
+def agent_on(site: dict[str, object], model: Path, server: ServerProcess, *flags: str) -> subprocess.Popen[str]:
+    """The site's device agent on its video with ``model``, configured by the site's agent.yaml."""
+    tmp = Path(str(site["tmp"]))
+    return start_agent(
+        Path(str(site["video"])), model, server.url, "cam-1", str(site["device"]), tmp / "data", "--config", str(site["config"]), *flags
+    )
+
+
 def models_in_events(db_file: Path) -> list[str]:
     with sqlite3.connect(db_file) as conn:
         return [r[0] for r in conn.execute("SELECT model FROM events ORDER BY id")]
@@ -57,18 +65,7 @@ def test_a_registered_model_reaches_the_assigned_device_and_counts_its_next_even
     old, new = write_blob_model(tmp / "v1.onnx", name="blob-v1"), write_blob_model(tmp / "v2.onnx", name="blob-v2")
     server = ServerProcess(str(site["db"]), port=None).start()
     try:
-        agent = start_agent(
-            site["video"],
-            old,
-            server.url,
-            "cam-1",
-            str(site["device"]),
-            tmp / "data",
-            "--config",
-            str(site["config"]),  # type: ignore[arg-type]
-            "--realtime",
-            "--loop",
-        )
+        agent = agent_on(site, old, server, "--realtime", "--loop")
         assert wait_for(lambda: len(models_in_events(Path(str(site["db_file"])))) >= 2)
         record = json.loads(farz_out("train", "register", str(new), "--server", server.url, "--token-file", str(tmp / "scientist.token")))
         assert record["sha256"] == hashlib.sha256(new.read_bytes()).hexdigest()
@@ -107,18 +104,7 @@ def test_a_bad_model_is_refused_and_the_old_one_keeps_counting(site: dict[str, o
     card = {"name": f"blob-{kind}", "sha256": hashlib.sha256(data).hexdigest(), "classes": list(NAMES), "imgsz": [64, 64]}
     server = ServerProcess(str(site["db"])).start()
     try:
-        agent = start_agent(
-            site["video"],
-            old,
-            server.url,
-            "cam-1",
-            str(site["device"]),
-            tmp / "data",
-            "--config",
-            str(site["config"]),  # type: ignore[arg-type]
-            "--realtime",
-            "--loop",
-        )
+        agent = agent_on(site, old, server, "--realtime", "--loop")
         assert wait_for(lambda: len(models_in_events(Path(str(site["db_file"])))) >= 1)
         model_id = post_model(server, str(site["scientist"]), data, card)
         farz_out("server", "admin", "assign-model", "--model", str(model_id), "--device", "cam-1", "--database-url", str(site["db"]))
@@ -137,18 +123,7 @@ def test_hard_samples_round_trip_to_a_yolo_dataset_that_prepare_accepts(site: di
     unsure = write_blob_model(tmp / "unsure.onnx", name="blob-unsure", score=0.4)  # every detection in the uncertain band
     server = ServerProcess(str(site["db"])).start()
     try:
-        agent = start_agent(
-            site["video"],
-            unsure,
-            server.url,
-            "cam-1",
-            str(site["device"]),
-            tmp / "data",
-            "--config",
-            str(site["config"]),  # type: ignore[arg-type]
-            "--once",
-            "--json",
-        )
+        agent = agent_on(site, unsure, server, "--once", "--json")
         _, err = agent.communicate(timeout=120)
         assert agent.returncode == 0, err[-1000:]
         with sqlite3.connect(Path(str(site["db_file"]))) as conn:
