@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server import ngsi, registry, routes_api, routes_live
-from server.db import make_engine, session_factory
+from server.db import WalGuard, make_engine, session_factory
 from server.settings import Settings
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -68,6 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
+    app.state.wal_guard = WalGuard(engine)
     app.include_router(routes_api.router, tags=["api"])
     app.include_router(routes_live.router, tags=["live"])
     app.include_router(ngsi.router, tags=["ngsi-ld"])

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -26,6 +27,30 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+class WalGuard:
+    """Keeps an SQLite write-ahead log from growing without bound under continuous writes.
+
+    With writers always active, SQLite's automatic checkpoints can never reset the log (checkpoint
+    starvation); every ``every`` commits one writer runs ``wal_checkpoint(TRUNCATE)``, which waits
+    briefly for readers and empties the log. No-op on other databases.
+    """
+
+    def __init__(self, engine: Engine, every: int = 200) -> None:
+        self.enabled = engine.dialect.name == "sqlite"
+        self.every = every
+        self._commits = 0
+        self._lock = threading.Lock()
+
+    def after_commit(self, session: Session) -> None:
+        if not self.enabled:
+            return
+        with self._lock:
+            self._commits += 1
+            due = self._commits % self.every == 0
+        if due:
+            session.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

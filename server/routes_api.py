@@ -27,7 +27,7 @@ router = APIRouter(prefix="/api/v1")
     summary="Store a batch of count events (device token)",
     responses={401: {"description": "missing or unknown token"}, 403: {"description": "token of another device"}},
 )
-def post_ingest(body: IngestIn, principal: PrincipalDep, session: SessionDep, settings: SettingsDep) -> IngestOut:
+def post_ingest(body: IngestIn, request: Request, principal: PrincipalDep, session: SessionDep, settings: SettingsDep) -> IngestOut:
     """Idempotent on (device_id, event_id): a retried batch is answered with its events as duplicates."""
     if principal.role != "device" or principal.device_id != body.device_id:
         raise HTTPException(403, f"this token may not write for device {body.device_id!r}")
@@ -39,6 +39,7 @@ def post_ingest(body: IngestIn, principal: PrincipalDep, session: SessionDep, se
     site = session.get(Site, device.site_id)
     assert site is not None
     result = ingest(session, device, site, body, settings)
+    request.app.state.wal_guard.after_commit(session)
     return result
 
 
