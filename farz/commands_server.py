@@ -78,6 +78,7 @@ def register_bench(bench_sub: SubParsers) -> None:
     _db_arg(b)
     b.add_argument("--devices", type=int, default=8)
     b.add_argument("--queries", type=int, default=200)
+    b.add_argument("--workers", type=int, default=1, help="server worker processes")
     b.add_argument("--json", action="store_true")
     b.set_defaults(handler=run_bench_server)
 
@@ -191,7 +192,7 @@ def run_server(args: argparse.Namespace) -> int:
 def run_bench_server(args: argparse.Namespace) -> int:
     from server.bench import bench_server
 
-    result = bench_server(_database_url(args) if args.database_url else None, args.events, args.devices, args.queries)
+    result = bench_server(_database_url(args) if args.database_url else None, args.events, args.devices, args.queries, args.workers)
     if args.json:
         print(json.dumps(result))
     else:

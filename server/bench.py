@@ -96,6 +96,18 @@ def _query_times(port: int, token: str, site: str, devices: list[str], n: int) -
     return times
 
 
+def _stored_total(port: int, token: str, site: str) -> int:
+    """Every event the server holds for ``site`` (all time), read back through the API."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    query = urllib.parse.urlencode(
+        {"site": site, "bucket": "week", "from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z", "limit": "100000"}
+    )
+    conn.request("GET", "/api/v1/counts?" + query, headers={"Authorization": f"Bearer {token}"})
+    series = json.loads(conn.getresponse().read())["series"]
+    conn.close()
+    return sum(int(p["count"]) for p in series)
+
+
 def bench_server(database_url: str | None, events: int, devices: int = 8, queries: int = 200, workers: int = 1) -> dict[str, object]:
     """Ingest ``events`` over HTTP, then time ``queries`` aggregate reads; returns the figures."""
     tmp = tempfile.mkdtemp(prefix="farz-bench-")
@@ -140,6 +152,7 @@ def bench_server(database_url: str | None, events: int, devices: int = 8, querie
         seconds = time.perf_counter() - start
         if errors:
             raise RuntimeError(f"ingest failed: {errors[0]}")
+        stored = _stored_total(port, reader, site)
         times = _query_times(port, reader, site, names, queries)
     finally:
         server.terminate()
@@ -154,5 +167,7 @@ def bench_server(database_url: str | None, events: int, devices: int = 8, querie
         "queries": len(times),
         "query_p50_ms": round(statistics.median(times), 2),
         "query_p95_ms": round(statistics.quantiles(times, n=20)[18], 2) if len(times) >= 20 else round(max(times), 2),
+        "workers": workers,
         "errors": 0,
+        "lost": events - stored,
     }
