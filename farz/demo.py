@@ -91,7 +91,7 @@ def run(videos: list[Path], model: Path, data: Path | None, port: int, live_port
     device_tokens, people = setup(database_url, videos)
     port = free_port(port)
     base = f"http://127.0.0.1:{port}"
-    devices = [DemoDevice(f"demo-{v.stem}", v, free_port(live_port + i)) for i, v in enumerate(videos)]
+    devices = [DemoDevice(f"demo-{v.stem}", v, free_port(live_port + i if live_port else 0)) for i, v in enumerate(videos)]
     with ExitStack() as stack:
         server_log = stack.enter_context((data / "server.log").open("w"))
         server = subprocess.Popen(

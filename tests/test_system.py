@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -149,3 +150,22 @@ def test_several_devices_on_two_sites_are_aggregated_per_site_and_isolated(stage
         assert all(v == stage["truth"] for v in device.values())
     finally:
         server.stop()
+
+
+def test_farz_demo_once_puts_every_device_count_on_the_server(tmp_path: Path) -> None:
+    """The bundled INT8 model on the bundled sample videos, through device agents and the server."""
+    repo = Path(__file__).resolve().parent.parent
+    baseline = json.loads((repo / "tests" / "baselines" / "quality.json").read_text())["videos"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "farz", "demo", "--once", "--data", str(tmp_path / "demo"), "--port", "0", "--live-port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert len(rows) == len(baseline) >= 2
+    for row in rows:
+        assert row["server_equals_device"], row
+        assert row["device_counts"] == baseline[row["video"]]["counts"], f"{row['video']}: {row['device_counts']} vs baseline"
