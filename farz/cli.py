@@ -60,9 +60,10 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         pass
     try:
         from server.auth import AdminError
+        from server.broker import BrokerError
         from server.settings import SettingsError
 
-        errors += [AdminError, SettingsError]
+        errors += [AdminError, SettingsError, BrokerError]
     except ImportError:  # pragma: no cover - training extra absent
         pass
     return tuple(errors)

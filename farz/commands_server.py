@@ -65,6 +65,14 @@ def register(sub: SubParsers) -> None:
     grp.add_argument("--device")
     _db_arg(rb)
     rb.set_defaults(handler=run_rollback_model)
+    push = s.add_parser("push-ngsi", help="upsert today's NGSI-LD entities into a FIWARE context broker (run it from cron or a timer)")
+    push.add_argument("--broker", required=True, metavar="URL", help="context broker base URL, e.g. http://orion-ld:1026")
+    push.add_argument("--context-url", required=True, help="public URL of this server's /ngsi-ld/context.jsonld")
+    push.add_argument("--site", default=None, help="only this site")
+    push.add_argument("--tenant", default=None, help="NGSILD-Tenant header")
+    push.add_argument("--every", type=float, default=0.0, help="repeat every N seconds (0 = once)")
+    _db_arg(push)
+    push.set_defaults(handler=run_push_ngsi)
     tok = a.add_parser("create-token", help="make a viewer, reader, scientist or admin token; prints it")
     tok.add_argument("--role", required=True, choices=["viewer", "reader", "scientist", "admin"])
     tok.add_argument("--site", default=None, help="limit the token to one site")
@@ -171,6 +179,26 @@ def run_rollback_model(args: argparse.Namespace) -> int:
         return ""
 
     return _admin(args, action)
+
+
+def run_push_ngsi(args: argparse.Namespace) -> int:
+    import time
+
+    from server.broker import entities_for, push
+    from server.db import make_engine, session_factory
+
+    engine = make_engine(_database_url(args))
+    try:
+        while True:
+            with session_factory(engine)() as session:
+                entities = entities_for(session, args.context_url, args.site)
+            status = push(args.broker, entities, tenant=args.tenant)
+            print(f"pushed {len(entities)} entities to {args.broker} (HTTP {status})", file=sys.stderr)
+            if args.every <= 0:
+                return 0
+            time.sleep(args.every)
+    finally:
+        engine.dispose()
 
 
 def run_server(args: argparse.Namespace) -> int:

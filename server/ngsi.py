@@ -106,7 +106,8 @@ def to_key_values(entity: dict[str, object]) -> dict[str, object]:
     return out
 
 
-def _lines(session: Session, site_id: str) -> list[str]:
+def lines_of(session: Session, site_id: str) -> list[str]:
+    """Every count line a site has counted on, sorted."""
     return [r[0] for r in session.execute(select(RollupDay.line).where(RollupDay.site_id == site_id).distinct().order_by(RollupDay.line))]
 
 
@@ -149,7 +150,7 @@ def entities(
     found = []
     for site in _readable_sites(session, principal):
         found.append(key_values(session, site, None, now))
-        found += [key_values(session, site, line, now) for line in _lines(session, site.id)]
+        found += [key_values(session, site, line, now) for line in lines_of(session, site.id)]
     page = found[offset : offset + limit]
     if options == "keyValues":
         return JSONResponse(page, media_type="application/ld+json")
@@ -166,7 +167,7 @@ def entity(entity: str, request: Request, principal: PrincipalDep, session: Sess
         return _error(404, "ResourceNotFound", f"no entity {entity}")
     site_id, _, line = entity[len(prefix) :].partition(":")
     site = session.get(Site, site_id)
-    if site is None or not principal.may_read(site_id) or (line and line not in _lines(session, site_id)):
+    if site is None or not principal.may_read(site_id) or (line and line not in lines_of(session, site_id)):
         return _error(404, "ResourceNotFound", f"no entity {entity}")
     kv = key_values(session, site, line or None, datetime.now(UTC))
     body = kv if options == "keyValues" else normalized(kv, _context(request))

@@ -86,3 +86,34 @@ def test_one_entity_by_id_and_key_values_and_not_found(world: World, validator: 
 def test_the_context_is_served_by_the_server(world: World) -> None:
     ctx = world.client.get("/ngsi-ld/context.jsonld").json()
     assert "SortedWasteObserved" in ctx["@context"]
+
+
+def test_push_upserts_every_entity_into_a_context_broker(world: World, validator: Draft202012Validator) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from server.broker import entities_for, push
+
+    received: list[object] = []
+
+    class Broker(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            assert self.path == "/ngsi-ld/v1/entityOperations/upsert" and self.headers["Content-Type"] == "application/ld+json"
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+    broker = HTTPServer(("127.0.0.1", 0), Broker)
+    threading.Thread(target=broker.handle_request, daemon=True).start()
+    world.ingest("cam-1", [event("cam-1", cls="glass")])
+    with world.client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        entities = entities_for(session, "http://farz.example.org/ngsi-ld/context.jsonld", "berkane-c1")
+    assert push(f"http://127.0.0.1:{broker.server_address[1]}", entities) == 204
+    broker.server_close()
+    (sent,) = received
+    assert isinstance(sent, list) and {e["id"] for e in sent} == {e["id"] for e in entities}
+    for e in sent:
+        validator.validate(to_key_values(e))
