@@ -39,7 +39,7 @@ def test_end_to_end_head_needs_no_nms(constant_model: Callable[..., Path]) -> No
     out[0, 0] = [8, 8, 24, 24, 0.95, 4]
     out[0, 1] = [8, 8, 24, 24, 0.90, 4]  # an end-to-end head already de-duplicated: both kept
     out[0, 2] = [0, 0, 4, 4, 0.1, 1]  # below threshold
-    det = OnnxDetector(constant_model(out))
+    det = OnnxDetector(constant_model(out), DetectorSettings(cross_class_iou=None))
     result = det(np.zeros((64, 64, 3), np.uint8))
     assert det.info.head == "end2end"
     assert result.class_id.tolist() == [4, 4]
@@ -77,3 +77,19 @@ def test_a_file_that_is_not_onnx_says_so(tmp_path: Path) -> None:
 def test_a_missing_file_says_so(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="file not found"):
         OnnxDetector(tmp_path / "nope.onnx")
+
+
+def test_one_item_seen_as_two_classes_becomes_one_detection(constant_model: Callable[..., Path]) -> None:
+    out = yolo11_output(
+        [(32, 32, 16, 16), (32, 33, 16, 16), (10, 10, 6, 6)], [[0, 0.6, 0, 0, 0, 0], [0, 0, 0.5, 0, 0, 0], [0, 0, 0.5, 0, 0, 0]]
+    )
+    merged = OnnxDetector(constant_model(out))(np.zeros((64, 64, 3), np.uint8))
+    assert merged.class_id.tolist() == [1, 2] and merged.confidence.tolist() == pytest.approx([0.6, 0.5])
+    kept = OnnxDetector(constant_model(out), DetectorSettings(cross_class_iou=None))(np.zeros((64, 64, 3), np.uint8))
+    assert len(kept) == 3
+
+
+def test_boxes_are_clipped_to_the_frame(constant_model: Callable[..., Path]) -> None:
+    out = yolo11_output([(2, 2, 20, 20)], [[0.9, 0, 0, 0, 0, 0]])
+    (box,) = OnnxDetector(constant_model(out))(np.zeros((64, 64, 3), np.uint8)).xyxy
+    assert box.min() >= 0 and box.max() <= 64

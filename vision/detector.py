@@ -40,10 +40,16 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class DetectorSettings:
-    """Inference settings: thresholds in 0..1, ONNX Runtime threads (0 = runtime default) and providers."""
+    """Inference settings: thresholds in 0..1, ONNX Runtime threads (0 = runtime default) and providers.
+
+    ``cross_class_iou``: after per-class NMS, boxes of *different* classes overlapping more than this are
+    one item the model was unsure about; only the highest-scoring one is kept (None = keep all), so an
+    item is never tracked and counted twice under two classes.
+    """
 
     confidence: float = 0.25
     iou: float = 0.5
+    cross_class_iou: float | None = 0.7
     max_detections: int = 300
     threads: int = 0
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
@@ -163,7 +169,7 @@ class OnnxDetector:
             pred = pred[pred[:, 4] >= s.confidence]
             pred = pred[np.argsort(-pred[:, 4], kind="stable")[: s.max_detections]]
             xyxy = box.to_frame(pred[:, :4], width, height)
-            return Detections(xyxy, pred[:, 4].astype(np.float32), pred[:, 5].astype(np.int64))
+            return self._merge_classes(Detections(xyxy, pred[:, 4].astype(np.float32), pred[:, 5].astype(np.int64)))
         pred = raw[0].T  # (A, 4 + nc)
         scores_all = pred[:, 4:]
         class_id = scores_all.argmax(axis=1)
@@ -176,7 +182,15 @@ class OnnxDetector:
         cxcy, wh = pred[:, :2], pred[:, 2:4]
         xyxy = np.concatenate([cxcy - wh / 2, cxcy + wh / 2], axis=1).astype(np.float32)
         kept = nms(xyxy, scores.astype(np.float32), class_id.astype(np.int64), s.iou)[: s.max_detections]
-        return Detections(box.to_frame(xyxy[kept], width, height), scores[kept].astype(np.float32), class_id[kept].astype(np.int64))
+        dets = Detections(box.to_frame(xyxy[kept], width, height), scores[kept].astype(np.float32), class_id[kept].astype(np.int64))
+        return self._merge_classes(dets)
+
+    def _merge_classes(self, dets: Detections) -> Detections:
+        """Cross-class NMS (see ``DetectorSettings.cross_class_iou``); keeps score order."""
+        if self.settings.cross_class_iou is None or len(dets) < 2:
+            return dets
+        keep = nms(dets.xyxy, dets.confidence, np.zeros(len(dets), np.int64), self.settings.cross_class_iou)
+        return dets[np.sort(keep)] if len(keep) < len(dets) else dets
 
     def __call__(self, frame: npt.NDArray[np.uint8]) -> Detections:
         """Detect objects in one BGR frame."""

@@ -26,8 +26,8 @@ class Letterbox:
         out = xyxy.astype(np.float32, copy=True)
         out[:, [0, 2]] = (out[:, [0, 2]] - self.pad_x) / self.ratio
         out[:, [1, 3]] = (out[:, [1, 3]] - self.pad_y) / self.ratio
-        np.clip(out[:, [0, 2]], 0, width, out=out[:, [0, 2]])
-        np.clip(out[:, [1, 3]], 0, height, out=out[:, [1, 3]])
+        out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, width)
+        out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, height)
         return out
 
     def to_input(self, xyxy: FloatArray) -> FloatArray:
