@@ -46,8 +46,9 @@ def _batch(device: str, n: int, rng: random.Random, now: datetime) -> bytes:
     for _ in range(n):
         ts = now - SPAN * rng.random()
         ms += 1
+        event_id = uuid.UUID(int=(ms << 80) | (0x7 << 76) | rng.getrandbits(76))
         events.append(
-            f'{{"event_id":"{uuid.UUID(int=(ms << 80) | (0x7 << 76) | rng.getrandbits(76))}","ts":"{ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}","device_id":"{device}",'
+            f'{{"event_id":"{event_id}","ts":"{ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}","device_id":"{device}",'
             f'"line":"{rng.choice(LINES)}","class":"{rng.choice(CLASSES)}","direction":"{"in" if rng.random() < 0.97 else "out"}",'
             f'"track_id":{rng.randrange(1_000_000)},"confidence":0.9,"model":"bench@sha256:0"}}'
         )
