@@ -170,12 +170,11 @@ class OnnxDetector:
             pred = pred[np.argsort(-pred[:, 4], kind="stable")[: s.max_detections]]
             xyxy = box.to_frame(pred[:, :4], width, height)
             return self._merge_classes(Detections(xyxy, pred[:, 4].astype(np.float32), pred[:, 5].astype(np.int64)))
-        pred = raw[0].T  # (A, 4 + nc)
-        scores_all = pred[:, 4:]
-        class_id = scores_all.argmax(axis=1)
-        scores = scores_all[np.arange(len(class_id)), class_id]
-        keep = scores >= s.confidence
-        pred, scores, class_id = pred[keep], scores[keep], class_id[keep]
+        head = raw[0]  # (4 + nc, A)
+        keep = np.flatnonzero(head[4:].max(axis=0) >= s.confidence)  # most anchors see nothing: drop them first
+        pred = head[:, keep].T  # (K, 4 + nc)
+        class_id = pred[:, 4:].argmax(axis=1)
+        scores = pred[np.arange(len(keep)), 4 + class_id]
         if len(scores) > 3000:
             top = np.argpartition(-scores, 3000)[:3000]
             pred, scores, class_id = pred[top], scores[top], class_id[top]

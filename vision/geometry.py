@@ -68,8 +68,8 @@ def nms(xyxy: FloatArray, scores: FloatArray, class_id: IntArray, iou_threshold:
     IoU matrix serves all classes). A box is dropped when its IoU with a kept, higher-scoring box of
     its class exceeds ``iou_threshold``.
     """
-    if len(scores) == 0:
-        return np.zeros(0, np.int64)
+    if len(scores) <= 1:
+        return np.arange(len(scores), dtype=np.int64)
     order = np.argsort(-scores, kind="stable")
     offset = float(np.abs(xyxy).max()) + 1.0
     boxes = xyxy[order] + (class_id[order].astype(np.float32) * offset * 2)[:, None]

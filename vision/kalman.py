@@ -43,6 +43,18 @@ def predict(mean: Vector, cov: Matrix) -> tuple[Vector, Matrix]:
     return _DT @ mean, _DT @ cov @ _DT.T + q
 
 
+def predict_many(means: Matrix, covs: npt.NDArray[np.float64]) -> tuple[Matrix, npt.NDArray[np.float64]]:
+    """``predict`` for N tracks at once: means (N, 8), covariances (N, 8, 8)."""
+    h = means[:, 3:4]
+    unit = np.array([_POS_STD, _POS_STD, 0.0, _POS_STD, _VEL_STD, _VEL_STD, 0.0, _VEL_STD])
+    fixed = np.array([0, 0, 1e-2, 0, 0, 0, 1e-5, 0])
+    std = h * unit + fixed
+    q = np.zeros_like(covs)
+    idx = np.arange(8)
+    q[:, idx, idx] = std**2
+    return means @ _DT.T, _DT @ covs @ _DT.T + q
+
+
 def update(mean: Vector, cov: Matrix, measurement: Vector) -> tuple[Vector, Matrix]:
     """Correct the state with an xyah measurement."""
     h = mean[3]

@@ -121,9 +121,11 @@ class Tracker:
         set and ``class_id`` replaced by each track's voted class."""
         s = self.settings
         self.frame_index += 1
-        for track in self.tracks:
-            track.mean, track.cov = kalman.predict(track.mean, track.cov)
-            track.mean[3] = max(track.mean[3], 1.0)
+        if self.tracks:
+            means, covs = kalman.predict_many(np.stack([t.mean for t in self.tracks]), np.stack([t.cov for t in self.tracks]))
+            means[:, 3] = np.maximum(means[:, 3], 1.0)
+            for track, mean, cov in zip(self.tracks, means, covs, strict=True):
+                track.mean, track.cov = mean, cov
         conf = detections.confidence
         high = np.flatnonzero(conf >= s.high_confidence)
         low = np.flatnonzero((conf >= s.low_confidence) & (conf < s.high_confidence))
