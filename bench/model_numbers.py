@@ -1,0 +1,48 @@
+"""The figures of the model card, measured in one run: `python bench/model_numbers.py RUN_DIR`.
+
+FP32 vs INT8 on held-out belt scenes and on TrashNet's real held-out photos (mAP, per class), speed
+timed side by side at 320 and at 416/640 (the same weights exported larger), and count error on the
+sample videos. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from training.compare import side_by_side_ms, video_count_error  # noqa: E402
+from training.evaluate import evaluate, load_yolo_split  # noqa: E402
+from training.export import export_onnx  # noqa: E402
+from training.taxonomy import load_taxonomy  # noqa: E402
+
+
+def main(run: Path) -> None:
+    fp32, int8 = REPO / "models" / "farz-waste.onnx", REPO / "models" / "farz-waste.int8.onnx"
+    heldout, photos = REPO / "build" / "heldout", REPO / "build" / "heldout-photos"
+    out: dict[str, object] = {}
+    for name, model in (("fp32", fp32), ("int8", int8)):
+        out[f"{name}_heldout"] = evaluate(model, heldout, "heldout", threads=1, progress=False)
+        out[f"{name}_photos"] = evaluate(model, photos, "val", threads=1, progress=False)
+    images = load_yolo_split(heldout, "heldout").images[:60]
+    for threads in (1, 2):
+        ms_fp32, ms_int8 = side_by_side_ms(fp32, int8, images, threads)
+        out[f"ms_threads{threads}"] = {"fp32": round(ms_fp32, 3), "int8": round(ms_int8, 3), "speedup": round(ms_fp32 / ms_int8, 3)}
+    sizes = {}
+    tax = load_taxonomy()
+    for size in (416, 640):
+        bigger = export_onnx(run / "weights" / "best.pt", Path(f"/tmp/farz-size-{size}/model.onnx"), tax, "farz-waste-n", size)
+        ms_320, ms_big = side_by_side_ms(fp32, bigger, images, 1)
+        quality = evaluate(bigger, heldout, "heldout", threads=1, progress=False)
+        sizes[str(size)] = {"ms_fp32": round(ms_big, 3), "ms_fp32_at_320": round(ms_320, 3), "map50": quality["map50"]}
+    out["input_sizes"] = sizes
+    videos = sorted((REPO / "datasets" / "samples").glob("*.mp4"))
+    out["count_error"] = {"fp32": video_count_error(fp32, videos), "int8": video_count_error(int8, videos)}
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
