@@ -69,6 +69,7 @@ class Agent:
             else None
         )
         self._reference: Frame | None = None
+        self._last_frame_start: float | None = None
         self.updater = (
             ModelUpdater(
                 config.server_url,
@@ -246,7 +247,7 @@ class Agent:
                 self.live_state.publish(frame, result.detections, self.totals())
                 if self.samples is not None:
                     self.samples.consider(frame, result.detections, self.pipeline.tracker, self.model_id)
-                self._measure(result.timings.inference_ms, time.perf_counter() - t0, processed)
+                self._measure(result.timings.inference_ms, t0)
                 if fps_hint:
                     time.sleep(max(0.0, 1.0 / fps_hint - (time.perf_counter() - t0)))
                 if self._stop.is_set():
@@ -269,10 +270,15 @@ class Agent:
             self.model_id = new.info.model_id
             log.info("now counting with %s (was %s)", self.model_id, old)
 
-    def _measure(self, inference_ms: float, seconds: float, processed: int) -> None:
-        first = processed == 1 and self.stats.frames == 0
+    def _measure(self, inference_ms: float, frame_start: float) -> None:
+        """Moving averages: inference ms (what the model costs) and frames/s actually counted (wall clock
+        between frames, so pacing or a slow camera shows)."""
+        first = self.stats.frames == 0
         self.stats.inference_ms = inference_ms if first else 0.9 * self.stats.inference_ms + 0.1 * inference_ms
-        self.stats.fps = 1 / max(seconds, 1e-6) if first else 0.9 * self.stats.fps + 0.1 / max(seconds, 1e-6)
+        if self._last_frame_start is not None:
+            rate = 1.0 / max(frame_start - self._last_frame_start, 1e-6)
+            self.stats.fps = rate if self.stats.fps == 0 else 0.9 * self.stats.fps + 0.1 * rate
+        self._last_frame_start = frame_start
         self.stats.frames += 1
 
     def shutdown(self, flush_timeout_s: float = 10.0) -> int:

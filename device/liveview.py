@@ -28,7 +28,7 @@ PAGE = """<!doctype html>
 body{font-family:system-ui,sans-serif;margin:0;background:#111;color:#eee}
 header{padding:.6rem 1rem;background:#1d3b2a}h1{font-size:1.1rem;margin:0}
 main{display:flex;flex-wrap:wrap;gap:1rem;padding:1rem}
-img{max-width:100%;height:auto;background:#000;border:1px solid #333}
+img{width:min(100%,960px);height:auto;background:#000;border:1px solid #333}
 table{border-collapse:collapse;min-width:14rem}td,th{padding:.25rem .6rem;border-bottom:1px solid #333;text-align:right}
 th:first-child,td:first-child{text-align:left}.muted{color:#999;font-size:.85rem}
 </style></head><body>

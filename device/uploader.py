@@ -82,7 +82,7 @@ class Uploader:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self._next_heartbeat = 0.0
+        self._next_heartbeat = time.monotonic() + min(heartbeat_s, 5.0)  # the first once figures exist
         self._failures_in_row = 0
 
     def start(self) -> None:
@@ -96,7 +96,12 @@ class Uploader:
     def stop(self, flush_timeout_s: float = 0.0) -> None:
         """Stop the thread, first trying for up to ``flush_timeout_s`` to send every pending count (and hard sample)."""
         deadline = time.monotonic() + flush_timeout_s
-        while flush_timeout_s > 0 and (self.outbox.depth() or (self.samples and self.samples.pending())) and time.monotonic() < deadline:
+        self._next_heartbeat = 0.0  # a last heartbeat tells the server how the device stopped
+
+        def pending() -> bool:
+            return bool(self.outbox.depth() or (self.samples and self.samples.pending()) or self._next_heartbeat == 0.0)
+
+        while flush_timeout_s > 0 and pending() and time.monotonic() < deadline:
             self._wake.set()
             time.sleep(0.05)
         self._stop.set()
