@@ -1,7 +1,8 @@
 """``farz bench server``: fill a database through the real HTTP ingest path, then time aggregate queries.
 
 A ``farz server run`` process serves on loopback; client threads post batches of 500 events over
-keep-alive connections (events spread over the past four weeks, several devices, lines and classes);
+keep-alive connections (each device's events spread over the past four weeks in time order, as devices
+report them, across lines and classes);
 then random aggregate queries (every bucket, with and without filters) are timed end to end.
 """
 
@@ -39,12 +40,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _batch(device: str, n: int, rng: random.Random, now: datetime) -> bytes:
-    """``n`` events as one ingest body; ids are time-ordered like the UUIDv7 ids devices make."""
+def _batch(device: str, n: int, rng: random.Random, start: datetime, step: timedelta) -> bytes:
+    """``n`` events as one ingest body, stamped from ``start`` on, ``step`` apart on average (a device
+    reports in time order); ids are time-ordered like the UUIDv7 ids devices make."""
     events = []
     ms = int(time.time() * 1000)
-    for _ in range(n):
-        ts = now - SPAN * rng.random()
+    for i in range(n):
+        ts = start + step * (i + rng.random())
         ms += 1
         event_id = uuid.UUID(int=(ms << 80) | (0x7 << 76) | rng.getrandbits(76))
         events.append(
@@ -57,13 +59,14 @@ def _batch(device: str, n: int, rng: random.Random, now: datetime) -> bytes:
 
 def _post_all(port: int, device: str, token: str, total: int, seed: int, errors: list[str]) -> None:
     rng = random.Random(seed)
-    now = datetime.now(UTC)
+    step = SPAN / max(total, 1)  # this device's events cover the past four weeks, in order
+    start = datetime.now(UTC) - SPAN
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     sent = 0
     while sent < total:
         n = min(BATCH, total - sent)
-        conn.request("POST", "/api/v1/ingest", body=_batch(device, n, rng, now), headers=headers)
+        conn.request("POST", "/api/v1/ingest", body=_batch(device, n, rng, start + step * sent, step), headers=headers)
         response = conn.getresponse()
         body = response.read()
         if response.status != 200 or json.loads(body)["accepted"] != n:
