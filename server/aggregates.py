@@ -12,7 +12,7 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from server.models import Device, RollupDay, RollupHour, RollupMinute, Site
@@ -57,27 +57,41 @@ def series(
         filters.append(table.line == line)
     if cls:
         filters.append(table.cls == cls)
+    # Rollup rows are unique per (site, bucket, device, line, class, direction) and the primary key is in
+    # that order: no GROUP BY, no sort. Buckets come back raw and are converted once per distinct value.
     stmt = (
-        select(table.bucket, table.device_id, table.line, table.cls, table.direction, func.sum(table.count))
+        select(type_coerce(table.bucket, String), table.device_id, table.line, table.cls, table.direction, table.count)
         .where(*filters)
-        .group_by(table.bucket, table.device_id, table.line, table.cls, table.direction)
+        .order_by(table.bucket, table.device_id, table.line, table.cls, table.direction)
     )
-    sums: dict[tuple[datetime, str, str, str, str], int] = defaultdict(int)
-    for b, dev, ln, c, direction, n in session.execute(stmt):
+    starts: dict[object, str] = {}
+
+    def local_start(raw: object) -> str:
         if table is RollupDay:
-            day = b if isinstance(b, date) else date.fromisoformat(str(b))
+            day = raw if isinstance(raw, date) else date.fromisoformat(str(raw)[:10])
             if bucket == "week":
                 day = day - timedelta(days=day.weekday())
-            start_local = local_midnight(day, tz)
-        else:
-            assert isinstance(b, datetime)
-            start_local = as_utc(b).astimezone(tz)
-        sums[(start_local, dev, ln, c, direction)] += int(n)
-    iso: dict[datetime, str] = {}
-    return [
-        {"start": iso.setdefault(k[0], k[0].isoformat()), "device": k[1], "line": k[2], "class": k[3], "direction": k[4], "count": n}
-        for k, n in sorted(sums.items(), key=lambda kv: (kv[0][0], kv[0][1:]))
+            return local_midnight(day, tz).isoformat()
+        moment = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw))
+        return as_utc(moment).astimezone(tz).isoformat()
+
+    rows = [
+        {
+            "start": starts[b] if b in starts else starts.setdefault(b, local_start(b)),
+            "device": dev,
+            "line": ln,
+            "class": c,
+            "direction": direction,
+            "count": int(n),
+        }
+        for b, dev, ln, c, direction, n in session.execute(stmt)
     ]
+    if bucket != "week":
+        return rows
+    weeks: dict[tuple[str, str, str, str, str], int] = defaultdict(int)
+    for r in rows:
+        weeks[(str(r["start"]), str(r["device"]), str(r["line"]), str(r["class"]), str(r["direction"]))] += int(r["count"])  # type: ignore[call-overload]
+    return [{"start": k[0], "device": k[1], "line": k[2], "class": k[3], "direction": k[4], "count": n} for k, n in sorted(weeks.items())]
 
 
 def totals_since(session: Session, site: Site, first_day: date) -> dict[str, dict[str, int]]:
