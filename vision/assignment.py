@@ -15,6 +15,12 @@ def linear_assignment(cost: npt.NDArray[np.float32], max_cost: float) -> list[tu
     n_rows, n_cols = cost.shape
     if n_rows == 0 or n_cols == 0:
         return []
+    if n_rows <= n_cols:
+        # Common case: every row's cheapest column is different. Then those pairs sum to the sum of the
+        # row minima, a lower bound of any assignment, so they are optimal: no search needed.
+        best = cost.argmin(axis=1)
+        if len(set(best.tolist())) == n_rows:
+            return [(r, int(c)) for r, c in enumerate(best) if cost[r, c] <= max_cost]
     transpose = n_rows > n_cols
     c = (cost.T if transpose else cost).astype(np.float64)
     big = max_cost + 1.0
