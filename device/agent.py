@@ -23,7 +23,7 @@ from device.live_sources import LiveSource, open_live_source
 from device.liveview import LiveState, LiveView
 from device.model_update import ModelUpdater
 from device.outbox import Outbox, OutboxFull
-from device.sources import Frame, VideoFileSource, probe_video
+from device.sources import Frame, VideoFileSource
 from device.system import cpu_temperature_c, resident_memory_mb
 from device.uploader import Uploader
 from vision import Annotator, CountEvent
@@ -169,16 +169,16 @@ class Agent:
             self.live_source = open_live_source(source)
             return self.live_source, None, 0
         path = Path(source).resolve()
-        info = probe_video(path)
         stat = path.stat()
         key = f"replay:{path}:{stat.st_size}:{int(stat.st_mtime)}"
         saved = self.outbox.get_state(key) or {}
         assert isinstance(saved, dict)
         start = int(saved.get("frame", 0))
         self.base_totals = {tuple(k.split(":", 1)): int(v) for k, v in (saved.get("totals") or {}).items()}
+        video = VideoFileSource(path, start_frame=start)
         if start:
-            log.info("resuming %s after frame %d of %d (its events are already in the outbox)", path.name, start, info.frame_count)
-        return VideoFileSource(path, start_frame=start), key, start
+            log.info("resuming %s after frame %d of %d (its events are already in the outbox)", path.name, start, video.info.frame_count)
+        return video, key, start
 
     def _commit(self, events: list[dict[str, object]], state: dict[str, object] | None) -> None:
         """Commit events (and state); when the outbox is full, wait and say so loudly — never drop."""
@@ -217,9 +217,9 @@ class Agent:
             if self._stop.is_set() or not (self.config.loop and key):
                 break
             # Loop a file: start it again from its first frame, keeping the totals counted so far.
-            totals = self.totals()
+            self.base_totals = self.totals()
             self.pipeline.reset()
-            self._commit([], {key: {"frame": 0, "totals": {f"{d}:{c}": n for (d, c), n in totals.items()}}})
+            self._commit([], self._state(key, 0))
         seconds = time.perf_counter() - start
         return CountSummary(counts_by_direction(self.totals()), processed, seconds, processed / seconds if seconds > 0 else 0.0)
 
@@ -228,7 +228,7 @@ class Agent:
 
     def _run_pass(self, frames: Iterable[Frame], key: str | None, frame_no: int) -> int:
         """One pass over a source; returns the frames processed."""
-        fps_hint = probe_video(Path(self.config.source)).fps if key and self.config.realtime else 0.0
+        fps_hint = frames.info.fps if isinstance(frames, VideoFileSource) and self.config.realtime else 0.0
         processed = 0
         try:
             for frame in frames:

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
 from server import aggregates
 from server.deps import PrincipalDep, SessionDep, SettingsDep, readable_site
 from server.ingest import latest_event_id
+from server.models import Site
+
+T = TypeVar("T")
 
 router = APIRouter(prefix="/api/v1")
 HEALTH_EVERY_S = 5.0
@@ -36,40 +40,36 @@ async def live(
     session.close()
     sessions = request.app.state.sessions
 
-    def snapshot(kind: str) -> tuple[int, str]:
+    def read(query: Callable[[Session], T]) -> T:
         with sessions() as s:
-            site_row = s.get(type(row), site_id)
-            marker = latest_event_id(s, site_id)
-            data: dict[str, object]
-            if kind == "totals":
-                today, week = aggregates.today_and_week(site_row)
-                data = {
-                    "today": aggregates.period(s, site_row, today).model_dump(),
-                    "this_week": aggregates.period(s, site_row, week).model_dump(),
-                }
-            else:
-                data = {"devices": [d.model_dump(mode="json") for d in aggregates.device_health(s, site_row, settings.offline_after_s)]}
-        return marker, f"event: {kind}\ndata: {json.dumps(data)}\n\n"
+            return query(s)
+
+    def totals(s: Session) -> tuple[int, str]:
+        """Today's and this week's totals, with the event marker they include."""
+        site_row = s.get(Site, site_id)
+        assert site_row is not None
+        today, week = aggregates.today_and_week(site_row)
+        data = {"today": aggregates.period(s, site_row, today).model_dump(), "this_week": aggregates.period(s, site_row, week).model_dump()}
+        return latest_event_id(s, site_id), f"event: totals\ndata: {json.dumps(data)}\n\n"
+
+    def health(s: Session) -> str:
+        site_row = s.get(Site, site_id)
+        assert site_row is not None
+        devices = [d.model_dump(mode="json") for d in aggregates.device_health(s, site_row, settings.offline_after_s)]
+        return f"event: health\ndata: {json.dumps({'devices': devices})}\n\n"
 
     async def stream() -> AsyncIterator[str]:
         last = -1
         since_health = HEALTH_EVERY_S
         yield "retry: 2000\n\n"
         while not await request.is_disconnected():
-            marker = await asyncio.to_thread(lambda: latest_event_id_only(sessions, site_id))
-            if marker != last:
-                last, message = await asyncio.to_thread(snapshot, "totals")
+            if await asyncio.to_thread(read, lambda s: latest_event_id(s, site_id)) != last:
+                last, message = await asyncio.to_thread(read, totals)
                 yield message
             if since_health >= HEALTH_EVERY_S:
-                _, message = await asyncio.to_thread(snapshot, "health")
-                yield message
+                yield await asyncio.to_thread(read, health)
                 since_health = 0.0
             await asyncio.sleep(settings.live_poll_s)
             since_health += settings.live_poll_s
 
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-
-
-def latest_event_id_only(sessions: object, site_id: str) -> int:
-    with sessions() as s:  # type: ignore[operator]
-        return latest_event_id(s, site_id)

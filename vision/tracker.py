@@ -83,9 +83,7 @@ class Tracker:
         if not tracks or len(idx) == 0:
             return [], list(range(len(tracks)))
         boxes = np.stack([t.xyxy for t in tracks])
-        cost = 1.0 - box_iou(boxes, dets.xyxy[idx])
-        track_cls = np.array([t.class_id for t in tracks])
-        cost = cost + self.settings.class_mismatch_cost * (track_cls[:, None] != dets.class_id[idx][None, :])
+        cost = 1.0 - box_iou(boxes, dets.xyxy[idx]) + self._class_penalty(tracks, dets, idx)
         pairs = linear_assignment(cost.astype(np.float32), max_cost)
         matched = {p[0] for p in pairs}
         return [(t, int(idx[d])) for t, d in pairs], [t for t in range(len(tracks)) if t not in matched]
@@ -103,10 +101,19 @@ class Tracker:
         age = np.array([max(1, self.frame_index - t.last_frame) for t in tracks], np.float32)
         dist = np.linalg.norm(centres_t[:, None, :] - centres_d[None, :, :], axis=2)
         scale = np.maximum(diag_t[:, None], diag_d[None, :]) * age[:, None]
-        cost = dist / np.maximum(scale, 1e-6)
-        track_cls = np.array([t.class_id for t in tracks])
-        cost = cost + self.settings.class_mismatch_cost * (track_cls[:, None] != dets.class_id[idx][None, :])
+        cost = dist / np.maximum(scale, 1e-6) + self._class_penalty(tracks, dets, idx)
         return [(t, int(idx[d])) for t, d in linear_assignment(cost.astype(np.float32), self.settings.fast_max_distance)]
+
+    def _class_penalty(self, tracks: list[Track], dets: Detections, idx: np.ndarray) -> np.ndarray:
+        """(tracks, detections) cost added where a detection's class differs from the track's vote."""
+        track_cls = np.array([t.class_id for t in tracks])
+        return np.asarray(self.settings.class_mismatch_cost * (track_cls[:, None] != dets.class_id[idx][None, :]), np.float64)
+
+    def _take(self, tracks: list[Track], pairs: list[tuple[int, int]], dets: Detections, assigned: dict[int, Track]) -> None:
+        """Update each matched track with its detection and record the detection as assigned."""
+        for ti, d in pairs:
+            self._apply(tracks[ti], dets, d)
+            assigned[d] = tracks[ti]
 
     def _apply(self, track: Track, dets: Detections, i: int) -> None:
         track.mean, track.cov = kalman.update(track.mean, track.cov, kalman.xyxy_to_xyah(dets.xyxy[i]))
@@ -131,23 +138,17 @@ class Tracker:
         low = np.flatnonzero((conf >= s.low_confidence) & (conf < s.high_confidence))
         assigned: dict[int, Track] = {}
         pairs, rest = self._match(self.tracks, detections, high, 1.0 - s.match_iou + s.class_mismatch_cost)
-        for ti, d in pairs:
-            self._apply(self.tracks[ti], detections, d)
-            assigned[d] = self.tracks[ti]
+        self._take(self.tracks, pairs, detections, assigned)
         # Second stage: tracks still unmatched (confirmed ones only) against low-confidence boxes.
         remaining = [self.tracks[ti] for ti in rest if self.tracks[ti].confirmed]
         pairs2, _ = self._match(remaining, detections, low, 1.0 - s.low_match_iou + s.class_mismatch_cost)
-        for ti, d in pairs2:
-            self._apply(remaining[ti], detections, d)
-            assigned[d] = remaining[ti]
+        self._take(remaining, pairs2, detections, assigned)
         # Third stage: fast movers. A track seen in the last few frames whose box no longer overlaps its
         # detection is matched by centre distance, in box diagonals per frame of absence.
         taken = {id(t) for t in assigned.values()}
         recent = [t for t in self.tracks if id(t) not in taken and self.frame_index - t.last_frame <= s.fast_max_age]
         free = np.array([d for d in high.tolist() if d not in assigned], np.int64)
-        for ti, d in self._match_distance(recent, detections, free):
-            self._apply(recent[ti], detections, d)
-            assigned[d] = recent[ti]
+        self._take(recent, self._match_distance(recent, detections, free), detections, assigned)
         for di in high.tolist():
             if di in assigned or conf[di] < s.new_track_confidence:
                 continue
