@@ -181,3 +181,15 @@ def test_example_config_is_valid_and_every_problem_is_reported_with_its_field(tm
         load_agent_config(bad)
     lines = str(info.value).splitlines()
     assert {line.split(": ")[1] for line in lines} == {"device_id", "source", "server_url", "count.confidence", "extra"}
+
+
+def test_a_missing_or_empty_token_file_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    from device.config import read_token_file
+
+    with pytest.raises(ConfigError, match="cannot read it"):
+        read_token_file(tmp_path / "none.token")
+    (tmp_path / "empty.token").write_text("  \n")
+    with pytest.raises(ConfigError, match="empty"):
+        read_token_file(tmp_path / "empty.token")
+    (tmp_path / "ok.token").write_text("farz_abc\n")
+    assert read_token_file(tmp_path / "ok.token") == "farz_abc"

@@ -161,3 +161,32 @@ def test_every_bucket_sums_to_the_same_total(world: World, bucket: str) -> None:
     world.ingest("cam-1", [event("cam-1", T0 + timedelta(minutes=7 * i), cls=("glass", "paper")[i % 2]) for i in range(40)])
     series = counts_of(world, bucket=bucket, **{"from": (T0 - timedelta(days=1)).isoformat(), "to": (T0 + timedelta(days=1)).isoformat()})
     assert sum(p["count"] for p in series) == 40  # type: ignore[misc]
+
+
+def test_a_model_upload_is_refused_when_its_card_is_bad_or_its_bytes_do_not_match(world: World, tmp_path: object) -> None:
+    import base64
+    import hashlib
+    import json as jsonlib
+
+    from server.auth import create_token
+    from server.db import make_engine, session_factory
+
+    world.client.app.state.settings.model_dir = str(tmp_path)  # type: ignore[attr-defined]
+    engine = make_engine(world.url)
+    with session_factory(engine)() as s:
+        scientist = create_token(s, "scientist")
+        s.commit()
+    engine.dispose()
+    body = b"not really onnx, but bytes"
+    card = {"name": "m", "sha256": hashlib.sha256(b"other bytes").hexdigest(), "classes": ["glass"], "imgsz": [320, 320]}
+
+    def post(header: str, role_token: str = scientist) -> int:
+        headers = {"Authorization": f"Bearer {role_token}", "Content-Type": "application/octet-stream", "X-Farz-Model-Card": header}
+        return world.client.post("/api/v1/models", content=body, headers=headers).status_code
+
+    assert post(base64.b64encode(jsonlib.dumps(card).encode()).decode()) == 422  # sha256 does not match the bytes
+    assert post("%%% not base64") == 422
+    assert post(base64.b64encode(b'{"name": "m"}').decode()) == 422  # card misses fields
+    good = {**card, "sha256": hashlib.sha256(body).hexdigest()}
+    assert post(base64.b64encode(jsonlib.dumps(good).encode()).decode(), world.tokens["reader"]) == 403
+    assert post(base64.b64encode(jsonlib.dumps(good).encode()).decode()) == 201
