@@ -33,6 +33,7 @@ class ServerProcess:
         self.database_url = database_url
         self.port = port or free_port()
         self.workers = workers
+        self.model_dir = tempfile.mkdtemp(prefix="farz-models-")
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -40,6 +41,7 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> ServerProcess:
+        env = {**os.environ, "FARZ_MODEL_DIR": self.model_dir}  # registered models go to a temp folder, not the checkout
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -56,6 +58,7 @@ class ServerProcess:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env=env,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
