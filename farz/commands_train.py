@@ -62,6 +62,11 @@ def register(sub: SubParsers) -> None:
     exp.add_argument("--imgsz", type=int, default=320)
     exp.add_argument("--name", default="farz-waste-n")
     exp.add_argument("--data-hash", default="")
+    exp.add_argument(
+        "--static",
+        action="store_true",
+        help="fixed imgsz x imgsz input (default: dynamic height/width, so a 16:9 frame runs at 320x192, not 320x320)",
+    )
     exp.set_defaults(handler=run_export)
     qua = tr_sub.add_parser("quantize", help="static INT8 QDQ calibrated on training images; says which nodes stay FP32")
     qua.add_argument("model", type=Path)
@@ -167,7 +172,7 @@ def run_export(args: argparse.Namespace) -> int:
     from training.export import export_onnx
     from training.taxonomy import load_taxonomy
 
-    print(export_onnx(args.weights, args.out, load_taxonomy(), args.name, args.imgsz, args.data_hash))
+    print(export_onnx(args.weights, args.out, load_taxonomy(), args.name, args.imgsz, args.data_hash, dynamic=not args.static))
     return 0
 
 

@@ -9,20 +9,19 @@ from hypothesis import strategies as st
 from vision.geometry import box_iou, letterbox, nms
 
 
-def brute_force_nms(xyxy: np.ndarray, scores: np.ndarray, classes: np.ndarray, thr: float) -> list[int]:
+def brute_force_nms(xyxy: np.ndarray, scores: np.ndarray, classes: np.ndarray, thr: float, cross: float | None = None) -> list[int]:
     order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
     kept: list[int] = []
     for i in order:
         ok = True
         for k in kept:
-            if classes[k] != classes[i]:
-                continue
             a, b = xyxy[i], xyxy[k]
             iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
             ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
             inter = iw * ih
             union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-            if union > 0 and inter / union > thr:
+            iou = inter / union if union > 0 else 0.0
+            if (classes[k] == classes[i] and iou > thr) or (cross is not None and iou > cross):
                 ok = False
                 break
         if ok:
@@ -47,6 +46,22 @@ def box_sets(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def test_nms_matches_brute_force_reference(data: tuple[np.ndarray, np.ndarray, np.ndarray], thr: float) -> None:
     boxes, scores, classes = data
     assert nms(boxes, scores, classes, thr).tolist() == brute_force_nms(boxes, scores, classes, thr)
+
+
+@settings(max_examples=200, deadline=None)
+@given(box_sets(), st.sampled_from([0.3, 0.5]), st.sampled_from([0.4, 0.7, 0.9]))
+def test_nms_with_cross_class_threshold_matches_brute_force_reference(
+    data: tuple[np.ndarray, np.ndarray, np.ndarray], thr: float, cross: float
+) -> None:
+    boxes, scores, classes = data
+    assert nms(boxes, scores, classes, thr, cross).tolist() == brute_force_nms(boxes, scores, classes, thr, cross)
+
+
+def test_letterbox_with_stride_pads_only_to_the_next_multiple() -> None:
+    boxed, box = letterbox(np.zeros((360, 640, 3), np.uint8), (320, 320), stride=32)
+    assert boxed.shape == (192, 320, 3) and box.ratio == 0.5 and box.pad_x == 0 and box.pad_y == 6
+    boxed, _ = letterbox(np.zeros((360, 480, 3), np.uint8), (320, 320), stride=32)
+    assert boxed.shape == (256, 320, 3)
 
 
 def test_nms_never_suppresses_across_classes() -> None:

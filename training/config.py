@@ -39,6 +39,7 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = "farz-waste-n"
     model: str = "yolo26n.yaml"
+    init: Path | None = None  # start from these weights (a previous run's .pt) instead of the definition
     imgsz: int = Field(320, ge=32, multiple_of=32)
     epochs: int = Field(300, ge=1)
     hours: float = Field(0.0, ge=0)
@@ -49,6 +50,10 @@ class TrainConfig(BaseModel):
     patience: int = Field(100, ge=1)
     warmup_epochs: float = Field(3.0, ge=0)
     close_mosaic: int = Field(10, ge=0)
+    optimizer: str = "auto"  # Ultralytics optimizer name: auto, SGD, AdamW, ...
+    lr0: float = Field(0.01, gt=0)
+    lrf: float = Field(0.01, gt=0, le=1)  # final learning rate as a fraction of lr0
+    cos_lr: bool = False
     source: Path = Path("../shared/datasets/trashnet")
     cutouts: Path = Path("build/cutouts")
     synth: SynthCounts = SynthCounts()

@@ -43,8 +43,15 @@ def farz_metadata(taxonomy: Taxonomy, name: str, imgsz: int, data_hash: str, met
     }
 
 
-def export_onnx(weights: Path, out: Path, taxonomy: Taxonomy, name: str, imgsz: int, data_hash: str = "", opset: int = 18) -> Path:
-    """Export ``weights`` (best.pt) to ``out`` (.onnx), simplified, with farz metadata; returns ``out``."""
+def export_onnx(
+    weights: Path, out: Path, taxonomy: Taxonomy, name: str, imgsz: int, data_hash: str = "", opset: int = 18, dynamic: bool = True
+) -> Path:
+    """Export ``weights`` (best.pt) to ``out`` (.onnx), simplified, with farz metadata; returns ``out``.
+
+    ``dynamic``: free input height and width (batch stays 1 in use). ``imgsz`` is then the longest side
+    frames are scaled to, and each frame is padded only to a multiple of the stride: a 16:9 camera runs
+    at 320×192, 40 % less work than 320×320, with the same pixels on the items.
+    """
     offline_ultralytics(out.parent)
     from ultralytics import YOLO
 
@@ -52,7 +59,7 @@ def export_onnx(weights: Path, out: Path, taxonomy: Taxonomy, name: str, imgsz: 
     model_names = [model.names[i] for i in sorted(model.names)]
     if tuple(model_names) != taxonomy.names:
         raise ValueError(f"{weights}: classes {model_names} differ from taxonomy v{taxonomy.version} {list(taxonomy.names)}")
-    exported = Path(model.export(format="onnx", imgsz=imgsz, simplify=True, opset=opset, dynamic=False, half=False, verbose=False))
+    exported = Path(model.export(format="onnx", imgsz=imgsz, simplify=True, opset=opset, dynamic=dynamic, half=False, verbose=False))
     out.parent.mkdir(parents=True, exist_ok=True)
     if exported.resolve() != out.resolve():
         shutil.move(str(exported), out)

@@ -71,7 +71,9 @@ def fit(config: TrainConfig, taxonomy: Taxonomy, run_dir: Path, data_dir: Path |
 
     from ultralytics import YOLO
 
-    model = YOLO(config.model)
+    if config.init is not None and not config.init.is_file():
+        raise FileNotFoundError(f"init weights not found at {config.init}: set `init:` to a run's weights/last.pt")
+    model = YOLO(str(config.init) if config.init is not None else config.model)
     model.train(
         data=str(data_yaml),
         imgsz=config.imgsz,
@@ -84,6 +86,10 @@ def fit(config: TrainConfig, taxonomy: Taxonomy, run_dir: Path, data_dir: Path |
         patience=config.patience,
         warmup_epochs=config.warmup_epochs,
         close_mosaic=config.close_mosaic,
+        optimizer=config.optimizer,
+        lr0=config.lr0,
+        lrf=config.lrf,
+        cos_lr=config.cos_lr,
         project=str(run_dir.parent),
         name=run_dir.name,
         exist_ok=True,

@@ -42,17 +42,18 @@ QUANTIZED_OPS = [
 class ImageCalibration(CalibrationDataReader):  # type: ignore[misc]
     """Feeds letterboxed images (1, 3, H, W float32 RGB 0..1) to the calibrator."""
 
-    def __init__(self, images: list[Path], input_name: str, imgsz: tuple[int, int]) -> None:
+    def __init__(self, images: list[Path], input_name: str, imgsz: tuple[int, int], stride: int = 0) -> None:
         self.input_name = input_name
         self._iter: Iterator[Path] = iter(images)
         self.imgsz = imgsz
+        self.stride = stride  # > 0 for a dynamic-input model: calibrate on the shapes it will run at
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         for path in self._iter:
             frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if frame is None:
                 continue
-            boxed, _ = letterbox(frame, self.imgsz)
+            boxed, _ = letterbox(frame, self.imgsz, self.stride)
             blob = cv2.dnn.blobFromImage(boxed, scalefactor=1 / 255.0, swapRB=True).astype(np.float32)
             return {self.input_name: blob}
         return None
@@ -96,11 +97,14 @@ def quantize(
         model = onnx.load(str(pre))
         excluded = keep_fp32 if keep_fp32 is not None else head_tail_nodes(model)
         input_name = model.graph.input[0].name
+        dims = model.graph.input[0].type.tensor_type.shape.dim
+        dynamic = any(not d.HasField("dim_value") for d in dims[2:])
+        stride = int(meta.get("stride", "32")) if dynamic else 0
         methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}
         quantize_static(
             str(pre),
             str(out),
-            ImageCalibration(calibration_images, input_name, imgsz),
+            ImageCalibration(calibration_images, input_name, imgsz, stride),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
             activation_type=QuantType.QUInt8,

@@ -15,16 +15,26 @@ def linear_assignment(cost: npt.NDArray[np.float32], max_cost: float) -> list[tu
     n_rows, n_cols = cost.shape
     if n_rows == 0 or n_cols == 0:
         return []
+    if n_rows == 1 or n_cols == 1:
+        flat = cost.ravel()
+        best_i = int(flat.argmin())
+        if flat[best_i] > max_cost:
+            return []
+        return [(0, best_i)] if n_rows == 1 else [(best_i, 0)]
+    # Common case: every row of the smaller side has a different cheapest partner. Those pairs then sum
+    # to the sum of that side's minima, a lower bound of any assignment, so they are optimal.
     if n_rows <= n_cols:
-        # Common case: every row's cheapest column is different. Then those pairs sum to the sum of the
-        # row minima, a lower bound of any assignment, so they are optimal: no search needed.
         best = cost.argmin(axis=1)
         if len(set(best.tolist())) == n_rows:
-            return [(r, int(c)) for r, c in enumerate(best) if cost[r, c] <= max_cost]
+            return [(r, c) for r, c in enumerate(best.tolist()) if cost[r, c] <= max_cost]
+    else:
+        best = cost.argmin(axis=0)
+        if len(set(best.tolist())) == n_cols:
+            return sorted((r, c) for c, r in enumerate(best.tolist()) if cost[r, c] <= max_cost)
     transpose = n_rows > n_cols
-    c = (cost.T if transpose else cost).astype(np.float64)
-    big = max_cost + 1.0
-    c = np.where(c > max_cost, big * 10, c)
+    oriented = cost.T if transpose else cost
+    allowed = oriented <= max_cost  # compared in the cost's own dtype, as the fast path does
+    c = np.where(allowed, oriented.astype(np.float64), (max_cost + 1.0) * 10)
     n, m = c.shape  # n <= m
     u = np.zeros(n + 1)
     v = np.zeros(m + 1)
@@ -60,6 +70,6 @@ def linear_assignment(cost: npt.NDArray[np.float32], max_cost: float) -> list[tu
     for j in range(1, m + 1):
         if p[j]:
             r, col = p[j] - 1, j - 1
-            if c[r, col] <= max_cost:
-                pairs.append((col, r) if transpose else (r, col))
+            if allowed[r, col]:
+                pairs.append((int(col), int(r)) if transpose else (int(r), int(col)))
     return sorted(pairs)

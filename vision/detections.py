@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -53,19 +53,18 @@ class Detections:
         return int(self.xyxy.shape[0])
 
     def __getitem__(self, index: npt.NDArray[np.bool_] | npt.NDArray[np.int64] | slice) -> Detections:
-        """The subset selected by a boolean mask, an index array or a slice."""
+        """The subset selected by a boolean mask, an index array or a slice (read-only, like every field)."""
         return Detections(
-            self.xyxy[index].copy(),
-            self.confidence[index].copy(),
-            self.class_id[index].copy(),
-            None if self.tracker_id is None else self.tracker_id[index].copy(),
+            self.xyxy[index],
+            self.confidence[index],
+            self.class_id[index],
+            None if self.tracker_id is None else self.tracker_id[index],
         )
 
     def with_tracks(self, tracker_id: IntArray, class_id: IntArray | None = None) -> Detections:
         """A copy with ``tracker_id`` set (and ``class_id`` replaced, e.g. by a track's voted class)."""
-        return replace(
-            self, tracker_id=tracker_id.astype(np.int64), class_id=self.class_id if class_id is None else class_id.astype(np.int64)
-        )
+        classes = self.class_id if class_id is None else class_id.astype(np.int64, copy=False)
+        return Detections(self.xyxy, self.confidence, classes, tracker_id.astype(np.int64, copy=False))
 
     def anchors(self, anchor: str = "center") -> FloatArray:
         """(N, 2) anchor points in pixels: ``center`` or ``bottom_center`` of each box."""

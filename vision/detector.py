@@ -18,6 +18,7 @@ from vision.geometry import Letterbox, letterbox, nms
 
 HEAD_YOLO11 = "yolo11"  # (1, 4 + nc, anchors): cx, cy, w, h then per-class scores; needs NMS
 HEAD_END2END = "end2end"  # (1, N, 6): x1, y1, x2, y2, score, class; no NMS
+_CXCYWH_TO_XYXY = np.array([[1, 0, 1, 0], [0, 1, 0, 1], [-0.5, 0, 0.5, 0], [0, -0.5, 0, 0.5]], np.float32)
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class ModelInfo:
     head: str
     sha256: str
     metadata: dict[str, str] = field(repr=False)
+    dynamic: bool = False  # input height and width are free: frames are padded only to a multiple of ``stride``
+    stride: int = 32
 
     @property
     def model_id(self) -> str:
@@ -42,9 +45,9 @@ class ModelInfo:
 class DetectorSettings:
     """Inference settings: thresholds in 0..1, ONNX Runtime threads (0 = runtime default) and providers.
 
-    ``cross_class_iou``: after per-class NMS, boxes of *different* classes overlapping more than this are
-    one item the model was unsure about; only the highest-scoring one is kept (None = keep all), so an
-    item is never tracked and counted twice under two classes.
+    ``cross_class_iou``: boxes of *different* classes overlapping more than this are one item the model
+    was unsure about; only the highest-scoring one is kept (None = keep all), so an item is never tracked
+    and counted twice under two classes.
     """
 
     confidence: float = 0.25
@@ -128,7 +131,11 @@ class OnnxDetector:
         head = self._head_kind(str(path), self.session.get_outputs()[0].shape, len(names))
         if meta.get("task", "detect") != "detect":
             raise ModelError(str(path), f"task is {meta['task']!r}, farz needs a 'detect' model")
-        self.info = ModelInfo(str(path), names, imgsz, head, _file_sha256(path), meta)
+        dynamic = not all(isinstance(d, int) for d in inputs[0].shape[2:])
+        stride = _parse_literal(meta.get("stride", "32"))
+        if not isinstance(stride, int) or stride <= 0:
+            raise ModelError(str(path), f"metadata 'stride' is {meta.get('stride')!r}, expected a positive integer")
+        self.info = ModelInfo(str(path), names, imgsz, head, _file_sha256(path), meta, dynamic, stride)
 
     @staticmethod
     def _head_kind(path: str, shape: list[object], nc: int) -> str:
@@ -153,7 +160,7 @@ class OnnxDetector:
         """BGR frame (H, W, 3) → (1, 3, h, w) float32 RGB in 0..1, letterboxed to the model size."""
         if frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"expected a BGR frame of shape (H, W, 3), got {frame.shape}")
-        boxed, box = letterbox(frame, self.info.imgsz)
+        boxed, box = letterbox(frame, self.info.imgsz, self.info.stride if self.info.dynamic else 0)
         blob = cv2.dnn.blobFromImage(boxed, scalefactor=1 / 255.0, swapRB=True)
         return blob.astype(np.float32, copy=False), box
 
@@ -162,34 +169,25 @@ class OnnxDetector:
         return np.asarray(self.session.run(None, {self.input_name: blob})[0], dtype=np.float32)
 
     def postprocess(self, raw: npt.NDArray[np.float32], box: Letterbox, width: int, height: int) -> Detections:
-        """Decode the raw output into thresholded, NMS-filtered detections in frame pixels."""
+        """Decode the raw output into thresholded, NMS-filtered detections in frame pixels, best first."""
         s = self.settings
         if self.info.head == HEAD_END2END:
             pred = raw[0]
             pred = pred[pred[:, 4] >= s.confidence]
-            pred = pred[np.argsort(-pred[:, 4], kind="stable")[: s.max_detections]]
-            xyxy = box.to_frame(pred[:, :4], width, height)
-            return self._merge_classes(Detections(xyxy, pred[:, 4].astype(np.float32), pred[:, 5].astype(np.int64)))
-        head = raw[0]  # (4 + nc, A)
-        keep = np.flatnonzero(head[4:].max(axis=0) >= s.confidence)  # most anchors see nothing: drop them first
-        pred = head[:, keep].T  # (K, 4 + nc)
-        class_id = pred[:, 4:].argmax(axis=1)
-        scores = pred[np.arange(len(keep)), 4 + class_id]
-        if len(scores) > 3000:
-            top = np.argpartition(-scores, 3000)[:3000]
-            pred, scores, class_id = pred[top], scores[top], class_id[top]
-        cxcy, wh = pred[:, :2], pred[:, 2:4]
-        xyxy = np.concatenate([cxcy - wh / 2, cxcy + wh / 2], axis=1).astype(np.float32)
-        kept = nms(xyxy, scores.astype(np.float32), class_id.astype(np.int64), s.iou)[: s.max_detections]
-        dets = Detections(box.to_frame(xyxy[kept], width, height), scores[kept].astype(np.float32), class_id[kept].astype(np.int64))
-        return self._merge_classes(dets)
-
-    def _merge_classes(self, dets: Detections) -> Detections:
-        """Cross-class NMS (see ``DetectorSettings.cross_class_iou``); keeps score order."""
-        if self.settings.cross_class_iou is None or len(dets) < 2:
-            return dets
-        keep = nms(dets.xyxy, dets.confidence, np.zeros(len(dets), np.int64), self.settings.cross_class_iou)
-        return dets[np.sort(keep)] if len(keep) < len(dets) else dets
+            xyxy, scores, class_id = pred[:, :4], pred[:, 4], pred[:, 5].astype(np.int64)
+            no_same_class_nms = 2.0  # the end-to-end head has already suppressed duplicates of one class
+            kept = nms(xyxy, scores, class_id, no_same_class_nms, s.cross_class_iou)[: s.max_detections]
+        else:
+            head = raw[0]  # (4 + nc, A)
+            best = head[4:].max(axis=0)
+            keep = np.flatnonzero(best >= s.confidence)  # most anchors see nothing: drop them first
+            if len(keep) > 3000:
+                keep = keep[np.argpartition(-best[keep], 3000)[:3000]]
+            scores = best[keep]
+            class_id = head[4:, keep].argmax(axis=0)
+            xyxy = head[:4, keep].T @ _CXCYWH_TO_XYXY
+            kept = nms(xyxy, scores, class_id, s.iou, s.cross_class_iou)[: s.max_detections]
+        return Detections(box.to_frame(xyxy[kept], width, height), scores[kept].astype(np.float32), class_id[kept].astype(np.int64))
 
     def __call__(self, frame: npt.NDArray[np.uint8]) -> Detections:
         """Detect objects in one BGR frame."""

@@ -23,12 +23,10 @@ class Letterbox:
 
     def to_frame(self, xyxy: FloatArray, width: int, height: int) -> FloatArray:
         """Map (N, 4) boxes from model-input pixels back to frame pixels, clipped to the frame."""
-        out = xyxy.astype(np.float32, copy=True)
-        out[:, [0, 2]] = (out[:, [0, 2]] - self.pad_x) / self.ratio
-        out[:, [1, 3]] = (out[:, [1, 3]] - self.pad_y) / self.ratio
-        out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, width)
-        out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, height)
-        return out
+        pad = np.array([self.pad_x, self.pad_y, self.pad_x, self.pad_y], np.float32)
+        limit = np.array([width, height, width, height], np.float32)
+        out = (xyxy.astype(np.float32, copy=False) - pad) / np.float32(self.ratio)
+        return np.asarray(np.clip(out, 0, limit), np.float32)
 
     def to_input(self, xyxy: FloatArray) -> FloatArray:
         """Map (N, 4) boxes from frame pixels to model-input pixels."""
@@ -38,12 +36,18 @@ class Letterbox:
         return out
 
 
-def letterbox(frame: npt.NDArray[np.uint8], size: tuple[int, int]) -> tuple[npt.NDArray[np.uint8], Letterbox]:
-    """Resize ``frame`` (H, W, 3) to fit ``size`` = (height, width) keeping aspect, pad centred."""
+def letterbox(frame: npt.NDArray[np.uint8], size: tuple[int, int], stride: int = 0) -> tuple[npt.NDArray[np.uint8], Letterbox]:
+    """Resize ``frame`` (H, W, 3) to fit ``size`` = (height, width) keeping aspect, pad centred.
+
+    With ``stride`` > 0 (a model with a dynamic input) the output is only padded up to the next multiple
+    of ``stride`` on each side instead of to ``size``: a 640×360 frame into 320 becomes 320×192, not 320×320.
+    """
     h, w = frame.shape[:2]
     th, tw = size
     ratio = min(th / h, tw / w)
     nw, nh = round(w * ratio), round(h * ratio)
+    if stride > 0:
+        th, tw = -(-nh // stride) * stride, -(-nw // stride) * stride
     resized = frame if (nw, nh) == (w, h) else cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR)
     left, top = (tw - nw) // 2, (th - nh) // 2
     out = cv2.copyMakeBorder(resized, top, th - nh - top, left, tw - nw - left, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3)
@@ -52,32 +56,37 @@ def letterbox(frame: npt.NDArray[np.uint8], size: tuple[int, int]) -> tuple[npt.
 
 def box_iou(a: FloatArray, b: FloatArray) -> FloatArray:
     """(N, M) intersection over union of boxes ``a`` (N, 4) and ``b`` (M, 4) in xyxy."""
-    tl = np.maximum(a[:, None, :2], b[None, :, :2])
-    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(br - tl, 0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
+    ax1, ay1, ax2, ay2 = a[:, 0:1], a[:, 1:2], a[:, 2:3], a[:, 3:4]
+    bx1, by1, bx2, by2 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+    iw = np.minimum(ax2, bx2) - np.maximum(ax1, bx1)
+    ih = np.minimum(ay2, by2) - np.maximum(ay1, by1)
+    inter = np.maximum(iw, 0) * np.maximum(ih, 0)
+    union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
+    return np.asarray(np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0), np.float32)
 
 
-def nms(xyxy: FloatArray, scores: FloatArray, class_id: IntArray, iou_threshold: float) -> IntArray:
+def nms(xyxy: FloatArray, scores: FloatArray, class_id: IntArray, iou_threshold: float, cross_class_iou: float | None = None) -> IntArray:
     """Class-aware NMS: indices of kept boxes, highest score first.
 
-    Boxes of different classes never suppress each other (they are shifted apart by class, so one
-    IoU matrix serves all classes). A box is dropped when its IoU with a kept, higher-scoring box of
-    its class exceeds ``iou_threshold``.
+    Greedy in score order: a box is dropped when its IoU with a kept, higher-scoring box of its class
+    exceeds ``iou_threshold`` or, with ``cross_class_iou`` set, its IoU with a kept box of *any* class
+    exceeds ``cross_class_iou`` (one item the model was unsure about is kept once, under its best class).
     """
-    if len(scores) <= 1:
-        return np.arange(len(scores), dtype=np.int64)
+    n = len(scores)
+    if n <= 1:
+        return np.arange(n, dtype=np.int64)
     order = np.argsort(-scores, kind="stable")
-    offset = float(np.abs(xyxy).max()) + 1.0
-    boxes = xyxy[order] + (class_id[order].astype(np.float32) * offset * 2)[:, None]
+    boxes = xyxy[order]
     iou = box_iou(boxes, boxes)
-    np.fill_diagonal(iou, 0.0)
-    over = np.triu(iou > iou_threshold)
-    keep = np.ones(len(order), bool)
-    for i in range(len(order)):
+    classes = class_id[order]
+    over = (iou > iou_threshold) & (classes[:, None] == classes[None, :])
+    if cross_class_iou is not None:
+        over |= iou > cross_class_iou
+    over = np.triu(over, 1)
+    if not over.any():
+        return order.astype(np.int64)
+    keep = np.ones(n, bool)
+    for i in np.flatnonzero(over.any(axis=1)).tolist():
         if keep[i]:
             keep[over[i]] = False
     return order[keep].astype(np.int64)

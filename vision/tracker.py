@@ -6,17 +6,21 @@ detections; start tentative tracks from unmatched high-confidence detections (co
 second hit); match what is left — items that moved more than their own size since the last frame —
 by centre distance; keep unmatched tracks as *lost* for ``lost_buffer`` frames. A track's class is the
 confidence-weighted majority of the classes it was detected as, over its life.
+
+Track state lives in parallel arrays (one row per track), so a frame costs a fixed few dozen numpy
+operations however many tracks there are: this runs on every frame of the device.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from vision import kalman
 from vision.assignment import linear_assignment
-from vision.detections import Detections
+from vision.detections import Detections, IntArray
 from vision.geometry import box_iou
 
 
@@ -36,31 +40,59 @@ class TrackerSettings:
     max_tracks: int = 512
 
 
-@dataclass
+@dataclass(frozen=True)
 class Track:
-    """One tracked object: Kalman state, class votes and life-cycle counters."""
+    """A snapshot of one track: id, box estimate (4,) xyxy pixels, class votes and life-cycle counters."""
 
     track_id: int
-    mean: kalman.Vector
-    cov: kalman.Matrix
-    votes: dict[int, float] = field(default_factory=dict)
-    hits: int = 1
-    confirmed: bool = False
-    last_frame: int = 0
-    confidence: float = 0.0
-
-    @property
-    def xyxy(self) -> np.ndarray:
-        """Current box estimate (4,) in pixels."""
-        return kalman.xyah_to_xyxy(self.mean)
+    xyxy: npt.NDArray[np.float32]
+    votes: dict[int, float]
+    hits: int
+    confirmed: bool
+    last_frame: int
+    confidence: float
 
     @property
     def class_id(self) -> int:
-        """Confidence-weighted majority class over the track's life."""
+        """Confidence-weighted majority class over the track's life (ties: the lower class id)."""
         return max(self.votes.items(), key=lambda kv: (kv[1], -kv[0]))[0]
 
-    def vote(self, class_id: int, confidence: float) -> None:
-        self.votes[class_id] = self.votes.get(class_id, 0.0) + confidence
+
+class _TrackTable:
+    """Every track's state as parallel arrays, one row per track."""
+
+    def __init__(self, n_classes: int = 8) -> None:
+        self.kalman = kalman.KalmanState.empty()
+        self.track_id = np.zeros(0, np.int64)
+        self.last_frame = np.zeros(0, np.int64)
+        self.hits = np.zeros(0, np.int64)
+        self.confirmed = np.zeros(0, bool)
+        self.confidence = np.zeros(0, np.float32)
+        self.votes = np.zeros((0, n_classes))  # (T, classes) summed confidence per class
+
+    def __len__(self) -> int:
+        return len(self.track_id)
+
+    def ensure_classes(self, max_class_id: int) -> None:
+        if max_class_id >= self.votes.shape[1]:
+            self.votes = np.pad(self.votes, ((0, 0), (0, max_class_id + 1 - self.votes.shape[1])))
+
+    def keep(self, rows: npt.NDArray[np.bool_] | IntArray) -> None:
+        self.kalman = self.kalman.take(rows)
+        for name in ("track_id", "last_frame", "hits", "confirmed", "confidence", "votes"):
+            setattr(self, name, getattr(self, name)[rows])
+
+    def append(self, state: kalman.KalmanState, ids: IntArray, frame: int, confidence: npt.NDArray[np.float32], class_id: IntArray) -> None:
+        n = len(ids)
+        votes = np.zeros((n, self.votes.shape[1]))
+        votes[np.arange(n), class_id] = confidence
+        self.kalman = self.kalman.join(state)
+        self.track_id = np.concatenate([self.track_id, ids])
+        self.last_frame = np.concatenate([self.last_frame, np.full(n, frame, np.int64)])
+        self.hits = np.concatenate([self.hits, np.ones(n, np.int64)])
+        self.confirmed = np.concatenate([self.confirmed, np.zeros(n, bool)])
+        self.confidence = np.concatenate([self.confidence, confidence.astype(np.float32)])
+        self.votes = np.concatenate([self.votes, votes])
 
 
 class Tracker:
@@ -68,108 +100,141 @@ class Tracker:
 
     def __init__(self, settings: TrackerSettings | None = None) -> None:
         self.settings = settings or TrackerSettings()
-        self.tracks: list[Track] = []
+        self._table = _TrackTable()
         self.frame_index = 0
         self._next_id = 1
 
     def reset(self) -> None:
         """Forget every track (e.g. when the video source restarts)."""
-        self.tracks = []
+        self._table = _TrackTable()
         self.frame_index = 0
         self._next_id = 1
 
-    def _match(self, tracks: list[Track], dets: Detections, idx: np.ndarray, max_cost: float) -> tuple[list[tuple[int, int]], list[int]]:
-        """Optimal IoU matching of ``tracks`` to detections ``idx``; returns (pairs of (track, det index), unmatched tracks)."""
-        if not tracks or len(idx) == 0:
-            return [], list(range(len(tracks)))
-        boxes = np.stack([t.xyxy for t in tracks])
-        cost = 1.0 - box_iou(boxes, dets.xyxy[idx]) + self._class_penalty(tracks, dets, idx)
-        pairs = linear_assignment(cost.astype(np.float32), max_cost)
-        matched = {p[0] for p in pairs}
-        return [(t, int(idx[d])) for t, d in pairs], [t for t in range(len(tracks)) if t not in matched]
+    @property
+    def tracks(self) -> list[Track]:
+        """Snapshots of the live tracks (confirmed, tentative and lost), oldest first."""
+        t = self._table
+        boxes = kalman.xyah_to_xyxy(t.kalman.pos)
+        return [
+            Track(
+                int(t.track_id[i]),
+                boxes[i],
+                {int(c): float(v) for c, v in enumerate(t.votes[i]) if v > 0},
+                int(t.hits[i]),
+                bool(t.confirmed[i]),
+                int(t.last_frame[i]),
+                float(t.confidence[i]),
+            )
+            for i in range(len(t))
+        ]
 
-    def _match_distance(self, tracks: list[Track], dets: Detections, idx: np.ndarray) -> list[tuple[int, int]]:
-        """Optimal matching by centre distance (in box diagonals per frame of absence), gated."""
-        if not tracks or len(idx) == 0:
+    def _match_iou(
+        self, boxes: npt.NDArray[np.float32], classes: IntArray, rows: IntArray, dets: Detections, idx: IntArray, max_cost: float
+    ) -> list[tuple[int, int]]:
+        """Optimal IoU matching of track ``rows`` to detections ``idx``; pairs of (row, detection index)."""
+        if len(rows) == 0 or len(idx) == 0:
             return []
-        boxes = np.stack([t.xyxy for t in tracks])
-        det = dets.xyxy[idx]
-        centres_t = (boxes[:, :2] + boxes[:, 2:]) / 2
-        centres_d = (det[:, :2] + det[:, 2:]) / 2
-        diag_t = np.hypot(*(boxes[:, 2:] - boxes[:, :2]).T)
-        diag_d = np.hypot(*(det[:, 2:] - det[:, :2]).T)
-        age = np.array([max(1, self.frame_index - t.last_frame) for t in tracks], np.float32)
+        cost = 1.0 - box_iou(boxes[rows], dets.xyxy[idx]) + self._class_penalty(classes[rows], dets.class_id[idx])
+        return [(int(rows[r]), int(idx[d])) for r, d in linear_assignment(cost, max_cost)]
+
+    def _match_distance(
+        self, boxes: npt.NDArray[np.float32], classes: IntArray, rows: IntArray, dets: Detections, idx: IntArray
+    ) -> list[tuple[int, int]]:
+        """Optimal matching by centre distance (in box diagonals per frame of absence), gated."""
+        if len(rows) == 0 or len(idx) == 0:
+            return []
+        tb, db = boxes[rows], dets.xyxy[idx]
+        centres_t = (tb[:, :2] + tb[:, 2:]) / 2
+        centres_d = (db[:, :2] + db[:, 2:]) / 2
+        diag_t = np.hypot(*(tb[:, 2:] - tb[:, :2]).T)
+        diag_d = np.hypot(*(db[:, 2:] - db[:, :2]).T)
+        age = np.maximum(1, self.frame_index - self._table.last_frame[rows]).astype(np.float32)
         dist = np.linalg.norm(centres_t[:, None, :] - centres_d[None, :, :], axis=2)
         scale = np.maximum(diag_t[:, None], diag_d[None, :]) * age[:, None]
-        cost = dist / np.maximum(scale, 1e-6) + self._class_penalty(tracks, dets, idx)
-        return [(t, int(idx[d])) for t, d in linear_assignment(cost.astype(np.float32), self.settings.fast_max_distance)]
+        cost = dist / np.maximum(scale, 1e-6) + self._class_penalty(classes[rows], dets.class_id[idx])
+        pairs = linear_assignment(cost.astype(np.float32), self.settings.fast_max_distance)
+        return [(int(rows[r]), int(idx[d])) for r, d in pairs]
 
-    def _class_penalty(self, tracks: list[Track], dets: Detections, idx: np.ndarray) -> np.ndarray:
+    def _class_penalty(self, track_classes: IntArray, det_classes: IntArray) -> npt.NDArray[np.float32]:
         """(tracks, detections) cost added where a detection's class differs from the track's vote."""
-        track_cls = np.array([t.class_id for t in tracks])
-        return np.asarray(self.settings.class_mismatch_cost * (track_cls[:, None] != dets.class_id[idx][None, :]), np.float64)
-
-    def _take(self, tracks: list[Track], pairs: list[tuple[int, int]], dets: Detections, assigned: dict[int, Track]) -> None:
-        """Update each matched track with its detection and record the detection as assigned."""
-        for ti, d in pairs:
-            self._apply(tracks[ti], dets, d)
-            assigned[d] = tracks[ti]
-
-    def _apply(self, track: Track, dets: Detections, i: int) -> None:
-        track.mean, track.cov = kalman.update(track.mean, track.cov, kalman.xyxy_to_xyah(dets.xyxy[i]))
-        track.vote(int(dets.class_id[i]), float(dets.confidence[i]))
-        track.hits += 1
-        track.last_frame = self.frame_index
-        track.confidence = float(dets.confidence[i])
-        track.confirmed = True
+        differs = track_classes[:, None] != det_classes[None, :]
+        return np.asarray(np.float32(self.settings.class_mismatch_cost) * differs, np.float32)
 
     def update(self, detections: Detections) -> Detections:
         """Track one frame; returns the detections matched to confirmed tracks, with ``tracker_id``
         set and ``class_id`` replaced by each track's voted class."""
-        s = self.settings
+        s, t = self.settings, self._table
         self.frame_index += 1
-        if self.tracks:
-            means, covs = kalman.predict_many(np.stack([t.mean for t in self.tracks]), np.stack([t.cov for t in self.tracks]))
-            means[:, 3] = np.maximum(means[:, 3], 1.0)
-            for track, mean, cov in zip(self.tracks, means, covs, strict=True):
-                track.mean, track.cov = mean, cov
+        if len(detections):
+            t.ensure_classes(int(detections.class_id.max()))
+        if len(t):
+            t.kalman = kalman.predict(t.kalman)
+            t.kalman.pos[:, 3] = np.maximum(t.kalman.pos[:, 3], 1.0)
+        boxes = kalman.xyah_to_xyxy(t.kalman.pos)
+        classes = t.votes.argmax(axis=1)
         conf = detections.confidence
         high = np.flatnonzero(conf >= s.high_confidence)
-        low = np.flatnonzero((conf >= s.low_confidence) & (conf < s.high_confidence))
-        assigned: dict[int, Track] = {}
-        pairs, rest = self._match(self.tracks, detections, high, 1.0 - s.match_iou + s.class_mismatch_cost)
-        self._take(self.tracks, pairs, detections, assigned)
-        # Second stage: tracks still unmatched (confirmed ones only) against low-confidence boxes.
-        remaining = [self.tracks[ti] for ti in rest if self.tracks[ti].confirmed]
-        pairs2, _ = self._match(remaining, detections, low, 1.0 - s.low_match_iou + s.class_mismatch_cost)
-        self._take(remaining, pairs2, detections, assigned)
-        # Third stage: fast movers. A track seen in the last few frames whose box no longer overlaps its
-        # detection is matched by centre distance, in box diagonals per frame of absence.
-        taken = {id(t) for t in assigned.values()}
-        recent = [t for t in self.tracks if id(t) not in taken and self.frame_index - t.last_frame <= s.fast_max_age]
-        free = np.array([d for d in high.tolist() if d not in assigned], np.int64)
-        self._take(recent, self._match_distance(recent, detections, free), detections, assigned)
-        for di in high.tolist():
-            if di in assigned or conf[di] < s.new_track_confidence:
-                continue
-            mean, cov = kalman.initiate(kalman.xyxy_to_xyah(detections.xyxy[di]))
-            track = Track(self._next_id, mean, cov, last_frame=self.frame_index, confidence=float(conf[di]))
-            track.vote(int(detections.class_id[di]), float(conf[di]))
-            self._next_id += 1
-            self.tracks.append(track)
-        # Unconfirmed tracks that missed their second frame are dropped; lost tracks expire.
-        self.tracks = [
-            t
-            for t in self.tracks
-            if (t.confirmed and self.frame_index - t.last_frame <= s.lost_buffer) or (not t.confirmed and t.last_frame == self.frame_index)
-        ]
-        if len(self.tracks) > s.max_tracks:
-            self.tracks.sort(key=lambda t: t.last_frame)
-            self.tracks = self.tracks[-s.max_tracks :]
-        out_idx = np.array(sorted(assigned), np.int64)
-        if len(out_idx) == 0:
+        assigned: dict[int, int] = {}  # detection index → track row
+        matched = np.zeros(len(t), bool)
+
+        def take(pairs: list[tuple[int, int]]) -> None:
+            for row, d in pairs:
+                assigned[d] = row
+                matched[row] = True
+
+        take(self._match_iou(boxes, classes, np.arange(len(t)), detections, high, 1.0 - s.match_iou + s.class_mismatch_cost))
+        if not matched.all():
+            # Second stage: tracks still unmatched (confirmed ones only) against low-confidence boxes.
+            low = np.flatnonzero((conf >= s.low_confidence) & (conf < s.high_confidence))
+            rows = np.flatnonzero(~matched & t.confirmed)
+            take(self._match_iou(boxes, classes, rows, detections, low, 1.0 - s.low_match_iou + s.class_mismatch_cost))
+            # Third stage: fast movers. A track seen in the last few frames whose box no longer overlaps its
+            # detection is matched by centre distance, in box diagonals per frame of absence.
+            rows = np.flatnonzero(~matched & (self.frame_index - t.last_frame <= s.fast_max_age))
+            free = np.array([d for d in high.tolist() if d not in assigned], np.int64)
+            take(self._match_distance(boxes, classes, rows, detections, free))
+        out_rows = self._correct(detections, assigned)
+        out_ids, out_classes = t.track_id[out_rows], t.votes[out_rows].argmax(axis=1)
+        new = [d for d in high.tolist() if d not in assigned and conf[d] >= s.new_track_confidence]
+        if new:
+            self._start(detections, np.array(new, np.int64))
+        self._prune()
+        if not assigned:
             return Detections.empty().with_tracks(np.zeros(0, np.int64))
-        subset = detections[out_idx]
-        ids = np.array([assigned[int(i)].track_id for i in out_idx], np.int64)
-        classes = np.array([assigned[int(i)].class_id for i in out_idx], np.int64)
-        return subset.with_tracks(ids, classes)
+        return detections[np.array(sorted(assigned), np.int64)].with_tracks(out_ids, out_classes)
+
+    def _correct(self, dets: Detections, assigned: dict[int, int]) -> IntArray:
+        """Kalman-correct every matched track with its detection, in one batch; update votes and counters.
+        Returns the matched rows in detection order."""
+        t = self._table
+        det_idx = np.array(sorted(assigned), np.int64)
+        rows = np.array([assigned[d] for d in det_idx.tolist()], np.int64)
+        if len(rows) == 0:
+            return rows
+        corrected = kalman.update(t.kalman.take(rows), kalman.xyxy_to_xyah(dets.xyxy[det_idx]))
+        for whole, part in zip(t.kalman.arrays(), corrected.arrays(), strict=True):
+            whole[rows] = part
+        t.votes[rows, dets.class_id[det_idx]] += dets.confidence[det_idx]
+        t.hits[rows] += 1
+        t.last_frame[rows] = self.frame_index
+        t.confidence[rows] = dets.confidence[det_idx]
+        t.confirmed[rows] = True
+        return rows
+
+    def _start(self, dets: Detections, idx: IntArray) -> None:
+        """Tentative tracks from detections ``idx``."""
+        state = kalman.initiate(kalman.xyxy_to_xyah(dets.xyxy[idx]))
+        ids = np.arange(self._next_id, self._next_id + len(idx), dtype=np.int64)
+        self._next_id += len(idx)
+        self._table.append(state, ids, self.frame_index, dets.confidence[idx], dets.class_id[idx])
+
+    def _prune(self) -> None:
+        """Unconfirmed tracks that missed their second frame are dropped; lost tracks expire; at most
+        ``max_tracks`` are kept (the most recently seen)."""
+        s, t = self.settings, self._table
+        age = self.frame_index - t.last_frame
+        alive = np.where(t.confirmed, age <= s.lost_buffer, age == 0)
+        if not alive.all():
+            t.keep(alive)
+        if len(t) > s.max_tracks:
+            t.keep(np.sort(np.argsort(t.last_frame, kind="stable")[-s.max_tracks :]))
