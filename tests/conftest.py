@@ -23,8 +23,10 @@ def write_constant_model(
     imgsz: int = 64,
     extra_metadata: dict[str, str] | None = None,
     task: str = "detect",
+    dynamic: bool = False,
 ) -> Path:
-    """An ONNX model with input (1, 3, imgsz, imgsz) whose output is always ``output`` (float32)."""
+    """An ONNX model with input (1, 3, imgsz, imgsz) — or (1, 3, height, width) when ``dynamic`` — whose
+    output is always ``output`` (float32)."""
     const = numpy_helper.from_array(output.astype(np.float32), name="C")
     zero = numpy_helper.from_array(np.array(0.0, np.float32), name="zero")
     nodes = [
@@ -35,7 +37,7 @@ def write_constant_model(
     graph = helper.make_graph(
         nodes,
         "constant",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, imgsz, imgsz])],
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, "height", "width"] if dynamic else [1, 3, imgsz, imgsz])],
         [helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(output.shape))],
         initializer=[const, zero],
     )

@@ -34,6 +34,18 @@ def test_yolo11_head_decodes_to_frame_pixels_with_nms(constant_model: Callable[.
     np.testing.assert_allclose(result.confidence, [0.9, 0.7], atol=1e-6)
 
 
+def test_dynamic_input_model_pads_frames_only_to_a_stride_multiple(constant_model: Callable[..., Path]) -> None:
+    # imgsz 64, frame 128x40 (w x h) → 64x20, padded to 64x32 (stride 32), not 64x64: pad_y 6.
+    out = yolo11_output([(32, 16, 16, 8)], [[0.9, 0, 0, 0, 0, 0]])
+    det = OnnxDetector(constant_model(out, dynamic=True, extra_metadata={"stride": "32"}))
+    frame = np.zeros((40, 128, 3), np.uint8)
+    blob, box = det.preprocess(frame)
+    assert det.info.dynamic and blob.shape == (1, 3, 32, 64) and box.pad_y == 6
+    np.testing.assert_allclose(det(frame).xyxy[0], [48, 12, 80, 28], atol=1e-4)  # ((32±8) / 0.5, (16±4 - 6) / 0.5)
+    static = OnnxDetector(constant_model(out))
+    assert not static.info.dynamic and static.preprocess(frame)[0].shape == (1, 3, 64, 64)
+
+
 def test_end_to_end_head_needs_no_nms(constant_model: Callable[..., Path]) -> None:
     out = np.zeros((1, 300, 6), np.float32)
     out[0, 0] = [8, 8, 24, 24, 0.95, 4]
