@@ -148,14 +148,11 @@ def run_ultralytics(model: Path, settings: CountSettings, frames: list[Frame]) -
 
     h, w = frames[0].shape[:2]
     spec = settings.line_specs()[0]
-    counter = solutions.ObjectCounter(
-        model=str(model),
-        region=[(spec.x1 * w, spec.y1 * h), (spec.x2 * w, spec.y2 * h)],
-        show=False,
-        verbose=False,
-        conf=settings.confidence,
-    )
-    warm = solutions.ObjectCounter(model=str(model), region=counter.region, show=False, verbose=False, conf=settings.confidence)
+    # The model's own input size: Ultralytics would run a dynamic-input ONNX model at its default 640.
+    imgsz = max(build_pipeline(model, settings).detector.info.imgsz)
+    common = {"model": str(model), "show": False, "verbose": False, "conf": settings.confidence, "imgsz": imgsz}
+    counter = solutions.ObjectCounter(region=[(spec.x1 * w, spec.y1 * h), (spec.x2 * w, spec.y2 * h)], **common)
+    warm = solutions.ObjectCounter(region=counter.region, **common)
     fps = _timed(frames, counter, warmup=warm)
     counts: Counts = {"in": {}, "out": {}}
     for name, per in counter.classwise_count.items():

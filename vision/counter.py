@@ -135,6 +135,7 @@ class LineCounter:
         self._frame_size: tuple[int, int] | None = None
         self._p1 = self._p2 = np.zeros(2)
         self._band = 0.0
+        self._normal = np.zeros(2)
 
     def reset(self) -> None:
         """Forget tracks and totals."""
@@ -147,10 +148,11 @@ class LineCounter:
             self._p1 = np.array([self.spec.x1 * width, self.spec.y1 * height])
             self._p2 = np.array([self.spec.x2 * width, self.spec.y2 * height])
             self._band = self.hysteresis * float(np.hypot(width, height))
+            d = self._p2 - self._p1
+            self._normal = np.array([-d[1], d[0]]) / np.hypot(*d)  # unit normal: positive on the `in` side
 
     def _signed_distance(self, p: npt.NDArray[np.float64]) -> float:
-        d = self._p2 - self._p1
-        return float((d[0] * (p[1] - self._p1[1]) - d[1] * (p[0] - self._p1[0])) / np.hypot(*d))
+        return float((p - self._p1) @ self._normal)
 
     def _crosses_segment(self, a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> bool:
         """Whether the motion a→b passes the finite line (with a tolerance of the dead band)."""
@@ -171,16 +173,17 @@ class LineCounter:
         self._geometry(width, height)
         events: list[CountEvent] = []
         anchors = detections.anchors(self.spec.anchor).astype(np.float64)
-        sizes = np.max(detections.xyxy[:, 2:] - detections.xyxy[:, :2], axis=1) if len(detections) else np.zeros(0)
+        sizes = (detections.xyxy[:, 2:] - detections.xyxy[:, :2]).max(axis=1, initial=0.0).tolist()
+        distances = ((anchors - self._p1) @ self._normal).tolist()
         for i, tid in enumerate(detections.tracker_id.tolist()):
             p = anchors[i]
-            dist = self._signed_distance(p)
+            dist = distances[i]
             side = 1 if dist > self._band else -1 if dist < -self._band else 0
             state = self._memory.states.get(tid)
             if state is None:
-                state = self._memory.inherit(p, float(sizes[i]), frame_index, self.relink_frames, self.relink_radius)
+                state = self._memory.inherit(p, sizes[i], frame_index, self.relink_frames, self.relink_radius)
                 if state is None:
-                    state = _TrackState(p, side, p, False, frame_index, float(sizes[i]))
+                    state = _TrackState(p, side, p, False, frame_index, sizes[i])
                 self._memory.states[tid] = state
             if side != 0 and state.side not in (0, side) and not state.counted and self._crosses_segment(state.side_anchor, p):
                 state.counted = True
@@ -192,7 +195,7 @@ class LineCounter:
                 self.totals[(direction, self.names[cid])] = self.totals.get((direction, self.names[cid]), 0) + 1
             if side != 0:
                 state.side, state.side_anchor = side, p
-            state.observe(p, frame_index, float(sizes[i]))
+            state.observe(p, frame_index, sizes[i])
         self._memory.prune(frame_index, max(self.relink_frames, 1) * 4)
         return events
 

@@ -128,14 +128,14 @@ class Tracker:
             for i in range(len(t))
         ]
 
-    def _match_iou(
-        self, boxes: npt.NDArray[np.float32], classes: IntArray, rows: IntArray, dets: Detections, idx: IntArray, max_cost: float
-    ) -> list[tuple[int, int]]:
-        """Optimal IoU matching of track ``rows`` to detections ``idx``; pairs of (row, detection index)."""
+    @staticmethod
+    def _match_cost(cost: npt.NDArray[np.float32], rows: IntArray, idx: IntArray, max_cost: float) -> list[tuple[int, int]]:
+        """Optimal matching of track ``rows`` to detections ``idx`` on ``cost`` (tracks, detections);
+        pairs of (row, detection index)."""
         if len(rows) == 0 or len(idx) == 0:
             return []
-        cost = 1.0 - box_iou(boxes[rows], dets.xyxy[idx]) + self._class_penalty(classes[rows], dets.class_id[idx])
-        return [(int(rows[r]), int(idx[d])) for r, d in linear_assignment(cost, max_cost)]
+        pairs = linear_assignment(cost[rows][:, idx], max_cost)
+        return [(int(rows[r]), int(idx[d])) for r, d in pairs]
 
     def _match_distance(
         self, boxes: npt.NDArray[np.float32], classes: IntArray, rows: IntArray, dets: Detections, idx: IntArray
@@ -182,12 +182,16 @@ class Tracker:
                 assigned[d] = row
                 matched[row] = True
 
-        take(self._match_iou(boxes, classes, np.arange(len(t)), detections, high, 1.0 - s.match_iou + s.class_mismatch_cost))
+        if len(t) and len(detections):
+            # 1 - IoU, plus a penalty where classes differ: (tracks, detections), shared by the first two stages.
+            cost = 1.0 - box_iou(boxes, detections.xyxy) + self._class_penalty(classes, detections.class_id)
+            take(self._match_cost(cost, np.arange(len(t)), high, 1.0 - s.match_iou + s.class_mismatch_cost))
         if not matched.all():
             # Second stage: tracks still unmatched (confirmed ones only) against low-confidence boxes.
             low = np.flatnonzero((conf >= s.low_confidence) & (conf < s.high_confidence))
             rows = np.flatnonzero(~matched & t.confirmed)
-            take(self._match_iou(boxes, classes, rows, detections, low, 1.0 - s.low_match_iou + s.class_mismatch_cost))
+            if len(low) and len(rows):
+                take(self._match_cost(cost, rows, low, 1.0 - s.low_match_iou + s.class_mismatch_cost))
             # Third stage: fast movers. A track seen in the last few frames whose box no longer overlaps its
             # detection is matched by centre distance, in box diagonals per frame of absence.
             rows = np.flatnonzero(~matched & (self.frame_index - t.last_frame <= s.fast_max_age))
@@ -199,9 +203,8 @@ class Tracker:
         if new:
             self._start(detections, np.array(new, np.int64))
         self._prune()
-        if not assigned:
-            return Detections.empty().with_tracks(np.zeros(0, np.int64))
-        return detections[np.array(sorted(assigned), np.int64)].with_tracks(out_ids, out_classes)
+        idx = np.array(sorted(assigned), np.int64)
+        return Detections(detections.xyxy[idx], detections.confidence[idx], out_classes, out_ids)
 
     def _correct(self, dets: Detections, assigned: dict[int, int]) -> IntArray:
         """Kalman-correct every matched track with its detection, in one batch; update votes and counters.
