@@ -67,7 +67,7 @@ def test_prepare_fit_export_quantize_eval(tmp_path: Path) -> None:
     assert "FP32" in qua.stdout
     for model in (fp32, int8):
         detector = OnnxDetector(model)
-        assert detector.names == NAMES and detector.info.imgsz == (64, 64)
+        assert detector.names == NAMES and detector.info.imgsz == (64, 64) and detector.info.dynamic  # rect by default
         assert detector.info.metadata["taxonomy_version"] == "1"
         ev = farz("train", "eval", "--model", str(model), "--data", str(data), "--json", cwd=repo)
         assert ev.returncode == 0, ev.stderr[-2000:]
