@@ -6,7 +6,8 @@
 - ``supervision``: ByteTrack (``trackers.ByteTrackTracker``, which replaced ``sv.ByteTrack`` in
   supervision 0.31) + ``supervision.LineZone`` fed farz's detections.
 
-Frames are decoded into memory first so that decoding costs no method anything. Count error is the
+Frames are decoded into memory first so that decoding costs no method anything, and the methods take turns
+on blocks of 30 frames (the order rotating) so that all four see the same machine load. Count error is the
 mean over classes of ``|counted - true| / true`` on per-class totals (both directions together, so
 methods with other direction conventions are judged fairly); classes counted but absent from the
 truth add their count as error against a denominator of 1.
@@ -20,6 +21,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -62,56 +64,57 @@ def count_error(counts: Counts, truth: Counts) -> float:
 WARMUP_FRAMES = 10
 
 
-def _timed(frames: list[Frame], step: Callable[[Frame], object], warmup: Callable[[Frame], object] | None = None) -> float:
-    """Frames/s of ``step`` over ``frames``, after ``warmup`` (default: ``step``) ran on a few of them."""
-    for frame in frames[:WARMUP_FRAMES]:
-        (warmup or step)(frame)
-    start = time.perf_counter()
-    for frame in frames:
-        step(frame)
-    return len(frames) / (time.perf_counter() - start)
+@dataclass
+class Method:
+    """One way to count: ``step`` processes one frame; ``counts`` reads its totals after the run."""
+
+    name: str
+    step: Callable[[Frame], object]
+    counts: Callable[[], Counts | None]
+    draws_on_frame: bool = False  # gets its own copy of each frame (made outside the timing)
 
 
-def _elapsed(frames: list[Frame], step: Callable[[Frame], object]) -> float:
-    start = time.perf_counter()
-    for frame in frames:
-        step(frame)
-    return time.perf_counter() - start
+def interleaved_fps(frames: list[Frame], methods: list[Method], block: int = 30) -> dict[str, float]:
+    """Frames/s of each method over ``frames``. The methods take turns, ``block`` frames at a time (the
+    order rotating every turn), so that all see the same machine load; blocks rather than single frames,
+    so that one method's leftovers (caches, a framework's spinning worker threads) do not land on the next."""
+    spent = dict.fromkeys((m.name for m in methods), 0.0)
+    for turn, start in enumerate(range(0, len(frames), block)):
+        k = turn % len(methods)
+        for method in methods[k:] + methods[:k]:
+            for frame in frames[start : start + block]:
+                own = frame.copy() if method.draws_on_frame else frame
+                t0 = time.perf_counter()
+                method.step(own)
+                spent[method.name] += time.perf_counter() - t0
+    return {name: len(frames) / seconds for name, seconds in spent.items()}
 
 
-def run_bare_and_pipeline(model: Path, settings: CountSettings, frames: list[Frame]) -> tuple[float, float, Counts]:
-    """Frames/s of bare ``preprocess + session.run`` and of the full farz pipeline (writing every event
-    as a JSON line), interleaved frame by frame so both see the same machine load; and the counts.
-
-    The two run on separate sessions of the same model; which goes first alternates every frame.
-    """
+def bare_and_pipeline(model: Path, settings: CountSettings, frames: list[Frame]) -> list[Method]:
+    """Bare ``preprocess + session.run``, and the full farz pipeline writing every event as a JSON line;
+    separate sessions of the same model, warmed up."""
     bare = build_pipeline(model, settings).detector
     pipeline = build_pipeline(model, settings)
     sink = io.StringIO()
     for frame in frames[:WARMUP_FRAMES]:
         bare.infer(bare.preprocess(frame)[0])
         pipeline.detector.infer(pipeline.detector.preprocess(frame)[0])  # warms the session, leaves no track state
-    spent = [0.0, 0.0]
 
     def run_bare(frame: Frame) -> None:
-        t0 = time.perf_counter()
         bare.infer(bare.preprocess(frame)[0])
-        spent[0] += time.perf_counter() - t0
 
     def run_pipeline(frame: Frame) -> None:
-        t0 = time.perf_counter()
         for e in pipeline.process(frame).events:
             sink.write(json.dumps({"line": e.line, "class": e.class_name, "direction": e.direction, "track_id": e.track_id}) + "\n")
-        spent[1] += time.perf_counter() - t0
 
-    for i, frame in enumerate(frames):
-        for step in (run_bare, run_pipeline) if i % 2 == 0 else (run_pipeline, run_bare):
-            step(frame)
-    return len(frames) / spent[0], len(frames) / spent[1], counts_by_direction(pipeline.totals())
+    return [
+        Method("bare", run_bare, lambda: None),
+        Method("pipeline", run_pipeline, lambda: counts_by_direction(pipeline.totals())),
+    ]
 
 
-def run_supervision(model: Path, settings: CountSettings, frames: list[Frame], fps: float) -> tuple[float, Counts]:
-    """Frames/s and counts of supervision's ByteTrack + LineZone on farz detections."""
+def supervision_method(model: Path, settings: CountSettings, frames: list[Frame], fps: float) -> Method:
+    """supervision's ByteTrack + LineZone on farz detections."""
     import supervision as sv
     from trackers import ByteTrackTracker
 
@@ -135,12 +138,11 @@ def run_supervision(model: Path, settings: CountSettings, frames: list[Frame], f
                 name = detector.names[int(cid)]
                 counts[direction][name] = counts[direction].get(name, 0) + 1
 
-    fps_measured = len(frames) / _elapsed(frames, step)
-    return fps_measured, counts
+    return Method("supervision", step, lambda: counts)
 
 
-def run_ultralytics(model: Path, settings: CountSettings, frames: list[Frame]) -> tuple[float, Counts]:
-    """Frames/s and counts of Ultralytics' ObjectCounter on the same ONNX model, offline."""
+def ultralytics_method(model: Path, settings: CountSettings, frames: list[Frame]) -> Method:
+    """Ultralytics' ObjectCounter on the same ONNX model, offline, warmed up on a second instance."""
     os.environ["YOLO_OFFLINE"] = "1"
     os.environ["YOLO_VERBOSE"] = "False"  # its warnings go to stdout, where --json prints one object
     os.environ.setdefault("YOLO_CONFIG_DIR", str(Path(tempfile.gettempdir()) / "farz-ultralytics"))
@@ -153,17 +155,22 @@ def run_ultralytics(model: Path, settings: CountSettings, frames: list[Frame]) -
     common = {"model": str(model), "show": False, "verbose": False, "conf": settings.confidence, "imgsz": imgsz}
     counter = solutions.ObjectCounter(region=[(spec.x1 * w, spec.y1 * h), (spec.x2 * w, spec.y2 * h)], **common)
     warm = solutions.ObjectCounter(region=counter.region, **common)
-    fps = _timed(frames, counter, warmup=warm)
-    counts: Counts = {"in": {}, "out": {}}
-    for name, per in counter.classwise_count.items():
-        for key, direction in (("IN", "in"), ("OUT", "out")):
-            if per.get(key):
-                counts[direction][str(name)] = int(per[key])
-    return fps, counts
+    for frame in frames[:WARMUP_FRAMES]:
+        warm(frame)
+
+    def counts() -> Counts:
+        out: Counts = {"in": {}, "out": {}}
+        for name, per in counter.classwise_count.items():
+            for key, direction in (("IN", "in"), ("OUT", "out")):
+                if per.get(key):
+                    out[direction][str(name)] = int(per[key])
+        return out
+
+    return Method("ultralytics", counter, counts, draws_on_frame=True)  # it annotates the frame in place
 
 
 def bench_edge(video: Path, model: Path, truth_path: Path | None = None, max_frames: int = 0) -> dict[str, object]:
-    """Run every method on the same in-memory frames; returns the JSON-ready result."""
+    """Run every method on the same in-memory frames, interleaved; returns the JSON-ready result."""
     from device.sources import probe_video
 
     info = probe_video(video)
@@ -172,25 +179,23 @@ def bench_edge(video: Path, model: Path, truth_path: Path | None = None, max_fra
     truth_path = truth_path or video.with_suffix(".truth.json")
     truth: Counts | None = json.loads(truth_path.read_text())["counts"] if truth_path.is_file() and not max_frames else None
     result: dict[str, object] = {"video": str(video), "model": str(model), "frames": len(frames)}
-    bare_fps, pipeline_fps, pipeline_counts = run_bare_and_pipeline(model, settings, frames)
-    result["bare_fps"] = round(bare_fps, 2)
-    result["pipeline_fps"] = round(pipeline_fps, 2)
-    result["pipeline_counts"] = pipeline_counts
-    sv_fps, sv_counts = run_supervision(model, settings, frames, info.fps)
-    result["supervision_fps"], result["supervision_counts"] = round(sv_fps, 2), sv_counts
+    methods = [*bare_and_pipeline(model, settings, frames), supervision_method(model, settings, frames, info.fps)]
     try:
-        ul_fps, ul_counts = run_ultralytics(model, settings, frames)
-        result["ultralytics_fps"], result["ultralytics_counts"] = round(ul_fps, 2), ul_counts
+        methods.append(ultralytics_method(model, settings, frames))
     except ImportError:
         result["ultralytics_fps"], result["ultralytics_counts"] = None, None
-    result["pipeline_over_bare"] = round(pipeline_fps / float(result["bare_fps"]), 3)  # type: ignore[arg-type]
-    if result["ultralytics_fps"]:
-        result["pipeline_over_ultralytics"] = round(pipeline_fps / float(result["ultralytics_fps"]), 3)  # type: ignore[arg-type]
+    fps = interleaved_fps(frames, methods)
+    counted: dict[str, Counts] = {}
+    for method in methods:
+        result[f"{method.name}_fps"] = round(fps[method.name], 2)
+        if (counts := method.counts()) is not None:
+            result[f"{method.name}_counts"] = counted[method.name] = counts
+    result["pipeline_over_bare"] = round(fps["pipeline"] / fps["bare"], 3)
+    if "ultralytics" in fps:
+        result["pipeline_over_ultralytics"] = round(fps["pipeline"] / fps["ultralytics"], 3)
     if truth is not None:
         result["truth"] = truth
-        errors = {"pipeline": count_error(pipeline_counts, truth), "supervision": count_error(sv_counts, truth)}
-        if result["ultralytics_counts"] is not None:
-            errors["ultralytics"] = count_error(result["ultralytics_counts"], truth)  # type: ignore[arg-type]
+        errors = {name: count_error(counts, truth) for name, counts in counted.items()}
         result["count_error"] = {k: round(v, 4) for k, v in errors.items()}
         for k, v in errors.items():
             result[f"{k}_count_error"] = round(v, 4)

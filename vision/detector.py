@@ -187,7 +187,11 @@ class OnnxDetector:
             class_id = head[4:, keep].argmax(axis=0)
             xyxy = head[:4, keep].T @ _CXCYWH_TO_XYXY
             kept = nms(xyxy, scores, class_id, s.iou, s.cross_class_iou)[: s.max_detections]
-        return Detections(box.to_frame(xyxy[kept], width, height), scores[kept].astype(np.float32), class_id[kept].astype(np.int64))
+        return Detections(
+            box.to_frame(xyxy[kept], width, height),
+            scores[kept].astype(np.float32, copy=False),
+            class_id[kept].astype(np.int64, copy=False),
+        )
 
     def __call__(self, frame: npt.NDArray[np.uint8]) -> Detections:
         """Detect objects in one BGR frame."""

@@ -23,10 +23,9 @@ class Letterbox:
 
     def to_frame(self, xyxy: FloatArray, width: int, height: int) -> FloatArray:
         """Map (N, 4) boxes from model-input pixels back to frame pixels, clipped to the frame."""
-        pad = np.array([self.pad_x, self.pad_y, self.pad_x, self.pad_y], np.float32)
-        limit = np.array([width, height, width, height], np.float32)
-        out = (xyxy.astype(np.float32, copy=False) - pad) / np.float32(self.ratio)
-        return np.asarray(np.clip(out, 0, limit), np.float32)
+        out = np.subtract(xyxy, (self.pad_x, self.pad_y, self.pad_x, self.pad_y), dtype=np.float32)
+        out /= np.float32(self.ratio)
+        return np.clip(out, 0, (width, height, width, height), out=out)
 
     def to_input(self, xyxy: FloatArray) -> FloatArray:
         """Map (N, 4) boxes from frame pixels to model-input pixels."""
@@ -82,11 +81,14 @@ def nms(xyxy: FloatArray, scores: FloatArray, class_id: IntArray, iou_threshold:
     over = (iou > iou_threshold) & (classes[:, None] == classes[None, :])
     if cross_class_iou is not None:
         over |= iou > cross_class_iou
-    over = np.triu(over, 1)
-    if not over.any():
+    np.fill_diagonal(over, False)
+    suppressors = np.flatnonzero(over.any(axis=1))
+    if len(suppressors) == 0:
         return order.astype(np.int64)
     keep = np.ones(n, bool)
-    for i in np.flatnonzero(over.any(axis=1)).tolist():
+    for i in suppressors.tolist():
+        # ``over`` is symmetric: a kept box i never suppresses a higher-scoring kept box j, because j,
+        # visited first, would have suppressed i.
         if keep[i]:
             keep[over[i]] = False
     return order[keep].astype(np.int64)
