@@ -74,6 +74,9 @@ def register(sub: SubParsers) -> None:
     qua.add_argument("--calib", type=Path, required=True, help="folder of calibration images (training split)")
     qua.add_argument("--images", type=int, default=128, help="how many calibration images")
     qua.add_argument("--method", choices=["minmax", "entropy", "percentile"], default="minmax")
+    qua.add_argument(
+        "--head-convs", choices=["fp32", "int8"], default="fp32", help="precision of the last conv of each detect-head branch (the logits)"
+    )
     qua.set_defaults(handler=run_quantize)
     ev = tr_sub.add_parser("eval", help="mAP of an ONNX model through vision.OnnxDetector (pycocotools)")
     ev.add_argument("--model", type=Path, required=True)
@@ -181,7 +184,7 @@ def run_quantize(args: argparse.Namespace) -> int:
 
     images = sorted(p for p in args.calib.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
     step = max(1, len(images) // max(1, args.images))
-    kept = quantize(args.model, args.out, images[::step][: args.images], method=args.method)
+    kept = quantize(args.model, args.out, images[::step][: args.images], method=args.method, head_convs_fp32=args.head_convs == "fp32")
     print(f"wrote {args.out}; kept {len(kept)} detect-head nodes in FP32: {', '.join(kept)}")
     return 0
 

@@ -60,9 +60,9 @@ class ImageCalibration(CalibrationDataReader):  # type: ignore[misc]
 
 
 def head_tail_nodes(model: onnx.ModelProto, include_final_convs: bool = True) -> list[str]:
-    """Nodes of the detect head (the last ``/model.N/`` module) outside its conv branches: box decoding,
-    score sigmoid, reshapes and concats; with ``include_final_convs`` also each branch's last Conv,
-    which produces the raw box and class logits."""
+    """Quantizable nodes of the detect head (the last ``/model.N/`` module) outside its conv branches: box
+    decoding, score sigmoid, reshapes and concats; with ``include_final_convs`` also each branch's last
+    Conv, which produces the raw box and class logits. (Shape arithmetic is never quantized anyway.)"""
     names = [n.name for n in model.graph.node]
     modules = [int(m.group(1)) for m in (re.match(r"/model\.(\d+)/", n) for n in names) if m]
     if not modules:
@@ -75,15 +75,24 @@ def head_tail_nodes(model: onnx.ModelProto, include_final_convs: bool = True) ->
             continue
         in_branch = branch.match(node.name) is not None
         final_conv = in_branch and node.op_type == "Conv" and not node.name.endswith("/conv/Conv")
-        if not in_branch or (include_final_convs and final_conv):
+        if (not in_branch or (include_final_convs and final_conv)) and node.op_type in QUANTIZED_OPS:
             tail.append(node.name)
     return tail
 
 
 def quantize(
-    fp32: Path, out: Path, calibration_images: list[Path], method: str = "minmax", keep_fp32: list[str] | None = None
+    fp32: Path,
+    out: Path,
+    calibration_images: list[Path],
+    method: str = "minmax",
+    keep_fp32: list[str] | None = None,
+    head_convs_fp32: bool = True,
 ) -> list[str]:
-    """Write a static INT8 QDQ copy of ``fp32`` to ``out``; returns the node names kept in FP32."""
+    """Write a static INT8 QDQ copy of ``fp32`` to ``out``; returns the node names kept in FP32.
+
+    ``keep_fp32`` names them explicitly; otherwise the detect head's decoding stays FP32, and with
+    ``head_convs_fp32`` also the last convolution of each head branch (the raw box and class logits).
+    """
     if not calibration_images:
         raise FileNotFoundError("no calibration images: pass --calib with a folder of training images")
     meta = read_metadata(fp32)
@@ -95,7 +104,7 @@ def quantize(
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
         model = onnx.load(str(pre))
-        excluded = keep_fp32 if keep_fp32 is not None else head_tail_nodes(model)
+        excluded = keep_fp32 if keep_fp32 is not None else head_tail_nodes(model, include_final_convs=head_convs_fp32)
         input_name = model.graph.input[0].name
         dims = model.graph.input[0].type.tensor_type.shape.dim
         dynamic = any(not d.HasField("dim_value") for d in dims[2:])
