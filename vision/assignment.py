@@ -21,6 +21,11 @@ def linear_assignment(cost: npt.NDArray[np.float32], max_cost: float) -> list[tu
         if flat[best_i] > max_cost:
             return []
         return [(0, best_i)] if n_rows == 1 else [(best_i, 0)]
+    allowed = cost <= max_cost
+    rows, cols = np.flatnonzero(allowed.any(axis=1)), np.flatnonzero(allowed.any(axis=0))
+    if len(rows) < n_rows or len(cols) < n_cols:
+        # Rows and columns without one allowed partner take no part: solve the (smaller) rest.
+        return sorted((int(rows[r]), int(cols[c])) for r, c in linear_assignment(cost[np.ix_(rows, cols)], max_cost))
     # Common case: every row of the smaller side has a different cheapest partner. Those pairs then sum
     # to the sum of that side's minima, a lower bound of any assignment, so they are optimal.
     if n_rows <= n_cols:
