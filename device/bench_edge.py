@@ -74,8 +74,8 @@ class Method:
     draws_on_frame: bool = False  # gets its own copy of each frame (made outside the timing)
 
 
-def interleaved_fps(frames: list[Frame], methods: list[Method], block: int = 30) -> dict[str, float]:
-    """Frames/s of each method over ``frames``. The methods take turns, ``block`` frames at a time (the
+def interleaved_seconds(frames: list[Frame], methods: list[Method], block: int = 30) -> dict[str, float]:
+    """Seconds each method spent on ``frames``. The methods take turns, ``block`` frames at a time (the
     order rotating every turn), so that all see the same machine load; blocks rather than single frames,
     so that one method's leftovers (caches, a framework's spinning worker threads) do not land on the next."""
     spent = dict.fromkeys((m.name for m in methods), 0.0)
@@ -87,7 +87,7 @@ def interleaved_fps(frames: list[Frame], methods: list[Method], block: int = 30)
                 t0 = time.perf_counter()
                 method.step(own)
                 spent[method.name] += time.perf_counter() - t0
-    return {name: len(frames) / seconds for name, seconds in spent.items()}
+    return spent
 
 
 def bare_and_pipeline(model: Path, settings: CountSettings, frames: list[Frame]) -> list[Method]:
@@ -169,8 +169,9 @@ def ultralytics_method(model: Path, settings: CountSettings, frames: list[Frame]
     return Method("ultralytics", counter, counts, draws_on_frame=True)  # it annotates the frame in place
 
 
-def bench_edge(video: Path, model: Path, truth_path: Path | None = None, max_frames: int = 0) -> dict[str, object]:
-    """Run every method on the same in-memory frames, interleaved; returns the JSON-ready result."""
+def bench_edge(video: Path, model: Path, truth_path: Path | None = None, max_frames: int = 0, rounds: int = 3) -> dict[str, object]:
+    """Run every method on the same in-memory frames, interleaved, ``rounds`` times (each from a fresh
+    state); frames/s over all rounds; returns the JSON-ready result."""
     from device.sources import probe_video
 
     info = probe_video(video)
@@ -178,13 +179,17 @@ def bench_edge(video: Path, model: Path, truth_path: Path | None = None, max_fra
     frames = load_frames(video, max_frames)
     truth_path = truth_path or video.with_suffix(".truth.json")
     truth: Counts | None = json.loads(truth_path.read_text())["counts"] if truth_path.is_file() and not max_frames else None
-    result: dict[str, object] = {"video": str(video), "model": str(model), "frames": len(frames)}
-    methods = [*bare_and_pipeline(model, settings, frames), supervision_method(model, settings, frames, info.fps)]
-    try:
-        methods.append(ultralytics_method(model, settings, frames))
-    except ImportError:
-        result["ultralytics_fps"], result["ultralytics_counts"] = None, None
-    fps = interleaved_fps(frames, methods)
+    result: dict[str, object] = {"video": str(video), "model": str(model), "frames": len(frames), "rounds": rounds}
+    seconds: dict[str, float] = {}
+    for _ in range(max(1, rounds)):
+        methods = [*bare_and_pipeline(model, settings, frames), supervision_method(model, settings, frames, info.fps)]
+        try:
+            methods.append(ultralytics_method(model, settings, frames))
+        except ImportError:
+            result["ultralytics_fps"], result["ultralytics_counts"] = None, None
+        for name, spent in interleaved_seconds(frames, methods).items():
+            seconds[name] = seconds.get(name, 0.0) + spent
+    fps = {name: max(1, rounds) * len(frames) / spent for name, spent in seconds.items()}
     counted: dict[str, Counts] = {}
     for method in methods:
         result[f"{method.name}_fps"] = round(fps[method.name], 2)

@@ -71,6 +71,7 @@ def register(sub: SubParsers) -> None:
     edge.add_argument("--model", type=Path, default=None, help="ONNX detector (default: the bundled INT8 model)")
     edge.add_argument("--truth", type=Path, default=None, help="NAME.truth.json with true counts (default: the one beside the video)")
     edge.add_argument("--frames", type=int, default=0, help="use only the first N frames (0 = all)")
+    edge.add_argument("--rounds", type=int, default=3, help="passes over the video, each from a fresh state (frames/s over all)")
     edge.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     edge.set_defaults(handler=run_bench_edge)
     from farz.commands_server import register_bench
@@ -180,6 +181,6 @@ def run_bench_edge(args: argparse.Namespace) -> int:
     """Print the edge benchmark table or JSON."""
     from device.bench_edge import bench_edge, format_table
 
-    result = bench_edge(args.video, args.model or _default_model(), args.truth, max_frames=args.frames)
+    result = bench_edge(args.video, args.model or _default_model(), args.truth, max_frames=args.frames, rounds=args.rounds)
     print(json.dumps(result) if args.json else format_table(result))
     return 0

@@ -89,3 +89,22 @@ def test_settings_beside_the_video_are_used_when_no_line_is_given(tmp_path: Path
 def test_help_explains_every_command() -> None:
     proc = subprocess.run([sys.executable, "-m", "farz", "count", "--help"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and "--line" in proc.stdout and "in 0-1" in proc.stdout
+
+
+def test_bench_edge_json_has_every_method_side_by_side() -> None:
+    repo = Path(__file__).resolve().parent.parent
+    video = repo / "datasets" / "samples" / "belt-a.mp4"
+    proc = subprocess.run(
+        [sys.executable, "-m", "farz", "bench", "edge", "--video", str(video), "--frames", "40", "--rounds", "1", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=repo,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert result["frames"] == 40 and result["rounds"] == 1
+    for method in ("bare", "pipeline", "supervision"):
+        assert result[f"{method}_fps"] > 0
+    assert 0 < result["pipeline_over_bare"] < 2
+    assert "ultralytics_fps" in result and "pipeline_counts" in result
