@@ -183,20 +183,19 @@ class Tracker:
                 matched[row] = True
 
         if len(t) and len(detections):
-            # 1 - IoU, plus a penalty where classes differ: (tracks, detections), shared by the first two stages.
+            # 1 - IoU, plus a penalty where classes differ: (tracks, detections), shared by the two IoU stages.
             cost = 1.0 - box_iou(boxes, detections.xyxy) + self._class_penalty(classes, detections.class_id)
             take(self._match_cost(cost, np.arange(len(t)), high, 1.0 - s.match_iou + s.class_mismatch_cost))
-        if not matched.all():
-            # Second stage: tracks still unmatched (confirmed ones only) against low-confidence boxes.
-            low = np.flatnonzero((conf >= s.low_confidence) & (conf < s.high_confidence))
-            rows = np.flatnonzero(~matched & t.confirmed)
-            if len(low) and len(rows):
-                take(self._match_cost(cost, rows, low, 1.0 - s.low_match_iou + s.class_mismatch_cost))
-            # Third stage: fast movers. A track seen in the last few frames whose box no longer overlaps its
-            # detection is matched by centre distance, in box diagonals per frame of absence.
-            rows = np.flatnonzero(~matched & (self.frame_index - t.last_frame <= s.fast_max_age))
-            free = np.array([d for d in high.tolist() if d not in assigned], np.int64)
-            take(self._match_distance(boxes, classes, rows, detections, free))
+            if not matched.all():
+                # Second stage: tracks still unmatched (confirmed ones only) against low-confidence boxes.
+                low = np.flatnonzero((conf >= s.low_confidence) & (conf < s.high_confidence))
+                take(self._match_cost(cost, np.flatnonzero(~matched & t.confirmed), low, 1.0 - s.low_match_iou + s.class_mismatch_cost))
+            if not matched.all():
+                # Third stage: fast movers. A track seen in the last few frames whose box no longer overlaps
+                # its detection is matched by centre distance, in box diagonals per frame of absence.
+                rows = np.flatnonzero(~matched & (self.frame_index - t.last_frame <= s.fast_max_age))
+                free = np.array([d for d in high.tolist() if d not in assigned], np.int64)
+                take(self._match_distance(boxes, classes, rows, detections, free))
         out_rows = self._correct(detections, assigned)
         out_ids, out_classes = t.track_id[out_rows], t.votes[out_rows].argmax(axis=1)
         new = [d for d in high.tolist() if d not in assigned and conf[d] >= s.new_track_confidence]
