@@ -95,3 +95,17 @@ def test_video_truth_counts_every_item_that_crosses_exactly_once(tmp_path: Path,
     from device.count_config import load_count_settings
 
     assert load_count_settings(tmp_path / "v.yaml").line_specs()[0].x1 == truth["line"][0]  # type: ignore[index]
+
+
+def test_shipped_training_configs_validate_and_unknown_keys_are_refused(tmp_path: Path) -> None:
+    from training.config import ConfigError, load_train_config
+
+    configs = Path(__file__).resolve().parent.parent / "training" / "configs"
+    default = load_train_config(configs / "default.yaml")
+    finetune = load_train_config(configs / "finetune.yaml")
+    assert default.init is None and default.imgsz == finetune.imgsz == 320
+    assert finetune.init == Path("runs/farz-waste-n/weights/last.pt") and finetune.cos_lr and finetune.lr0 < default.lr0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nlearning_rate: 0.1\n")
+    with pytest.raises(ConfigError, match="learning_rate"):
+        load_train_config(bad)
