@@ -85,6 +85,9 @@ def register(sub: SubParsers) -> None:
     ev.add_argument("--threads", type=int, default=0)
     ev.add_argument("--max-images", type=int, default=0)
     ev.add_argument("--json", action="store_true")
+    ev.add_argument(
+        "--record", action="store_true", help="write mAP50, mAP50-95, per-class AP50 and the data into the model's `metrics` metadata"
+    )
     ev.set_defaults(handler=run_eval)
     reg = tr_sub.add_parser("register", help="upload a model and its card to the server's registry (admin or scientist token)")
     reg.add_argument("model", type=Path)
@@ -193,6 +196,12 @@ def run_eval(args: argparse.Namespace) -> int:
     from training.evaluate import evaluate
 
     result = evaluate(args.model, args.data, args.split, args.threads, args.max_images)
+    if args.record:
+        from training.export import set_metadata
+
+        keys = ("map50", "map50_95", "per_class", "images")
+        metrics = {k: result[k] for k in keys} | {"data": f"{args.data}:{args.split}"}
+        set_metadata(args.model, {"metrics": json.dumps(metrics)})
     if args.json:
         print(json.dumps(result))
     else:

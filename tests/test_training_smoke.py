@@ -69,9 +69,10 @@ def test_prepare_fit_export_quantize_eval(tmp_path: Path) -> None:
         detector = OnnxDetector(model)
         assert detector.names == NAMES and detector.info.imgsz == (64, 64) and detector.info.dynamic  # rect by default
         assert detector.info.metadata["taxonomy_version"] == "1"
-        ev = farz("train", "eval", "--model", str(model), "--data", str(data), "--json", cwd=repo)
+        ev = farz("train", "eval", "--model", str(model), "--data", str(data), "--json", "--record", cwd=repo)
         assert ev.returncode == 0, ev.stderr[-2000:]
         result = json.loads(ev.stdout)
+        assert json.loads(OnnxDetector(model).info.metadata["metrics"])["map50"] == result["map50"]
         assert {"map50", "map50_95", "per_class", "images", "ms_per_frame"} <= set(result)
         assert result["images"] == 8 and set(result["per_class"]) == set(NAMES)
     cmp = farz("train", "compare", str(fp32), str(int8), "--data", str(data), "--json", cwd=repo)
