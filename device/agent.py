@@ -29,7 +29,8 @@ from device.uploader import Uploader
 from vision import Annotator, CountEvent
 
 log = logging.getLogger("farz.agent")
-STATE_EVERY_FRAMES = 30  # a replay position is committed at least this often (and with every event)
+STATE_EVERY_S = 1.0  # a replay position is committed at least this often (and with every event)
+RESUME_WARMUP_FRAMES = 30  # frames replayed before a resume point to rebuild tracks; their counts are not sent again
 
 
 def is_file_source(source: str) -> bool:
@@ -162,12 +163,13 @@ class Agent:
             "model": self.model_id,
         }
 
-    def _frames(self) -> tuple[Iterable[Frame], str | None, int]:
-        """The frame iterator, the replay state key (files only) and the frame to resume after."""
+    def _frames(self) -> tuple[Iterable[Frame], str | None, int, int]:
+        """The frame iterator, the replay state key (files only), the number of the frame before its first
+        frame, and the frame to resume after (the frames up to it only warm the tracker up)."""
         source = self.config.source
         if not is_file_source(source):
             self.live_source = open_live_source(source)
-            return self.live_source, None, 0
+            return self.live_source, None, 0, 0
         path = Path(source).resolve()
         stat = path.stat()
         key = f"replay:{path}:{stat.st_size}:{int(stat.st_mtime)}"
@@ -175,10 +177,11 @@ class Agent:
         assert isinstance(saved, dict)
         start = int(saved.get("frame", 0))
         self.base_totals = {tuple(k.split(":", 1)): int(v) for k, v in (saved.get("totals") or {}).items()}
-        video = VideoFileSource(path, start_frame=start)
+        first = max(0, start - RESUME_WARMUP_FRAMES)
+        video = VideoFileSource(path, start_frame=first)
         if start:
             log.info("resuming %s after frame %d of %d (its events are already in the outbox)", path.name, start, video.info.frame_count)
-        return video, key, start
+        return video, key, first, start
 
     def _commit(self, events: list[dict[str, object]], state: dict[str, object] | None) -> None:
         """Commit events (and state); when the outbox is full, wait and say so loudly — never drop."""
@@ -212,8 +215,8 @@ class Agent:
         start = time.perf_counter()
         processed = 0
         while True:
-            frames, key, frame_no = self._frames()
-            processed += self._run_pass(frames, key, frame_no)
+            frames, key, frame_no, resume_after = self._frames()
+            processed += self._run_pass(frames, key, frame_no, resume_after)
             if self._stop.is_set() or not (self.config.loop and key):
                 break
             # Loop a file: start it again from its first frame, keeping the totals counted so far.
@@ -226,10 +229,13 @@ class Agent:
     def _state(self, key: str, frame_no: int) -> dict[str, object]:
         return {key: {"frame": frame_no, "totals": {f"{d}:{c}": n for (d, c), n in self.totals().items()}}}
 
-    def _run_pass(self, frames: Iterable[Frame], key: str | None, frame_no: int) -> int:
-        """One pass over a source; returns the frames processed."""
+    def _run_pass(self, frames: Iterable[Frame], key: str | None, frame_no: int, resume_after: int = 0) -> int:
+        """One pass over a source; returns the frames processed. Frames numbered up to ``resume_after``
+        were counted before a restart: they rebuild the tracks (so that an item on the line at the resume
+        point is not lost) and their counts, already in the outbox, are neither sent nor added again."""
         fps_hint = frames.info.fps if isinstance(frames, VideoFileSource) and self.config.realtime else 0.0
         processed = 0
+        last_state = time.perf_counter()
         try:
             for frame in frames:
                 t0 = time.perf_counter()
@@ -237,9 +243,14 @@ class Agent:
                 result = self.pipeline.process(frame)
                 frame_no += 1
                 processed += 1
+                if frame_no <= resume_after:
+                    for e in result.events:
+                        self.base_totals[(e.direction, e.class_name)] = self.base_totals.get((e.direction, e.class_name), 0) - 1
+                    continue
                 events = [self._wire(e) for e in result.events]
-                if key and (events or frame_no % STATE_EVERY_FRAMES == 0):
+                if key and (events or t0 - last_state >= STATE_EVERY_S):
                     self._commit(events, self._state(key, frame_no))
+                    last_state = t0
                 elif events:
                     self._commit(events, None)
                 if events and self.uploader:

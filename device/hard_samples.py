@@ -50,11 +50,11 @@ class HardSampleKeeper:
         band = (detections.confidence >= r.low_confidence) & (detections.confidence < r.high_confidence)
         if band.any():
             return f"low confidence ({float(detections.confidence[band].min()):.2f})"
-        for track in tracker.tracks:
-            total = sum(track.votes.values())
-            if track.hits >= r.min_hits and len(track.votes) > 1 and max(track.votes.values()) / total < r.split_vote_share:
-                return f"split class votes on track {track.track_id}"
-        return None
+        ids, hits, votes = tracker.class_votes()
+        split = (
+            (hits >= r.min_hits) & ((votes > 0).sum(axis=1) > 1) & (votes.max(axis=1, initial=0.0) < r.split_vote_share * votes.sum(axis=1))
+        )
+        return f"split class votes on track {int(ids[split][0])}" if split.any() else None
 
     def consider(self, frame: Frame, detections: Detections, tracker: Tracker, model: str, now: float | None = None) -> bool:
         """Store the frame if it is hard and the rate and size limits allow; returns whether it was stored."""

@@ -75,7 +75,7 @@ def register(sub: SubParsers) -> None:
     qua.add_argument("--images", type=int, default=128, help="how many calibration images")
     qua.add_argument("--method", choices=["minmax", "entropy", "percentile"], default="minmax")
     qua.add_argument(
-        "--head-convs", choices=["fp32", "int8"], default="fp32", help="precision of the last conv of each detect-head branch (the logits)"
+        "--head-convs", choices=["fp32", "int8"], default="int8", help="precision of the last conv of each detect-head branch (the logits)"
     )
     qua.set_defaults(handler=run_quantize)
     ev = tr_sub.add_parser("eval", help="mAP of an ONNX model through vision.OnnxDetector (pycocotools)")

@@ -1,8 +1,10 @@
 """``farz train quantize``: static INT8 (QDQ) with ONNX Runtime, calibrated on training images.
 
 Weights are quantized per channel (QInt8), activations per tensor (QUInt8). Nodes after the last
-convolutions of the detect head (box decoding, score sigmoid, top-k) stay FP32: they are cheap and
-quantizing them costs most of the accuracy. The function returns what it kept in FP32.
+convolutions of the detect head (box decoding, score sigmoid, concatenation) stay FP32: they are cheap and
+quantizing them costs most of the accuracy. The last convolutions themselves are INT8 by default (on the
+shipped model: the same held-out mAP50 within 0.2 points, a lower count error on held-out videos);
+``--head-convs fp32`` keeps them FP32. The function returns what it kept in FP32.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ def quantize(
     calibration_images: list[Path],
     method: str = "minmax",
     keep_fp32: list[str] | None = None,
-    head_convs_fp32: bool = True,
+    head_convs_fp32: bool = False,
 ) -> list[str]:
     """Write a static INT8 QDQ copy of ``fp32`` to ``out``; returns the node names kept in FP32.
 

@@ -128,6 +128,15 @@ class Tracker:
             for i in range(len(t))
         ]
 
+    def class_votes(self) -> tuple[IntArray, IntArray, npt.NDArray[np.float64]]:
+        """Every live track's id (T,), hits (T,) and summed confidence per class (T, classes), as read-only
+        arrays: what per-frame callers need without building a ``Track`` per track."""
+        t = self._table
+        out = (t.track_id.copy(), t.hits.copy(), t.votes.copy())
+        for array in out:
+            array.flags.writeable = False
+        return out
+
     @staticmethod
     def _match_cost(cost: npt.NDArray[np.float32], rows: IntArray, idx: IntArray, max_cost: float) -> list[tuple[int, int]]:
         """Optimal matching of track ``rows`` to detections ``idx`` on ``cost`` (tracks, detections);
