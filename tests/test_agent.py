@@ -189,3 +189,36 @@ def test_sigterm_stops_cleanly_and_flushes(scene: tuple[Path, Path, dict[str, di
         assert sum(sum(v.values()) for v in server.totals().values()) >= 1
     finally:
         server.stop()
+
+
+def test_resuming_after_any_frame_counts_every_item_exactly_once(
+    scene: tuple[Path, Path, dict[str, dict[str, int]]], tmp_path: Path
+) -> None:
+    """A restart resumes after the last committed frame R (its totals saved with it). Whatever R is — even
+    with an item on the line at R — the resumed run sends exactly the counts after R and ends at the truth."""
+    from device.count import build_pipeline
+    from device.outbox import Outbox
+    from device.sources import VideoFileSource
+
+    model, video, truth = scene
+    pipeline = build_pipeline(model, config(model, video, "", tmp_path / "unused").count)
+    events: list[tuple[int, str, str]] = []  # (frame number, direction, class) of the uninterrupted run
+    with VideoFileSource(video) as source:
+        for number, frame in enumerate(source, start=1):
+            events += [(number, e.direction, e.class_name) for e in pipeline.process(frame).events]
+    frames = number
+    stat = video.resolve().stat()
+    key = f"replay:{video.resolve()}:{stat.st_size}:{int(stat.st_mtime)}"
+    for resume_after in range(5, frames, 7):
+        data = tmp_path / f"data-{resume_after}"
+        before: dict[str, int] = {}
+        for number, direction, name in events:
+            if number <= resume_after:
+                before[f"{direction}:{name}"] = before.get(f"{direction}:{name}", 0) + 1
+        outbox = Outbox(data / "outbox.db")
+        outbox.commit([], {key: {"frame": resume_after, "totals": before}})
+        outbox.close()
+        agent = Agent(config(model, video, "", data))
+        summary = agent.run()
+        assert summary.counts == truth, f"resumed after frame {resume_after}"
+        assert agent.shutdown() == sum(1 for e in events if e[0] > resume_after), f"resumed after frame {resume_after}"
