@@ -20,7 +20,7 @@ from training.export import export_onnx  # noqa: E402
 from training.taxonomy import load_taxonomy  # noqa: E402
 
 
-def rect_vs_square(model: Path, video: Path, frames: int = 60) -> dict[str, float]:
+def rect_vs_square(model: Path, video: Path, frames: int = 60) -> dict[str, object]:
     """INT8 ms per frame (session.run, 1 thread, alternating) on a 16:9 sample padded to a stride multiple
     (what a dynamic-input model runs) and padded to a square (what a fixed-input export must run)."""
     import statistics
@@ -28,19 +28,18 @@ def rect_vs_square(model: Path, video: Path, frames: int = 60) -> dict[str, floa
 
     from device.bench_edge import load_frames
     from vision import DetectorSettings, OnnxDetector
-    from vision.geometry import letterbox
+    from vision.geometry import letterbox, to_blob
 
     detector = OnnxDetector(model, DetectorSettings(threads=1))
-    size = detector.info.imgsz
     times: dict[str, list[float]] = {"rect": [], "square": []}
+    shapes: dict[str, list[int]] = {}
     for frame in load_frames(video, frames):
         for name, stride in (("rect", detector.info.stride), ("square", 0)):
-            boxed, _ = letterbox(frame, size, stride)
-            blob = boxed[None, :, :, ::-1].transpose(0, 3, 1, 2).astype("float32") / 255
+            blob = to_blob(letterbox(frame, detector.info.imgsz, stride)[0])
+            shapes[name] = list(blob.shape[2:])
             t0 = time.perf_counter()
             detector.infer(blob)
             times[name].append((time.perf_counter() - t0) * 1000)
-    shapes = {name: list(letterbox(frame, size, stride)[0].shape[:2]) for name, stride in (("rect", detector.info.stride), ("square", 0))}
     return {"rect_ms": round(statistics.median(times["rect"]), 3), "square_ms": round(statistics.median(times["square"]), 3), **shapes}
 
 

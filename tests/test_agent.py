@@ -143,28 +143,13 @@ def test_sigkill_mid_run_then_restart_loses_nothing_and_counts_nothing_twice(
     model, video, truth = scene
     server = FakeIngest().start()
     data = tmp_path / "data"
-    args = [
-        "device",
-        "run",
-        "--source",
-        str(video),
-        "--model",
-        str(model),
-        "--server",
-        server.url,
-        "--device-id",
-        "cam-1",
-        "--data-dir",
-        str(data),
-        "--no-live-view",
-    ]
     try:
-        first = farz(*args, "--realtime")
+        first = run_agent(video, model, server.url, data, "--realtime")
         time.sleep(3.0)  # about half the video at its real frame rate
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
         partial = sum(sum(v.values()) for v in server.totals().values())
-        second = farz(*args, "--once", "--json")
+        second = run_agent(video, model, server.url, data, "--once", "--json")
         out, err = second.communicate(timeout=120)
         assert second.returncode == 0, err
         assert "resuming" in err

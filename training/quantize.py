@@ -21,7 +21,7 @@ from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, Q
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from training.export import read_metadata, set_metadata
-from vision.geometry import letterbox
+from vision.geometry import letterbox, to_blob
 
 QUANTIZED_OPS = [
     "Conv",
@@ -56,8 +56,7 @@ class ImageCalibration(CalibrationDataReader):  # type: ignore[misc]
             if frame is None:
                 continue
             boxed, _ = letterbox(frame, self.imgsz, self.stride)
-            blob = cv2.dnn.blobFromImage(boxed, scalefactor=1 / 255.0, swapRB=True).astype(np.float32)
-            return {self.input_name: blob}
+            return {self.input_name: to_blob(boxed)}
         return None
 
 

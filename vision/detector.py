@@ -7,18 +7,16 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
 from vision.detections import Detections
 from vision.errors import ModelError
-from vision.geometry import Letterbox, letterbox, nms
+from vision.geometry import Letterbox, cxcywh_to_xyxy, letterbox, nms, to_blob
 
 HEAD_YOLO11 = "yolo11"  # (1, 4 + nc, anchors): cx, cy, w, h then per-class scores; needs NMS
 HEAD_END2END = "end2end"  # (1, N, 6): x1, y1, x2, y2, score, class; no NMS
-_CXCYWH_TO_XYXY = np.array([[1, 0, 1, 0], [0, 1, 0, 1], [-0.5, 0, 0.5, 0], [0, -0.5, 0, 0.5]], np.float32)
 
 
 @dataclass(frozen=True)
@@ -161,8 +159,7 @@ class OnnxDetector:
         if frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"expected a BGR frame of shape (H, W, 3), got {frame.shape}")
         boxed, box = letterbox(frame, self.info.imgsz, self.info.stride if self.info.dynamic else 0)
-        blob = cv2.dnn.blobFromImage(boxed, scalefactor=1 / 255.0, swapRB=True)
-        return blob.astype(np.float32, copy=False), box
+        return to_blob(boxed), box
 
     def infer(self, blob: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Raw model output for a preprocessed blob."""
@@ -185,7 +182,7 @@ class OnnxDetector:
                 keep = keep[np.argpartition(-best[keep], 3000)[:3000]]
             scores = best[keep]
             class_id = head[4:, keep].argmax(axis=0)
-            xyxy = head[:4, keep].T @ _CXCYWH_TO_XYXY
+            xyxy = cxcywh_to_xyxy(head[:4, keep].T)
             kept = nms(xyxy, scores, class_id, s.iou, s.cross_class_iou)[: s.max_detections]
         return Detections(
             box.to_frame(xyxy[kept], width, height),

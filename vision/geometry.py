@@ -53,6 +53,26 @@ def letterbox(frame: npt.NDArray[np.uint8], size: tuple[int, int], stride: int =
     return np.asarray(out, dtype=np.uint8), Letterbox(ratio, float(left), float(top))
 
 
+def to_blob(image: npt.NDArray[np.uint8]) -> FloatArray:
+    """A letterboxed BGR image (h, w, 3) → the model input (1, 3, h, w), float32 RGB in 0..1."""
+    return np.asarray(cv2.dnn.blobFromImage(image, scalefactor=1 / 255.0, swapRB=True), np.float32)
+
+
+# Box formats as linear maps (exact in float32, so they keep the input's precision): ``boxes @ MAP``.
+_CXCYWH_TO_XYXY = np.array([[1, 0, 1, 0], [0, 1, 0, 1], [-0.5, 0, 0.5, 0], [0, -0.5, 0, 0.5]], np.float32)
+_XYXY_TO_CXCYWH = np.array([[0.5, 0, -1, 0], [0, 0.5, 0, -1], [0.5, 0, 1, 0], [0, 0.5, 0, 1]], np.float32)
+
+
+def cxcywh_to_xyxy(boxes: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
+    """(N, 4) centre, width, height → (N, 4) corners, in the input's float type."""
+    return np.asarray(boxes @ _CXCYWH_TO_XYXY)
+
+
+def xyxy_to_cxcywh(boxes: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
+    """(N, 4) corners → (N, 4) centre, width, height, in the input's float type."""
+    return np.asarray(boxes @ _XYXY_TO_CXCYWH)
+
+
 def box_iou(a: FloatArray, b: FloatArray) -> FloatArray:
     """(N, M) intersection over union of boxes ``a`` (N, 4) and ``b`` (M, 4) in xyxy."""
     ax1, ay1, ax2, ay2 = a[:, 0:1], a[:, 1:2], a[:, 2:3], a[:, 3:4]

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from vision.geometry import cxcywh_to_xyxy, xyxy_to_cxcywh
+
 Matrix = npt.NDArray[np.float64]
 
 _POS_STD = 1.0 / 20
@@ -94,19 +96,15 @@ def update(state: KalmanState, measurements: Matrix) -> KalmanState:
     )
 
 
-_TO_XYXY = np.array([[1, 0, 1, 0], [0, 1, 0, 1], [-0.5, 0, 0.5, 0], [0, -0.5, 0, 0.5]])  # (cx, cy, w, h) → xyxy
-_TO_CXCYWH = np.array([[0.5, 0, -1, 0], [0, 0.5, 0, -1], [0.5, 0, 1, 0], [0, 0.5, 0, 1]])  # xyxy → (cx, cy, w, h)
-
-
 def xyah_to_xyxy(pos: Matrix) -> npt.NDArray[np.float32]:
     """(N, 4) (cx, cy, w/h, h) → (N, 4) xyxy."""
     cxcywh = pos.copy()
     cxcywh[:, 2] *= cxcywh[:, 3]
-    return np.asarray(cxcywh @ _TO_XYXY, np.float32)
+    return np.asarray(cxcywh_to_xyxy(cxcywh), np.float32)
 
 
 def xyxy_to_xyah(boxes: npt.NDArray[np.float32]) -> Matrix:
     """(N, 4) xyxy → (N, 4) (cx, cy, w/h, h)."""
-    out: Matrix = np.asarray(boxes, np.float64) @ _TO_CXCYWH
+    out: Matrix = np.asarray(xyxy_to_cxcywh(np.asarray(boxes, np.float64)), np.float64)
     out[:, 2] /= np.maximum(out[:, 3], 1e-6)
     return out

@@ -205,23 +205,22 @@ class Tracker:
                 rows = np.flatnonzero(~matched & (self.frame_index - t.last_frame <= s.fast_max_age))
                 free = np.array([d for d in high.tolist() if d not in assigned], np.int64)
                 take(self._match_distance(boxes, classes, rows, detections, free))
-        out_rows = self._correct(detections, assigned)
+        out_idx, out_rows = self._correct(detections, assigned)
         out_ids, out_classes = t.track_id[out_rows], t.votes[out_rows].argmax(axis=1)
         new = [d for d in high.tolist() if d not in assigned and conf[d] >= s.new_track_confidence]
         if new:
             self._start(detections, np.array(new, np.int64))
         self._prune()
-        idx = np.array(sorted(assigned), np.int64)
-        return Detections(detections.xyxy[idx], detections.confidence[idx], out_classes, out_ids)
+        return Detections(detections.xyxy[out_idx], detections.confidence[out_idx], out_classes, out_ids)
 
-    def _correct(self, dets: Detections, assigned: dict[int, int]) -> IntArray:
+    def _correct(self, dets: Detections, assigned: dict[int, int]) -> tuple[IntArray, IntArray]:
         """Kalman-correct every matched track with its detection, in one batch; update votes and counters.
-        Returns the matched rows in detection order."""
+        Returns the matched detection indices (ascending) and their track rows."""
         t = self._table
         det_idx = np.array(sorted(assigned), np.int64)
         rows = np.array([assigned[d] for d in det_idx.tolist()], np.int64)
         if len(rows) == 0:
-            return rows
+            return det_idx, rows
         corrected = kalman.update(t.kalman.take(rows), kalman.xyxy_to_xyah(dets.xyxy[det_idx]))
         for whole, part in zip(t.kalman.arrays(), corrected.arrays(), strict=True):
             whole[rows] = part
@@ -230,7 +229,7 @@ class Tracker:
         t.last_frame[rows] = self.frame_index
         t.confidence[rows] = dets.confidence[det_idx]
         t.confirmed[rows] = True
-        return rows
+        return det_idx, rows
 
     def _start(self, dets: Detections, idx: IntArray) -> None:
         """Tentative tracks from detections ``idx``."""
