@@ -109,3 +109,21 @@ def test_shipped_training_configs_validate_and_unknown_keys_are_refused(tmp_path
     bad.write_text("name: x\nlearning_rate: 0.1\n")
     with pytest.raises(ConfigError, match="learning_rate"):
         load_train_config(bad)
+
+
+def test_fit_with_missing_init_weights_stops_before_any_work_with_one_clear_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    config = tmp_path / "ft.yaml"
+    config.write_text(f"name: ft\ninit: {tmp_path / 'nope' / 'last.pt'}\n")
+    run = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "farz", "train", "fit", "--config", str(config), "--run", str(run)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "init weights not found" in proc.stderr and "Traceback" not in proc.stderr
+    assert not run.exists()

@@ -74,6 +74,12 @@ def test_output_shape_that_does_not_fit_the_classes_is_a_model_error(constant_mo
         OnnxDetector(constant_model(np.zeros((1, 7, 50), np.float32)))
 
 
+def test_a_stride_that_is_not_a_positive_integer_is_a_model_error(constant_model: Callable[..., Path]) -> None:
+    for bad in ("0", "'32'", "[8, 16]"):
+        with pytest.raises(ModelError, match="metadata 'stride'"):
+            OnnxDetector(constant_model(yolo11_output([(1, 1, 1, 1)], [[0.0] * 6]), extra_metadata={"stride": bad}))
+
+
 def test_non_detect_task_is_refused(constant_model: Callable[..., Path]) -> None:
     with pytest.raises(ModelError, match="task is 'segment'"):
         OnnxDetector(constant_model(yolo11_output([(1, 1, 1, 1)], [[0.0] * 6]), task="segment"))

@@ -62,6 +62,8 @@ def fit(config: TrainConfig, taxonomy: Taxonomy, run_dir: Path, data_dir: Path |
 
     Returns the path of the best PyTorch weights (``run_dir/weights/best.pt``).
     """
+    if config.init is not None and not config.init.is_file():
+        raise FileNotFoundError(f"init weights not found at {config.init}: set `init:` to a run's weights/last.pt")
     run_dir = run_dir.resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     offline_ultralytics(run_dir.parent)
@@ -71,8 +73,6 @@ def fit(config: TrainConfig, taxonomy: Taxonomy, run_dir: Path, data_dir: Path |
 
     from ultralytics import YOLO
 
-    if config.init is not None and not config.init.is_file():
-        raise FileNotFoundError(f"init weights not found at {config.init}: set `init:` to a run's weights/last.pt")
     model = YOLO(str(config.init) if config.init is not None else config.model)
     model.train(
         data=str(data_yaml),
