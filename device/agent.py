@@ -233,7 +233,8 @@ class Agent:
         """One pass over a source; returns the frames processed. Frames numbered up to ``resume_after``
         were counted before a restart: they rebuild the tracks (so that an item on the line at the resume
         point is not lost) and their counts, already in the outbox, are neither sent nor added again."""
-        fps_hint = frames.info.fps if isinstance(frames, VideoFileSource) and self.config.realtime else 0.0
+        file_fps = frames.info.fps if isinstance(frames, VideoFileSource) else 0.0
+        fps_hint = file_fps if self.config.realtime else 0.0
         processed = 0
         last_state = time.perf_counter()
         try:
@@ -257,7 +258,9 @@ class Agent:
                     self.uploader.wake()
                 self.live_state.publish(frame, result.detections, self.totals())
                 if self.samples is not None:
-                    self.samples.consider(frame, result.detections, self.pipeline.tracker, self.model_id)
+                    # A file replays faster than it was filmed: pace samples by footage time, not wall clock.
+                    footage_s = self.stats.frames / file_fps if file_fps else None
+                    self.samples.consider(frame, result.detections, self.pipeline.tracker, self.model_id, now=footage_s)
                 self._measure(result.timings.inference_ms, t0)
                 if fps_hint:
                     time.sleep(max(0.0, 1.0 / fps_hint - (time.perf_counter() - t0)))

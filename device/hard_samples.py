@@ -1,7 +1,8 @@
 """Hard samples: a bounded set of frames the device was unsure about, with its detections as pre-labels.
 
 A frame qualifies when a tracked item's confidence is in the uncertain band or a track's class votes
-are split; at most one frame per ``min_interval_s`` and ``max_samples`` on disk, oldest dropped first.
+are split; at most one frame per ``min_interval_s`` (of footage when replaying a file, else wall clock)
+and ``max_samples`` on disk, oldest dropped first.
 The uploader sends them when the link is idle (no counts waiting).
 """
 
@@ -35,13 +36,13 @@ class SampleRules:
 
 
 class HardSampleKeeper:
-    """Keeps hard samples as ``<id>.jpg`` + ``<id>.json`` in ``folder``."""
+    """Keeps hard samples as ``<id>.jpg`` + ``<id>.json`` in ``folder``; ids begin with the time in ns, so they sort oldest first."""
 
     def __init__(self, folder: Path, names: tuple[str, ...], rules: SampleRules | None = None) -> None:
         self.folder = folder
         self.names = names
         self.rules = rules or SampleRules()
-        self._last = 0.0
+        self._last = float("-inf")
         folder.mkdir(parents=True, exist_ok=True)
 
     def reason(self, detections: Detections, tracker: Tracker) -> str | None:
@@ -57,7 +58,9 @@ class HardSampleKeeper:
         return f"split class votes on track {int(ids[split][0])}" if split.any() else None
 
     def consider(self, frame: Frame, detections: Detections, tracker: Tracker, model: str, now: float | None = None) -> bool:
-        """Store the frame if it is hard and the rate and size limits allow; returns whether it was stored."""
+        """Store the frame if it is hard and the rate and size limits allow; returns whether it was stored.
+
+        ``now`` (s) is the clock the rate limit runs on: footage time for a file, monotonic time if None."""
         now = time.monotonic() if now is None else now
         if now - self._last < self.rules.min_interval_s:
             return False
@@ -68,7 +71,7 @@ class HardSampleKeeper:
         if not ok:
             return False
         self._last = now
-        sample_id = uuid.uuid4().hex
+        sample_id = f"{time.time_ns():020d}-{uuid.uuid4().hex[:16]}"  # sorts oldest first
         (self.folder / f"{sample_id}.jpg").write_bytes(jpeg.tobytes())
         meta = {
             "sample_id": sample_id,
@@ -87,14 +90,14 @@ class HardSampleKeeper:
         return True
 
     def _prune(self) -> None:
-        metas = sorted(self.folder.glob("*.json"), key=lambda p: p.stat().st_mtime)
+        metas = self.pending()
         for old in metas[: max(0, len(metas) - self.rules.max_samples)]:
             old.with_suffix(".jpg").unlink(missing_ok=True)
             old.unlink(missing_ok=True)
 
     def pending(self) -> list[Path]:
         """Sample metadata files waiting for upload, oldest first."""
-        return sorted(self.folder.glob("*.json"), key=lambda p: p.stat().st_mtime)
+        return sorted(self.folder.glob("*.json"))
 
     def body(self, meta_path: Path, device_id: str) -> dict[str, object]:
         """The ``POST /api/v1/samples`` body of one stored sample."""
