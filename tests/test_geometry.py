@@ -91,3 +91,27 @@ def test_box_iou_of_identical_disjoint_and_half_overlapping_boxes() -> None:
     a = np.array([[0, 0, 10, 10]], np.float32)
     b = np.array([[0, 0, 10, 10], [20, 20, 30, 30], [5, 0, 15, 10]], np.float32)
     np.testing.assert_allclose(box_iou(a, b), [[1.0, 0.0, 1 / 3]], atol=1e-6)
+
+
+def iou_of_pair(p: np.ndarray, q: np.ndarray) -> float:
+    iw = max(0.0, min(p[2], q[2]) - max(p[0], q[0]))
+    ih = max(0.0, min(p[3], q[3]) - max(p[1], q[1]))
+    union = (p[2] - p[0]) * (p[3] - p[1]) + (q[2] - q[0]) * (q[3] - q[1]) - iw * ih
+    return float(iw * ih / union) if union > 0 else 0.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 6), st.integers(0, 6), st.integers(0, 2**32 - 1))
+def test_box_iou_matches_a_pair_by_pair_reference_including_empty_and_zero_area_boxes(n: int, m: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+
+    def boxes(k: int) -> np.ndarray:
+        corner = rng.integers(0, 40, (k, 2))
+        size = rng.integers(0, 20, (k, 2)) * (rng.random((k, 1)) > 0.2)  # some boxes of zero area
+        return np.concatenate([corner, corner + size], axis=1)
+
+    a, b = boxes(n), boxes(m)  # integer boxes: box_iou must not compute in place on them
+    got = box_iou(a, b)
+    assert got.shape == (n, m) and got.dtype == np.float32
+    want = np.array([[iou_of_pair(p.astype(float), q.astype(float)) for q in b] for p in a]).reshape(n, m)
+    np.testing.assert_allclose(got, want, atol=1e-6)

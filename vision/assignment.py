@@ -21,18 +21,20 @@ def linear_assignment(cost: npt.NDArray[np.float32], max_cost: float) -> list[tu
         if flat[best_i] > max_cost:
             return []
         return [(0, best_i)] if n_rows == 1 else [(best_i, 0)]
+    # Common case: every row that has an allowed partner has a different cheapest column. Each such row
+    # then sits at its own minimum (a lower bound) and every row that can be matched is: optimal. Rows
+    # whose minimum is over the gate have no allowed partner at all and take no part.
+    best = cost.argmin(axis=1)
+    best_cost = cost[np.arange(n_rows), best]
+    open_rows = np.flatnonzero(best_cost <= max_cost)
+    if len(set(best[open_rows].tolist())) == len(open_rows):
+        return [(r, int(best[r])) for r in open_rows.tolist()]
     allowed = cost <= max_cost
-    rows, cols = np.flatnonzero(allowed.any(axis=1)), np.flatnonzero(allowed.any(axis=0))
+    rows, cols = open_rows, np.flatnonzero(allowed.any(axis=0))
     if len(rows) < n_rows or len(cols) < n_cols:
         # Rows and columns without one allowed partner take no part: solve the (smaller) rest.
         return sorted((int(rows[r]), int(cols[c])) for r, c in linear_assignment(cost[np.ix_(rows, cols)], max_cost))
-    # Common case: every row of the smaller side has a different cheapest partner. Those pairs then sum
-    # to the sum of that side's minima, a lower bound of any assignment, so they are optimal.
-    if n_rows <= n_cols:
-        best = cost.argmin(axis=1)
-        if len(set(best.tolist())) == n_rows:
-            return [(r, c) for r, c in enumerate(best.tolist()) if cost[r, c] <= max_cost]
-    else:
+    if n_rows > n_cols:  # the same argument, column by column
         best = cost.argmin(axis=0)
         if len(set(best.tolist())) == n_cols:
             return sorted((r, c) for c, r in enumerate(best.tolist()) if cost[r, c] <= max_cost)

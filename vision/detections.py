@@ -10,6 +10,12 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
 
+# Anchor points as linear maps of xyxy (exact in float32): ``xyxy @ MAP`` → (N, 2).
+_ANCHOR_MAPS = {
+    "center": np.array([[0.5, 0], [0, 0.5], [0.5, 0], [0, 0.5]], np.float32),
+    "bottom_center": np.array([[0.5, 0], [0, 0], [0.5, 0], [0, 1]], np.float32),
+}
+
 
 @dataclass(frozen=True, eq=False)
 class Detections:
@@ -68,11 +74,6 @@ class Detections:
 
     def anchors(self, anchor: str = "center") -> FloatArray:
         """(N, 2) anchor points in pixels: ``center`` or ``bottom_center`` of each box."""
-        x = (self.xyxy[:, 0] + self.xyxy[:, 2]) / 2
-        if anchor == "center":
-            y: FloatArray = ((self.xyxy[:, 1] + self.xyxy[:, 3]) / 2).astype(np.float32)
-        elif anchor == "bottom_center":
-            y = self.xyxy[:, 3]
-        else:
+        if anchor not in _ANCHOR_MAPS:
             raise ValueError(f"unknown anchor {anchor!r}: use 'center' or 'bottom_center'")
-        return np.stack([x, y], axis=1).astype(np.float32)
+        return np.asarray(self.xyxy.astype(np.float32, copy=False) @ _ANCHOR_MAPS[anchor], np.float32)

@@ -82,11 +82,20 @@ def predict(state: KalmanState) -> KalmanState:
     return KalmanState(state.pos + state.vel, state.vel, pxx, pxv, pvv)
 
 
-def update(state: KalmanState, measurements: Matrix) -> KalmanState:
-    """Correct every track with its xyah measurement (N, 4)."""
+def update(state: KalmanState, measurements: Matrix, rows: npt.NDArray[np.int64] | None = None) -> KalmanState:
+    """Correct tracks with their xyah measurements (R, 4): every track (R = N), or only the tracks at
+    ``rows`` (R indices; the others keep their state, bit for bit)."""
     s = state.pxx + _variance(state.pos[:, 3:4], _MEAS)
     gain_x, gain_v = state.pxx / s, state.pxv / s
-    innovation = measurements - state.pos
+    if rows is None:
+        innovation = measurements - state.pos
+    else:
+        innovation = np.zeros_like(state.pos)
+        innovation[rows] = measurements - state.pos[rows]
+        measured = np.zeros((len(state), 1))
+        measured[rows] = 1.0
+        gain_x *= measured
+        gain_v *= measured
     return KalmanState(
         state.pos + gain_x * innovation,
         state.vel + gain_v * innovation,

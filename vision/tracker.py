@@ -221,9 +221,7 @@ class Tracker:
         rows = np.array([assigned[d] for d in det_idx.tolist()], np.int64)
         if len(rows) == 0:
             return det_idx, rows
-        corrected = kalman.update(t.kalman.take(rows), kalman.xyxy_to_xyah(dets.xyxy[det_idx]))
-        for whole, part in zip(t.kalman.arrays(), corrected.arrays(), strict=True):
-            whole[rows] = part
+        t.kalman = kalman.update(t.kalman, kalman.xyxy_to_xyah(dets.xyxy[det_idx]), rows)
         t.votes[rows, dets.class_id[det_idx]] += dets.confidence[det_idx]
         t.hits[rows] += 1
         t.last_frame[rows] = self.frame_index
