@@ -59,3 +59,19 @@ def test_box_conversions_round_trip() -> None:
     boxes = np.array([[1, 2, 11, 22], [5, 5, 6, 9]], np.float32)
     np.testing.assert_allclose(kalman.xyxy_to_xyah(boxes), [[6, 12, 0.5, 20], [5.5, 7, 0.25, 4]])
     np.testing.assert_allclose(kalman.xyah_to_xyxy(kalman.xyxy_to_xyah(boxes)), boxes, atol=1e-5)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 8), st.integers(0, 2**32 - 1))
+def test_correcting_some_rows_equals_correcting_them_alone_and_leaves_the_rest_bit_for_bit(n: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    boxes = rng.uniform(0, 300, (n, 2))
+    state = kalman.predict(kalman.predict(kalman.initiate(np.c_[boxes, rng.uniform(0.3, 3, n), rng.uniform(10, 100, n)])))
+    rows = np.flatnonzero(rng.random(n) < 0.5).astype(np.int64)
+    z = state.pos[rows] + rng.normal(0, 3, (len(rows), 4))
+    got = kalman.update(state, z, rows)
+    alone = kalman.update(state.take(rows), z)
+    others = np.setdiff1d(np.arange(n), rows)
+    for whole, part, before in zip(got.arrays(), alone.arrays(), state.arrays(), strict=True):
+        assert np.array_equal(whole[rows], part)
+        assert np.array_equal(whole[others], before[others])
