@@ -50,6 +50,7 @@ class Uploader:
         heartbeat_s: how often a heartbeat is sent.
         timeout_s: per-request timeout.
         batch_size: events per request.
+        linger_s: how long to wait after new events before sending, so that a burst goes in one request.
     """
 
     def __init__(
@@ -65,6 +66,7 @@ class Uploader:
         batch_size: int = 500,
         max_backoff_s: float = 60.0,
         samples: HardSampleKeeper | None = None,
+        linger_s: float = 0.25,
     ) -> None:
         self.outbox = outbox
         self.endpoint = url.rstrip("/") + "/api/v1/ingest"
@@ -78,6 +80,7 @@ class Uploader:
         self.timeout_s = timeout_s
         self.batch_size = batch_size
         self.max_backoff_s = max_backoff_s
+        self.linger_s = linger_s
         self.stats = UploadStats()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -196,4 +199,5 @@ class Uploader:
             if self.outbox.depth() >= self.batch_size:
                 continue
             self._wake.wait(self.interval_s)
+            self._stop.wait(self.linger_s)  # counts come in bursts: one request for the burst, not one per count
             self._wake.clear()

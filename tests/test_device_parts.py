@@ -72,6 +72,26 @@ def test_uploader_sets_aside_a_batch_the_server_refuses_as_invalid(tmp_path: Pat
         server.stop()
 
 
+def test_a_burst_of_counts_goes_in_few_requests_because_the_uploader_lingers(tmp_path: Path) -> None:
+    server = FakeIngest().start()
+    box = Outbox(tmp_path / "o.db")
+    uploader = Uploader(box, server.url, "cam-1", None, lambda: {}, interval_s=5, heartbeat_s=3600, timeout_s=2, linger_s=1.0)
+    uploader.start()
+    try:
+        for i in range(10):  # ten counts 20 ms apart, the uploader woken for each, as the agent does
+            box.commit([event(i)])
+            uploader.wake()
+            time.sleep(0.02)
+        deadline = time.monotonic() + 5
+        while box.depth() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert box.depth() == 0 and len(server.events) == 10
+        assert server.requests <= 2  # without the linger: one request per count (10 here)
+    finally:
+        uploader.stop()
+        server.stop()
+
+
 class FlakyCapture:
     """A camera stand-in: delivers ``frames`` frames, then its read fails (a stall or an unplugged camera)."""
 
