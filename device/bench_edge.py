@@ -62,6 +62,7 @@ def count_error(counts: Counts, truth: Counts) -> float:
 
 
 WARMUP_FRAMES = 10
+STAGES = ("preprocess", "inference", "postprocess", "track", "count")
 
 
 @dataclass
@@ -72,6 +73,7 @@ class Method:
     step: Callable[[Frame], object]
     counts: Callable[[], Counts | None]
     draws_on_frame: bool = False  # gets its own copy of each frame (made outside the timing)
+    stage_ms: dict[str, float] | None = None  # summed per-stage milliseconds, where the method reports them
 
 
 def interleaved_seconds(frames: list[Frame], methods: list[Method], block: int = 30) -> dict[str, float]:
@@ -103,13 +105,18 @@ def bare_and_pipeline(model: Path, settings: CountSettings, frames: list[Frame])
     def run_bare(frame: Frame) -> None:
         bare.infer(bare.preprocess(frame)[0])
 
+    stage_ms = dict.fromkeys(STAGES, 0.0)
+
     def run_pipeline(frame: Frame) -> None:
-        for e in pipeline.process(frame).events:
+        result = pipeline.process(frame)
+        for e in result.events:
             sink.write(json.dumps({"line": e.line, "class": e.class_name, "direction": e.direction, "track_id": e.track_id}) + "\n")
+        for stage in STAGES:
+            stage_ms[stage] += getattr(result.timings, f"{stage}_ms")
 
     return [
         Method("bare", run_bare, lambda: None),
-        Method("pipeline", run_pipeline, lambda: counts_by_direction(pipeline.totals())),
+        Method("pipeline", run_pipeline, lambda: counts_by_direction(pipeline.totals()), stage_ms=stage_ms),
     ]
 
 
@@ -181,6 +188,7 @@ def bench_edge(video: Path, model: Path, truth_path: Path | None = None, max_fra
     truth: Counts | None = json.loads(truth_path.read_text())["counts"] if truth_path.is_file() and not max_frames else None
     result: dict[str, object] = {"video": str(video), "model": str(model), "frames": len(frames), "rounds": rounds}
     seconds: dict[str, float] = {}
+    stage_ms = dict.fromkeys(STAGES, 0.0)
     for _ in range(max(1, rounds)):
         methods = [*bare_and_pipeline(model, settings, frames), supervision_method(model, settings, frames, info.fps)]
         try:
@@ -189,6 +197,9 @@ def bench_edge(video: Path, model: Path, truth_path: Path | None = None, max_fra
             result["ultralytics_fps"], result["ultralytics_counts"] = None, None
         for name, spent in interleaved_seconds(frames, methods).items():
             seconds[name] = seconds.get(name, 0.0) + spent
+        for method in methods:
+            for stage, ms in (method.stage_ms or {}).items():
+                stage_ms[stage] += ms
     fps = {name: max(1, rounds) * len(frames) / spent for name, spent in seconds.items()}
     counted: dict[str, Counts] = {}
     for method in methods:
@@ -196,6 +207,8 @@ def bench_edge(video: Path, model: Path, truth_path: Path | None = None, max_fra
         if (counts := method.counts()) is not None:
             result[f"{method.name}_counts"] = counted[method.name] = counts
     result["pipeline_over_bare"] = round(fps["pipeline"] / fps["bare"], 3)
+    # Where the pipeline's time goes, per frame, measured inside the interleaved loop.
+    result["pipeline_stage_us"] = {stage: round(1000 * ms / (max(1, rounds) * len(frames)), 1) for stage, ms in stage_ms.items()}
     if "ultralytics" in fps:
         result["pipeline_over_ultralytics"] = round(fps["pipeline"] / fps["ultralytics"], 3)
     if truth is not None:
@@ -217,4 +230,7 @@ def format_table(result: dict[str, object]) -> str:
         err = errors.get(method)
         rows.append(f"{method:<14}{'-' if fps is None else f'{fps:.1f}':>10}{'-' if err is None else f'{err:.1%}':>13}")
     rows.append(f"pipeline/bare {result.get('pipeline_over_bare')}, pipeline/ultralytics {result.get('pipeline_over_ultralytics', '-')}")
+    stages = result.get("pipeline_stage_us")
+    if isinstance(stages, dict):
+        rows.append("pipeline µs per frame: " + ", ".join(f"{stage} {us}" for stage, us in stages.items()))
     return "\n".join(rows)

@@ -108,3 +108,6 @@ def test_bench_edge_json_has_every_method_side_by_side() -> None:
         assert result[f"{method}_fps"] > 0
     assert 0 < result["pipeline_over_bare"] < 2
     assert "ultralytics_fps" in result and "pipeline_counts" in result
+    stages = result["pipeline_stage_us"]
+    assert list(stages) == ["preprocess", "inference", "postprocess", "track", "count"] and all(us > 0 for us in stages.values())
+    assert stages["inference"] > stages["track"]
