@@ -77,6 +77,12 @@ def register(sub: SubParsers) -> None:
     qua.add_argument(
         "--head-convs", choices=["fp32", "int8"], default="int8", help="precision of the last conv of each detect-head branch (the logits)"
     )
+    qua.add_argument(
+        "--attention", choices=["fp32", "int8"], default="int8", help="precision of the attention blocks (see the model card's speed notes)"
+    )
+    qua.add_argument(
+        "--weights", choices=["per-tensor", "per-channel"], default="per-channel", help="one weight scale per output channel or per tensor"
+    )
     qua.set_defaults(handler=run_quantize)
     ev = tr_sub.add_parser("eval", help="mAP of an ONNX model through vision.OnnxDetector (pycocotools)")
     ev.add_argument("--model", type=Path, required=True)
@@ -187,8 +193,16 @@ def run_quantize(args: argparse.Namespace) -> int:
 
     images = sorted(p for p in args.calib.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
     step = max(1, len(images) // max(1, args.images))
-    kept = quantize(args.model, args.out, images[::step][: args.images], method=args.method, head_convs_fp32=args.head_convs == "fp32")
-    print(f"wrote {args.out}; kept {len(kept)} detect-head nodes in FP32: {', '.join(kept)}")
+    kept = quantize(
+        args.model,
+        args.out,
+        images[::step][: args.images],
+        method=args.method,
+        head_convs_fp32=args.head_convs == "fp32",
+        attention_fp32=args.attention == "fp32",
+        per_channel=args.weights == "per-channel",
+    )
+    print(f"wrote {args.out}; kept {len(kept)} nodes in FP32 (detect-head decoding, attention): {', '.join(kept)}")
     return 0
 
 

@@ -14,12 +14,23 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx
 import pytest
 
 from training.synth import Cutout, render_training_image
 from vision import OnnxDetector
 
 pytest.importorskip("ultralytics")
+
+
+def attention_in_int8(model: Path) -> list[str]:
+    """Attention convs with INT8 weights and matmuls of INT8 tensors (``…/attn/…``)."""
+    graph = onnx.load(str(model)).graph
+    dequantized = {o for n in graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    operands = {"Conv": slice(1, 2), "MatMul": slice(0, 2)}  # a conv's weights; both sides of a matmul
+    return [n.name for n in graph.node if "/attn/" in n.name and n.op_type in operands and dequantized & set(n.input[operands[n.op_type]])]
+
+
 pytestmark = [pytest.mark.slow, pytest.mark.training]
 NAMES = ("cardboard", "glass", "metal", "paper", "plastic", "trash")
 
@@ -65,6 +76,13 @@ def test_prepare_fit_export_quantize_eval(tmp_path: Path) -> None:
     qua = farz("train", "quantize", str(fp32), "--out", str(int8), "--calib", str(data / "images" / "train"), "--images", "8", cwd=repo)
     assert qua.returncode == 0, qua.stderr[-2000:]
     assert "FP32" in qua.stdout
+    lean = tmp_path / "run" / "model.lean.int8.onnx"
+    flags = ("--attention", "fp32", "--weights", "per-tensor")
+    calib = ("--calib", str(data / "images" / "train"), "--images", "8")
+    qua = farz("train", "quantize", str(fp32), "--out", str(lean), *calib, *flags, cwd=repo)
+    assert qua.returncode == 0, qua.stderr[-2000:]
+    assert "per-tensor weights" in OnnxDetector(lean).info.metadata["quantization"]
+    assert attention_in_int8(int8) and not attention_in_int8(lean)  # yolo26n has attention blocks: kept FP32 when asked
     for model in (fp32, int8):
         detector = OnnxDetector(model)
         assert detector.names == NAMES and detector.info.imgsz == (64, 64) and detector.info.dynamic  # rect by default

@@ -81,6 +81,13 @@ def head_tail_nodes(model: onnx.ModelProto, include_final_convs: bool = True) ->
     return tail
 
 
+def attention_nodes(model: onnx.ModelProto) -> list[str]:
+    """Nodes of the attention blocks (Ultralytics' PSA modules, ``…/attn/…``): their convs, matmuls,
+    softmax and reshapes. Quantized, the tiny matmuls and softmax each need requantize steps and layout
+    transposes that cost about what they save."""
+    return [n.name for n in model.graph.node if "/attn/" in n.name]
+
+
 def quantize(
     fp32: Path,
     out: Path,
@@ -88,11 +95,15 @@ def quantize(
     method: str = "minmax",
     keep_fp32: list[str] | None = None,
     head_convs_fp32: bool = False,
+    attention_fp32: bool = False,
+    per_channel: bool = True,
 ) -> list[str]:
     """Write a static INT8 QDQ copy of ``fp32`` to ``out``; returns the node names kept in FP32.
 
-    ``keep_fp32`` names them explicitly; otherwise the detect head's decoding stays FP32, and with
-    ``head_convs_fp32`` also the last convolution of each head branch (the raw box and class logits).
+    ``keep_fp32`` names them explicitly; otherwise the detect head's decoding stays FP32, with
+    ``head_convs_fp32`` also the last convolution of each head branch (the raw box and class logits), and
+    with ``attention_fp32`` the attention blocks. Weights are quantized per output channel unless
+    ``per_channel`` is False (one scale per tensor).
     """
     if not calibration_images:
         raise FileNotFoundError("no calibration images: pass --calib with a folder of training images")
@@ -105,7 +116,10 @@ def quantize(
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
         model = onnx.load(str(pre))
-        excluded = keep_fp32 if keep_fp32 is not None else head_tail_nodes(model, include_final_convs=head_convs_fp32)
+        if keep_fp32 is not None:
+            excluded = keep_fp32
+        else:
+            excluded = head_tail_nodes(model, include_final_convs=head_convs_fp32) + (attention_nodes(model) if attention_fp32 else [])
         input_name = model.graph.input[0].name
         dims = model.graph.input[0].type.tensor_type.shape.dim
         dynamic = any(not d.HasField("dim_value") for d in dims[2:])
@@ -116,7 +130,7 @@ def quantize(
             str(out),
             ImageCalibration(calibration_images, input_name, imgsz, stride),
             quant_format=QuantFormat.QDQ,
-            per_channel=True,
+            per_channel=per_channel,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=methods[method],
@@ -125,7 +139,8 @@ def quantize(
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         )
     meta["quantization"] = (
-        f"static INT8 QDQ, per-channel weights, {method} calibration on {len(calibration_images)} images, {len(excluded)} nodes FP32"
+        f"static INT8 QDQ, per-{'channel' if per_channel else 'tensor'} weights, {method} calibration on {len(calibration_images)} images, "
+        f"{len(excluded)} nodes FP32"
     )
     meta["farz_name"] = meta.get("farz_name", fp32.stem)
     set_metadata(out, meta)
