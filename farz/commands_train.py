@@ -77,9 +77,7 @@ def register(sub: SubParsers) -> None:
     qua.add_argument(
         "--head-convs", choices=["fp32", "int8"], default="int8", help="precision of the last conv of each detect-head branch (the logits)"
     )
-    qua.add_argument(
-        "--attention", choices=["fp32", "int8"], default="int8", help="precision of the attention blocks (see the model card's speed notes)"
-    )
+    qua.add_argument("--attention", choices=["fp32", "int8"], default="int8", help="precision of the attention blocks")
     qua.add_argument(
         "--weights", choices=["per-tensor", "per-channel"], default="per-channel", help="one weight scale per output channel or per tensor"
     )
