@@ -138,11 +138,13 @@ class Tracker:
         return out
 
     @staticmethod
-    def _match_cost(cost: npt.NDArray[np.float32], rows: IntArray, idx: IntArray, max_cost: float) -> list[tuple[int, int]]:
-        """Optimal matching of track ``rows`` to detections ``idx`` on ``cost`` (tracks, detections);
-        pairs of (row, detection index)."""
-        if len(rows) == 0 or len(idx) == 0:
+    def _match_cost(cost: npt.NDArray[np.float32], rows: IntArray | None, idx: IntArray, max_cost: float) -> list[tuple[int, int]]:
+        """Optimal matching of track ``rows`` (None: every track) to detections ``idx`` on ``cost``
+        (tracks, detections); pairs of (row, detection index)."""
+        if (rows is not None and len(rows) == 0) or len(idx) == 0:
             return []
+        if rows is None:
+            return [(r, int(idx[d])) for r, d in linear_assignment(cost[:, idx], max_cost)]
         pairs = linear_assignment(cost[rows][:, idx], max_cost)
         return [(int(rows[r]), int(idx[d])) for r, d in pairs]
 
@@ -179,8 +181,6 @@ class Tracker:
         if len(t):
             t.kalman = kalman.predict(t.kalman)
             t.kalman.pos[:, 3] = np.maximum(t.kalman.pos[:, 3], 1.0)
-        boxes = kalman.xyah_to_xyxy(t.kalman.pos)
-        classes = t.votes.argmax(axis=1)
         conf = detections.confidence
         high = np.flatnonzero(conf >= s.high_confidence)
         assigned: dict[int, int] = {}  # detection index → track row
@@ -192,9 +192,10 @@ class Tracker:
                 matched[row] = True
 
         if len(t) and len(detections):
+            boxes, classes = kalman.xyah_to_xyxy(t.kalman.pos), t.votes.argmax(axis=1)
             # 1 - IoU, plus a penalty where classes differ: (tracks, detections), shared by the two IoU stages.
             cost = 1.0 - box_iou(boxes, detections.xyxy) + self._class_penalty(classes, detections.class_id)
-            take(self._match_cost(cost, np.arange(len(t)), high, 1.0 - s.match_iou + s.class_mismatch_cost))
+            take(self._match_cost(cost, None, high, 1.0 - s.match_iou + s.class_mismatch_cost))
             if not matched.all():
                 # Second stage: tracks still unmatched (confirmed ones only) against low-confidence boxes.
                 low = np.flatnonzero((conf >= s.low_confidence) & (conf < s.high_confidence))
@@ -240,9 +241,10 @@ class Tracker:
         """Unconfirmed tracks that missed their second frame are dropped; lost tracks expire; at most
         ``max_tracks`` are kept (the most recently seen)."""
         s, t = self.settings, self._table
-        age = self.frame_index - t.last_frame
-        alive = np.where(t.confirmed, age <= s.lost_buffer, age == 0)
-        if not alive.all():
-            t.keep(alive)
+        if len(t) and t.last_frame.min() < self.frame_index:  # else every track was seen this frame
+            age = self.frame_index - t.last_frame
+            alive = np.where(t.confirmed, age <= s.lost_buffer, age == 0)
+            if not alive.all():
+                t.keep(alive)
         if len(t) > s.max_tracks:
             t.keep(np.sort(np.argsort(t.last_frame, kind="stable")[-s.max_tracks :]))
