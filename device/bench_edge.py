@@ -181,6 +181,7 @@ def bench_edge(video: Path, model: Path, truth_path: Path | None = None, max_fra
     state); frames/s over all rounds; returns the JSON-ready result."""
     from device.sources import probe_video
 
+    rounds = max(1, rounds)
     info = probe_video(video)
     settings = settings_for_video(video, None, None)
     frames = load_frames(video, max_frames)
@@ -189,7 +190,7 @@ def bench_edge(video: Path, model: Path, truth_path: Path | None = None, max_fra
     result: dict[str, object] = {"video": str(video), "model": str(model), "frames": len(frames), "rounds": rounds}
     seconds: dict[str, float] = {}
     stage_ms = dict.fromkeys(STAGES, 0.0)
-    for _ in range(max(1, rounds)):
+    for _ in range(rounds):
         methods = [*bare_and_pipeline(model, settings, frames), supervision_method(model, settings, frames, info.fps)]
         try:
             methods.append(ultralytics_method(model, settings, frames))
@@ -200,7 +201,7 @@ def bench_edge(video: Path, model: Path, truth_path: Path | None = None, max_fra
         for method in methods:
             for stage, ms in (method.stage_ms or {}).items():
                 stage_ms[stage] += ms
-    fps = {name: max(1, rounds) * len(frames) / spent for name, spent in seconds.items()}
+    fps = {name: rounds * len(frames) / spent for name, spent in seconds.items()}
     counted: dict[str, Counts] = {}
     for method in methods:
         result[f"{method.name}_fps"] = round(fps[method.name], 2)
@@ -208,7 +209,7 @@ def bench_edge(video: Path, model: Path, truth_path: Path | None = None, max_fra
             result[f"{method.name}_counts"] = counted[method.name] = counts
     result["pipeline_over_bare"] = round(fps["pipeline"] / fps["bare"], 3)
     # Where the pipeline's time goes, per frame, measured inside the interleaved loop.
-    result["pipeline_stage_us"] = {stage: round(1000 * ms / (max(1, rounds) * len(frames)), 1) for stage, ms in stage_ms.items()}
+    result["pipeline_stage_us"] = {stage: round(1000 * ms / (rounds * len(frames)), 1) for stage, ms in stage_ms.items()}
     if "ultralytics" in fps:
         result["pipeline_over_ultralytics"] = round(fps["pipeline"] / fps["ultralytics"], 3)
     if truth is not None:

@@ -39,8 +39,7 @@ def linear_assignment(cost: npt.NDArray[np.float32], max_cost: float) -> list[tu
         if len(set(best.tolist())) == n_cols:
             return sorted((r, c) for c, r in enumerate(best.tolist()) if cost[r, c] <= max_cost)
     transpose = n_rows > n_cols
-    oriented = cost.T if transpose else cost
-    allowed = oriented <= max_cost  # compared in the cost's own dtype, as the fast path does
+    oriented, allowed = (cost.T, allowed.T) if transpose else (cost, allowed)  # ``allowed``: in the cost's dtype, as above
     c = np.where(allowed, oriented.astype(np.float64), (max_cost + 1.0) * 10)
     n, m = c.shape  # n <= m
     u = np.zeros(n + 1)
