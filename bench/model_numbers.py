@@ -28,15 +28,15 @@ def rect_vs_square(model: Path, video: Path, frames: int = 60) -> dict[str, obje
 
     from device.bench_edge import load_frames
     from vision import DetectorSettings, OnnxDetector
-    from vision.geometry import letterbox, to_blob
+    from vision.geometry import letterbox
 
     detector = OnnxDetector(model, DetectorSettings(threads=1))
     times: dict[str, list[float]] = {"rect": [], "square": []}
     shapes: dict[str, list[int]] = {}
     for frame in load_frames(video, frames):
         for name, stride in (("rect", detector.info.stride), ("square", 0)):
-            blob = to_blob(letterbox(frame, detector.info.imgsz, stride)[0])
-            shapes[name] = list(blob.shape[2:])
+            blob = detector.to_input(letterbox(frame, detector.info.imgsz, stride)[0])
+            shapes[name] = list(blob.shape[1:3] if detector.info.uint8_input else blob.shape[2:])
             t0 = time.perf_counter()
             detector.infer(blob)
             times[name].append((time.perf_counter() - t0) * 1000)

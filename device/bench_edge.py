@@ -158,7 +158,14 @@ def ultralytics_method(model: Path, settings: CountSettings, frames: list[Frame]
     h, w = frames[0].shape[:2]
     spec = settings.line_specs()[0]
     # The model's own input size: Ultralytics would run a dynamic-input ONNX model at its default 640.
-    imgsz = max(build_pipeline(model, settings).detector.info.imgsz)
+    info = build_pipeline(model, settings).detector.info
+    imgsz = max(info.imgsz)
+    if info.uint8_input:  # Ultralytics feeds float RGB: the same INT8 graph with its float input restored
+        from training.input_layout import convert_file
+
+        float_copy = Path(tempfile.mkdtemp(prefix="farz-bench-")) / model.name
+        convert_file(model, float_copy, uint8=False)
+        model = float_copy
     common = {"model": str(model), "show": False, "verbose": False, "conf": settings.confidence, "imgsz": imgsz}
     counter = solutions.ObjectCounter(region=[(spec.x1 * w, spec.y1 * h), (spec.x2 * w, spec.y2 * h)], **common)
     warm = solutions.ObjectCounter(region=counter.region, **common)

@@ -51,11 +51,12 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     errors: list[type[BaseException]] = [UserError, ConfigError, SourceError, VisionError, FileNotFoundError]
     try:
         from training.config import ConfigError as TrainConfigError
+        from training.input_layout import LayoutError
         from training.prepare import PrepareError
         from training.registry_client import RegistryError
         from training.taxonomy import TaxonomyError
 
-        errors += [TrainConfigError, TaxonomyError, PrepareError, RegistryError]
+        errors += [TrainConfigError, TaxonomyError, PrepareError, RegistryError, LayoutError]
     except ImportError:  # pragma: no cover - training extra absent
         pass
     try:

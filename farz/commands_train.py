@@ -81,7 +81,22 @@ def register(sub: SubParsers) -> None:
     qua.add_argument(
         "--weights", choices=["per-tensor", "per-channel"], default="per-channel", help="one weight scale per output channel or per tensor"
     )
+    qua.add_argument(
+        "--input",
+        choices=["uint8", "float"],
+        default="uint8",
+        help="uint8: the model reads the letterboxed BGR frame (1, H, W, 3) as it is (less work per frame, same outputs); "
+        "float: RGB (1, 3, H, W) in 0..1 like the FP32 model, for tools that feed that",
+    )
     qua.set_defaults(handler=run_quantize)
+    conv = tr_sub.add_parser(
+        "convert-input",
+        help="switch an INT8 model between uint8 BGR (1, H, W, 3) and float RGB (1, 3, H, W) input; outputs stay bit-for-bit the same",
+    )
+    conv.add_argument("model", type=Path)
+    conv.add_argument("--to", choices=["uint8", "float"], required=True)
+    conv.add_argument("--out", type=Path, required=True)
+    conv.set_defaults(handler=run_convert_input)
     ev = tr_sub.add_parser("eval", help="mAP of an ONNX model through vision.OnnxDetector (pycocotools)")
     ev.add_argument("--model", type=Path, required=True)
     ev.add_argument("--data", type=Path, required=True, help="YOLO dataset folder or its data.yaml")
@@ -199,8 +214,16 @@ def run_quantize(args: argparse.Namespace) -> int:
         head_convs_fp32=args.head_convs == "fp32",
         attention_fp32=args.attention == "fp32",
         per_channel=args.weights == "per-channel",
+        uint8_input=args.input == "uint8",
     )
-    print(f"wrote {args.out}; kept {len(kept)} nodes in FP32 (detect-head decoding, attention): {', '.join(kept)}")
+    print(f"wrote {args.out} ({args.input} input); kept {len(kept)} nodes in FP32 (detect-head decoding, attention): {', '.join(kept)}")
+    return 0
+
+
+def run_convert_input(args: argparse.Namespace) -> int:
+    from training.input_layout import convert_file
+
+    print(f"wrote {args.out}: input {convert_file(args.model, args.out, uint8=args.to == 'uint8')}")
     return 0
 
 

@@ -18,6 +18,8 @@ from vision.geometry import Letterbox, cxcywh_to_xyxy, letterbox, nms, to_blob
 HEAD_YOLO11 = "yolo11"  # (1, 4 + nc, anchors): cx, cy, w, h then per-class scores; needs NMS
 HEAD_END2END = "end2end"  # (1, N, 6): x1, y1, x2, y2, score, class; no NMS
 
+Blob = npt.NDArray[np.float32] | npt.NDArray[np.uint8]  # a model input: float (1, 3, h, w) or uint8 (1, h, w, 3)
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -31,6 +33,7 @@ class ModelInfo:
     metadata: dict[str, str] = field(repr=False)
     dynamic: bool = False  # input height and width are free: frames are padded only to a multiple of ``stride``
     stride: int = 32
+    uint8_input: bool = False  # input is the letterboxed BGR frame itself, (1, h, w, 3) uint8; else (1, 3, h, w) float RGB 0..1
 
     @property
     def model_id(self) -> str:
@@ -122,18 +125,23 @@ class OnnxDetector:
         meta = dict(self.session.get_modelmeta().custom_metadata_map)
         inputs = self.session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
-            raise ModelError(str(path), f"expected one image input (1, 3, H, W), got {[i.shape for i in inputs]}")
+            raise ModelError(str(path), f"expected one image input (1, 3, H, W) or (1, H, W, 3), got {[i.shape for i in inputs]}")
         self.input_name = inputs[0].name
+        uint8_input = inputs[0].type == "tensor(uint8)"
+        shape = list(inputs[0].shape)
+        if (uint8_input and shape[3] != 3) or (not uint8_input and (inputs[0].type != "tensor(float)" or shape[1] != 3)):
+            raise ModelError(str(path), f"input is {inputs[0].type} {shape}: expected float (1, 3, H, W) or uint8 (1, H, W, 3)")
         names = _parse_names(str(path), meta.get("names"))
-        imgsz = _parse_imgsz(str(path), meta.get("imgsz"), list(inputs[0].shape))
+        nchw = [shape[0], shape[3], shape[1], shape[2]] if uint8_input else shape
+        imgsz = _parse_imgsz(str(path), meta.get("imgsz"), nchw)
         head = self._head_kind(str(path), self.session.get_outputs()[0].shape, len(names))
         if meta.get("task", "detect") != "detect":
             raise ModelError(str(path), f"task is {meta['task']!r}, farz needs a 'detect' model")
-        dynamic = not all(isinstance(d, int) for d in inputs[0].shape[2:])
+        dynamic = not all(isinstance(d, int) for d in nchw[2:])
         stride = _parse_literal(meta.get("stride", "32"))
         if not isinstance(stride, int) or stride <= 0:
             raise ModelError(str(path), f"metadata 'stride' is {meta.get('stride')!r}, expected a positive integer")
-        self.info = ModelInfo(str(path), names, imgsz, head, _file_sha256(path), meta, dynamic, stride)
+        self.info = ModelInfo(str(path), names, imgsz, head, _file_sha256(path), meta, dynamic, stride, uint8_input)
 
     @staticmethod
     def _head_kind(path: str, shape: list[object], nc: int) -> str:
@@ -154,14 +162,19 @@ class OnnxDetector:
         """Class names in model order."""
         return self.info.names
 
-    def preprocess(self, frame: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.float32], Letterbox]:
-        """BGR frame (H, W, 3) → (1, 3, h, w) float32 RGB in 0..1, letterboxed to the model size."""
+    def preprocess(self, frame: npt.NDArray[np.uint8]) -> tuple[Blob, Letterbox]:
+        """BGR frame (H, W, 3) → the model input, letterboxed to the model size, and the letterbox used."""
         if frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"expected a BGR frame of shape (H, W, 3), got {frame.shape}")
         boxed, box = letterbox(frame, self.info.imgsz, self.info.stride if self.info.dynamic else 0)
-        return to_blob(boxed), box
+        return self.to_input(boxed), box
 
-    def infer(self, blob: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    def to_input(self, boxed: npt.NDArray[np.uint8]) -> Blob:
+        """A letterboxed BGR image (h, w, 3) → what the model reads: (1, h, w, 3) uint8 as it is (a
+        uint8-input model), else (1, 3, h, w) float32 RGB in 0..1."""
+        return boxed[None] if self.info.uint8_input else to_blob(boxed)
+
+    def infer(self, blob: Blob) -> npt.NDArray[np.float32]:
         """Raw model output for a preprocessed blob."""
         return np.asarray(self.session.run(None, {self.input_name: blob})[0], dtype=np.float32)
 
