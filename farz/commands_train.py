@@ -19,6 +19,14 @@ def register(sub: SubParsers) -> None:
     cut.add_argument("--out", type=Path, default=Path("build/cutouts"), help="output folder")
     cut.add_argument("--workers", type=int, default=2)
     cut.set_defaults(handler=run_cutouts)
+    pho = ds_sub.add_parser(
+        "photos", help="the real photos behind one split's cut-outs as a YOLO dataset (one box each): the un-composited held-out check"
+    )
+    pho.add_argument("--source", type=Path, default=Path("../shared/datasets/trashnet"), help="folder of <class>/*.jpg photos")
+    pho.add_argument("--cutouts", type=Path, default=Path("build/cutouts"), help="output of `farz datasets cutouts`")
+    pho.add_argument("--split", choices=["train", "val", "test"], default="test")
+    pho.add_argument("--out", type=Path, default=Path("build/heldout-photos"))
+    pho.set_defaults(handler=run_photos)
     syn = ds_sub.add_parser("synth", help="render belt training images (YOLO labels) or belt videos with truth")
     syn.add_argument("--cutouts", type=Path, default=Path("build/cutouts"))
     syn.add_argument("--out", type=Path, required=True, help="dataset folder (images) or output .mp4 (--video)")
@@ -82,6 +90,12 @@ def register(sub: SubParsers) -> None:
         "--weights", choices=["per-tensor", "per-channel"], default="per-channel", help="one weight scale per output channel or per tensor"
     )
     qua.add_argument(
+        "--first-conv",
+        choices=["fp32", "int8"],
+        default="fp32",
+        help="precision of the convolution that reads the image (3 channels: slower in INT8 on x86, so FP32 by default)",
+    )
+    qua.add_argument(
         "--input",
         choices=["uint8", "float"],
         default="uint8",
@@ -140,6 +154,14 @@ def run_cutouts(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"{args.source}: no such folder of photos")
     results = make_cutouts(args.source, args.out, load_taxonomy(), workers=args.workers)
     print(f"{sum(r.accepted for r in results)} of {len(results)} photos gave a cut-out; report: {args.out / 'report.json'}")
+    return 0
+
+
+def run_photos(args: argparse.Namespace) -> int:
+    from training.cutouts import write_photo_set
+    from training.taxonomy import load_taxonomy
+
+    print(f"wrote {write_photo_set(args.cutouts, args.source, args.out, load_taxonomy().names, args.split)}")
     return 0
 
 
@@ -215,8 +237,10 @@ def run_quantize(args: argparse.Namespace) -> int:
         attention_fp32=args.attention == "fp32",
         per_channel=args.weights == "per-channel",
         uint8_input=args.input == "uint8",
+        first_conv_fp32=args.first_conv == "fp32",
     )
-    print(f"wrote {args.out} ({args.input} input); kept {len(kept)} nodes in FP32 (detect-head decoding, attention): {', '.join(kept)}")
+    what = "first conv, detect-head decoding, attention"
+    print(f"wrote {args.out} ({args.input} input); kept {len(kept)} nodes in FP32 ({what}): {', '.join(kept)}")
     return 0
 
 

@@ -127,3 +127,29 @@ def test_fit_with_missing_init_weights_stops_before_any_work_with_one_clear_line
     assert proc.returncode == 3, proc.stderr
     assert "init weights not found" in proc.stderr and "Traceback" not in proc.stderr
     assert not run.exists()
+
+
+def test_photo_set_boxes_each_held_out_photo_around_its_item(tmp_path: Path) -> None:
+    from training.cutouts import make_cutouts, write_photo_set
+    from training.evaluate import YoloSplit, load_yolo_split, read_labels
+
+    taxonomy = load_taxonomy()
+    source = tmp_path / "photos"
+    (source / "glass").mkdir(parents=True)
+    truth = {}
+    for seed in range(6):
+        photo, mask = board_photo(item_scale=0.2 + 0.03 * seed, seed=seed)
+        name = f"glass{seed}.jpg"
+        cv2.imwrite(str(source / "glass" / name), photo)
+        ys, xs = np.nonzero(mask)
+        truth[f"glass-glass{seed}"] = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+    results = make_cutouts(source, tmp_path / "cutouts", taxonomy, workers=1)
+    split = results[0].split
+    data = write_photo_set(tmp_path / "cutouts", source, tmp_path / "set", taxonomy.names, split)
+    images = load_yolo_split(data, "val").images
+    assert sorted(p.stem for p in images) == sorted(f"glass-{Path(r.source).stem}" for r in results if r.accepted and r.split == split)
+    for image in images:
+        h, w = cv2.imread(str(image)).shape[:2]
+        classes, boxes = read_labels(YoloSplit.label_path(image), w, h)
+        assert classes.tolist() == [taxonomy.names.index("glass")]
+        np.testing.assert_allclose(boxes[0], truth[image.stem], atol=0.03 * max(w, h))

@@ -76,13 +76,16 @@ def test_prepare_fit_export_quantize_eval(tmp_path: Path) -> None:
     qua = farz("train", "quantize", str(fp32), "--out", str(int8), "--calib", str(data / "images" / "train"), "--images", "8", cwd=repo)
     assert qua.returncode == 0, qua.stderr[-2000:]
     assert "FP32" in qua.stdout
+    qua_default_kept = qua.stdout
     lean = tmp_path / "run" / "model.lean.int8.onnx"
-    flags = ("--attention", "fp32", "--weights", "per-tensor")
+    flags = ("--attention", "fp32", "--weights", "per-tensor", "--input", "float", "--first-conv", "int8")
     calib = ("--calib", str(data / "images" / "train"), "--images", "8")
     qua = farz("train", "quantize", str(fp32), "--out", str(lean), *calib, *flags, cwd=repo)
     assert qua.returncode == 0, qua.stderr[-2000:]
     assert "per-tensor weights" in OnnxDetector(lean).info.metadata["quantization"]
     assert attention_in_int8(int8) and not attention_in_int8(lean)  # yolo26n has attention blocks: kept FP32 when asked
+    assert OnnxDetector(int8).info.uint8_input and not OnnxDetector(lean).info.uint8_input  # uint8 BGR pixels by default
+    assert "/model.0/conv/Conv" in qua_default_kept and "/model.0/conv/Conv" not in qua.stdout  # the first conv: FP32 unless asked
     for model in (fp32, int8):
         detector = OnnxDetector(model)
         assert detector.names == NAMES and detector.info.imgsz == (64, 64) and detector.info.dynamic  # rect by default

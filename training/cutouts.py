@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from training.synth import SceneLabels, write_data_yaml
 from training.taxonomy import Taxonomy
 
 WORK_SIDE = 256  # px: masks are computed on a copy whose longer side is this
@@ -203,3 +204,32 @@ def make_cutouts(source: Path, out_dir: Path, taxonomy: Taxonomy, workers: int =
     report = {"source": str(source), "summary": summary, "items": [asdict(r) for r in results]}
     (out_dir / "report.json").write_text(json.dumps(report, indent=1))
     return results
+
+
+def write_photo_set(cutout_dir: Path, source: Path, out: Path, names: tuple[str, ...], split: str = "test") -> Path:
+    """The real photos behind one split's accepted cut-outs as a YOLO dataset (split ``val``): each photo
+    as it was taken, with one box around its item's mask. This is the un-composited held-out check: the gap
+    between a model's mAP here and on belt scenes made from the same items measures how far the scenes are
+    from real images. Returns the dataset's data.yaml."""
+    report_path = cutout_dir / "report.json"
+    if not report_path.is_file():
+        raise FileNotFoundError(f"{report_path}: run `farz datasets cutouts` first")
+    items = [r for r in json.loads(report_path.read_text())["items"] if r["accepted"] and r["split"] == split]
+    (out / "images" / "val").mkdir(parents=True, exist_ok=True)
+    (out / "labels" / "val").mkdir(parents=True, exist_ok=True)
+    for item in items:
+        photo = source / item["label"] / item["source"]
+        image = cv2.imread(str(photo), cv2.IMREAD_COLOR)
+        if image is None:
+            raise FileNotFoundError(f"{photo}: the photo in {report_path} is missing or unreadable")
+        scale = WORK_SIDE / max(image.shape[:2])
+        mask, _ = item_mask(cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA))
+        ys, xs = np.nonzero(mask)
+        h, w = mask.shape
+        x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+        box = ((x0 + x1) / 2 / w, (y0 + y1) / 2 / h, (x1 - x0) / w, (y1 - y0) / h)
+        stem = f"{item['label']}-{Path(item['source']).stem}"
+        cv2.imwrite(str(out / "images" / "val" / f"{stem}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        labels = SceneLabels([names.index(item["label"])], [box])
+        (out / "labels" / "val" / f"{stem}.txt").write_text(labels.to_text())
+    return write_data_yaml(out, ["val"], names)

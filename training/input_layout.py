@@ -1,11 +1,14 @@
-"""An INT8 model's input as the camera gives it: uint8 BGR pixels (1, H, W, 3) instead of float RGB (1, 3, H, W).
+"""A model's input as the camera gives it: uint8 BGR pixels (1, H, W, 3) instead of float RGB (1, 3, H, W).
 
-A static INT8 QDQ graph begins by quantizing its float input with scale 1/255 and zero point 0, which turns
-the 0..1 floats back into the very uint8 pixel values they came from. Feeding those pixels directly drops
-that QuantizeLinear, the float conversion and channel swap before it (``to_blob``) and, as ONNX Runtime runs
-quantized convolutions channels-last, the layout transpose too. The BGR → RGB swap is folded into the first
-convolution's weights (its input channels are reversed), so the outputs are bit-for-bit those of the float
-input graph. ``to_float_input`` undoes it, for tools that feed float RGB (Ultralytics).
+Feeding the letterboxed frame as it is drops the float conversion, channel swap and layout change of
+``to_blob`` from every frame. Inside the graph the pixels go through one Transpose to (1, 3, H, W) and:
+- where the first convolution is INT8, the graph began by quantizing its float input with scale 1/255 and
+  zero point 0, which turns the 0..1 floats back into the very uint8 values they came from: that
+  QuantizeLinear goes, and the outputs are bit-for-bit those of the float-input graph;
+- where the first convolution is FP32 (farz's default: with three input channels it is slower in INT8), a
+  Cast to float feeds it and the 1/255 is folded into its weights: outputs equal to float rounding.
+The BGR → RGB swap is folded into the first convolution's weights (input channels reversed).
+``to_float_input`` undoes it all, for tools that feed float RGB (Ultralytics).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from onnx import helper, numpy_helper
 UINT8_BGR_NHWC = "uint8 BGR NHWC"
 FLOAT_RGB_NCHW = "float32 RGB NCHW 0..1"
 _TRANSPOSE_NAME = "farz_input_nhwc_to_nchw"
+_CAST_NAME = "farz_input_to_float"
 _PIXEL_SCALE = np.float32(1 / 255)
 
 
@@ -31,9 +35,10 @@ def _consumers(graph: onnx.GraphProto, tensor: str) -> list[onnx.NodeProto]:
 
 
 def _initializer(graph: onnx.GraphProto, name: str) -> onnx.TensorProto:
-    for init in graph.initializer:
-        if init.name == name:
-            return init
+    found: onnx.TensorProto
+    for found in graph.initializer:
+        if found.name == name:
+            return found
     raise LayoutError(f"{name!r} is not a constant initializer")
 
 
@@ -63,35 +68,68 @@ def input_format(model: onnx.ModelProto) -> str:
     return UINT8_BGR_NHWC if elem == onnx.TensorProto.UINT8 else FLOAT_RGB_NCHW
 
 
-def to_uint8_input(model: onnx.ModelProto) -> onnx.ModelProto:
-    """A copy of a float-input static INT8 QDQ model whose input is uint8 BGR (1, H, W, 3); same outputs.
+def _image_input(graph: onnx.GraphProto) -> tuple[onnx.ValueInfoProto, list[onnx.TensorShapeProto.Dimension]]:
+    image = graph.input[0]
+    dims = list(image.type.tensor_type.shape.dim)
+    if len(dims) != 4 or dims[1].dim_value != 3:
+        raise LayoutError(f"the input {image.name!r} is not (N, 3, H, W)")
+    return image, dims
 
-    Raises ``LayoutError`` when the graph does not begin with QuantizeLinear(scale 1/255, zero point 0) →
-    DequantizeLinear → Conv on a (N, 3, H, W) float input.
+
+def _float_conv_weight(graph: onnx.GraphProto, conv: onnx.NodeProto) -> onnx.TensorProto:
+    """The float weight initializer of a first Conv kept in FP32 (only that Conv may use it)."""
+    if len(_consumers(graph, conv.input[1])) != 1:
+        raise LayoutError("the first Conv's weight is shared with other nodes")
+    weight = _initializer(graph, conv.input[1])
+    if weight.data_type != onnx.TensorProto.FLOAT:
+        raise LayoutError("the first Conv's weight is not float")
+    return weight
+
+
+def _scale_weight(weight: onnx.TensorProto, factor: float) -> None:
+    array = numpy_helper.to_array(weight).astype(np.float64) * factor
+    weight.CopyFrom(numpy_helper.from_array(array.astype(np.float32), weight.name))
+
+
+def to_uint8_input(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of a float-input model (a static INT8 QDQ one, or FP32) whose input is uint8 BGR (1, H, W, 3).
+
+    Two graph starts are understood: QuantizeLinear(scale 1/255, zero point 0) → DequantizeLinear → Conv
+    (the first convolution in INT8: the pixels *are* the quantized input, outputs stay bit-identical), and
+    a first Conv in FP32 (the pixels are cast to float and the 1/255 is folded into its weights:
+    outputs equal to float rounding). Anything else raises ``LayoutError``.
     """
     out = onnx.ModelProto()
     out.CopyFrom(model)
     graph = out.graph
     if input_format(out) == UINT8_BGR_NHWC:
         raise LayoutError("the input is already uint8")
-    image = graph.input[0]
-    dims = list(image.type.tensor_type.shape.dim)
-    if len(dims) != 4 or dims[1].dim_value != 3:
-        raise LayoutError(f"the input {image.name!r} is not (N, 3, H, W)")
-    quant = _consumers(graph, image.name)
-    if len(quant) != 1 or quant[0].op_type != "QuantizeLinear":
-        raise LayoutError(f"the input feeds {[n.op_type for n in quant]}, expected one QuantizeLinear (quantize the model first)")
-    scale = numpy_helper.to_array(_initializer(graph, quant[0].input[1]))
-    zero = numpy_helper.to_array(_initializer(graph, quant[0].input[2]))
-    if scale.size != 1 or scale.item() != _PIXEL_SCALE or zero.dtype != np.uint8 or zero.item() != 0:
-        raise LayoutError(f"the input is quantized with scale {scale.ravel()[:1]} and zero point {zero.ravel()[:1]}, expected 1/255 and uint8 0")
-    dequant = _consumers(graph, quant[0].output[0])
-    if len(dequant) != 1 or dequant[0].op_type != "DequantizeLinear":
-        raise LayoutError("the quantized input feeds more than one DequantizeLinear")
-    _reverse_input_channels(_first_conv_weight(graph, dequant[0].output[0]))
+    image, dims = _image_input(graph)
+    first = _consumers(graph, image.name)
     nchw = image.name + "_nchw"
-    dequant[0].input[0] = nchw
-    graph.node.remove(quant[0])
+    if len(first) == 1 and first[0].op_type == "Conv":
+        weight = _float_conv_weight(graph, first[0])
+        _reverse_input_channels(weight)
+        _scale_weight(weight, 1 / 255)
+        first[0].input[0] = image.name + "_float"
+        graph.node.insert(0, helper.make_node("Cast", [nchw], [first[0].input[0]], to=onnx.TensorProto.FLOAT, name=_CAST_NAME))
+    elif len(first) == 1 and first[0].op_type == "QuantizeLinear":
+        quant = first[0]
+        scale = numpy_helper.to_array(_initializer(graph, quant.input[1]))
+        zero = numpy_helper.to_array(_initializer(graph, quant.input[2]))
+        if scale.size != 1 or scale.item() != _PIXEL_SCALE or zero.dtype != np.uint8 or zero.item() != 0:
+            raise LayoutError(
+                f"the input is quantized with scale {scale.ravel()[:1]} and zero point {zero.ravel()[:1]}, expected 1/255 and uint8 0"
+            )
+        dequant = _consumers(graph, quant.output[0])
+        if len(dequant) != 1 or dequant[0].op_type != "DequantizeLinear":
+            raise LayoutError("the quantized input feeds more than one DequantizeLinear")
+        _reverse_input_channels(_first_conv_weight(graph, dequant[0].output[0]))
+        dequant[0].input[0] = nchw
+        graph.node.remove(quant)
+    else:
+        found = [n.op_type for n in first]
+        raise LayoutError(f"the input feeds {found}, expected one QuantizeLinear or one Conv (quantize the model first)")
     graph.node.insert(0, helper.make_node("Transpose", [image.name], [nchw], perm=[0, 3, 1, 2], name=_TRANSPOSE_NAME))
     shape = [d.dim_param or d.dim_value for d in (dims[0], dims[2], dims[3])]
     graph.input.remove(image)
@@ -107,18 +145,28 @@ def to_float_input(model: onnx.ModelProto) -> onnx.ModelProto:
     transpose = next((n for n in graph.node if n.name == _TRANSPOSE_NAME), None)
     if input_format(out) != UINT8_BGR_NHWC or transpose is None:
         raise LayoutError("the input is not the uint8 BGR input that `to_uint8_input` makes")
-    dequant = _consumers(graph, transpose.output[0])
-    if len(dequant) != 1 or dequant[0].op_type != "DequantizeLinear":
-        raise LayoutError("the transposed input does not feed one DequantizeLinear")
-    _reverse_input_channels(_first_conv_weight(graph, dequant[0].output[0]))
     image = graph.input[0]
-    quantized = image.name + "_QuantizeLinear_Output"
-    quant = helper.make_node("QuantizeLinear", [image.name, dequant[0].input[1], dequant[0].input[2]], [quantized], name=image.name + "_QuantizeLinear")
-    dequant[0].input[0] = quantized
+    first = _consumers(graph, transpose.output[0])
+    if len(first) == 1 and first[0].name == _CAST_NAME:
+        convs = _consumers(graph, first[0].output[0])
+        if len(convs) != 1 or convs[0].op_type != "Conv":
+            raise LayoutError("the cast input does not feed one Conv")
+        weight = _float_conv_weight(graph, convs[0])
+        _scale_weight(weight, 255)
+        _reverse_input_channels(weight)
+        convs[0].input[0] = image.name
+        graph.node.remove(first[0])
+    elif len(first) == 1 and first[0].op_type == "DequantizeLinear":
+        dequant = first[0]
+        _reverse_input_channels(_first_conv_weight(graph, dequant.output[0]))
+        quantized = image.name + "_QuantizeLinear_Output"
+        inputs = [image.name, dequant.input[1], dequant.input[2]]
+        graph.node.insert(0, helper.make_node("QuantizeLinear", inputs, [quantized], name=image.name + "_QuantizeLinear"))
+        dequant.input[0] = quantized
+    else:
+        raise LayoutError("the transposed input feeds neither a Cast nor one DequantizeLinear")
     graph.node.remove(transpose)
-    graph.node.insert(0, quant)
-    dims = list(image.type.tensor_type.shape.dim)
-    shape = [d.dim_param or d.dim_value for d in dims]
+    shape = [d.dim_param or d.dim_value for d in image.type.tensor_type.shape.dim]
     graph.input.remove(image)
     graph.input.insert(0, helper.make_tensor_value_info(image.name, onnx.TensorProto.FLOAT, [shape[0], 3, shape[1], shape[2]]))
     return out

@@ -262,8 +262,13 @@ def write_training_set(cutout_dir: Path, out: Path, names: tuple[str, ...], coun
             image, labels = render_training_image(cutouts, rng)
             cv2.imwrite(str(out / "images" / split / f"{i:06d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
             (out / "labels" / split / f"{i:06d}.txt").write_text(labels.to_text())
+    return write_data_yaml(out, list(counts), names)
+
+
+def write_data_yaml(out: Path, splits: list[str], names: tuple[str, ...]) -> Path:
+    """``out/data.yaml`` of a YOLO dataset whose split ``s`` lies in ``out/images/s``; returns its path."""
     data = out / "data.yaml"
-    lines = [f"path: {out.resolve()}", *(f"{s}: images/{s}" for s in counts), "names:"]
+    lines = [f"path: {out.resolve()}", *(f"{s}: images/{s}" for s in splits), "names:"]
     lines += [f"  {i}: {n}" for i, n in enumerate(names)]
     data.write_text("\n".join(lines) + "\n")
     return data
