@@ -85,12 +85,11 @@ def test_uint8_input_gives_the_float_input_outputs(tmp_path: Path, first_conv_fp
     assert input_format(onnx.load(str(uint8_int8))) == UINT8_BGR_NHWC
     for frame in frames:
         a, b = run(float_int8, to_blob(frame)), run(uint8_int8, frame[None])
-        if first_conv_fp32:  # the 1/255 is folded into the FP32 weights: equal to float rounding
+        if first_conv_fp32:  # the reversed input channels are summed in another order: equal to float rounding
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
         else:  # the pixels are the quantized input: bit for bit
             np.testing.assert_array_equal(a, b)
-        back = to_float_input(onnx.load(str(uint8_int8)))
-        np.testing.assert_allclose(run(back, to_blob(frame)), a, rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(run(to_float_input(onnx.load(str(uint8_int8))), to_blob(frame)), a)
 
 
 def test_shipped_int8_model_detects_the_same_with_either_input(float_copy: Path) -> None:
@@ -100,9 +99,9 @@ def test_shipped_int8_model_detects_the_same_with_either_input(float_copy: Path)
         frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
         da, db = uint8_model(frame), float_model(frame)
         np.testing.assert_array_equal(da.class_id, db.class_id)
-        # Float rounding in the FP32 first conv can move a requantized value after it by one step.
+        # Float rounding in the FP32 first conv can move a value requantized after it by one step.
         np.testing.assert_allclose(da.xyxy, db.xyxy, atol=2.0)
-        np.testing.assert_allclose(da.confidence, db.confidence, atol=0.02)
+        np.testing.assert_allclose(da.confidence, db.confidence, atol=0.05)
 
 
 def test_round_trip_restores_the_float_graph(float_copy: Path) -> None:
@@ -110,8 +109,7 @@ def test_round_trip_restores_the_float_graph(float_copy: Path) -> None:
     original = onnx.load(str(float_copy))
     assert input_format(again) == FLOAT_RGB_NCHW and again.graph.input[0] == original.graph.input[0]
     assert sorted(n.SerializeToString() for n in again.graph.node) == sorted(n.SerializeToString() for n in original.graph.node)
-    for a, b in zip(again.graph.initializer, original.graph.initializer, strict=True):
-        np.testing.assert_allclose(numpy_helper.to_array(a), numpy_helper.to_array(b), rtol=1e-6)
+    assert list(again.graph.initializer) == list(original.graph.initializer)
 
 
 def test_converting_what_cannot_be_converted_says_why(tmp_path: Path) -> None:

@@ -6,7 +6,9 @@ Feeding the letterboxed frame as it is drops the float conversion, channel swap 
   zero point 0, which turns the 0..1 floats back into the very uint8 values they came from: that
   QuantizeLinear goes, and the outputs are bit-for-bit those of the float-input graph;
 - where the first convolution is FP32 (farz's default: with three input channels it is slower in INT8), a
-  Cast to float feeds it and the 1/255 is folded into its weights: outputs equal to float rounding.
+  Cast to float and a Mul by 1/255 feed it — the arithmetic of ``to_blob``; the reversed input channels are
+  summed in another order, so outputs are equal to float rounding, which a requantization after it can turn
+  into one quantization step (detections within a pixel or two; accuracy measured in the model card).
 The BGR → RGB swap is folded into the first convolution's weights (input channels reversed).
 ``to_float_input`` undoes it all, for tools that feed float RGB (Ultralytics).
 """
@@ -23,6 +25,8 @@ UINT8_BGR_NHWC = "uint8 BGR NHWC"
 FLOAT_RGB_NCHW = "float32 RGB NCHW 0..1"
 _TRANSPOSE_NAME = "farz_input_nhwc_to_nchw"
 _CAST_NAME = "farz_input_to_float"
+_MUL_NAME = "farz_input_to_0_1"
+_SCALE_NAME = "farz_pixel_scale"
 _PIXEL_SCALE = np.float32(1 / 255)
 
 
@@ -86,18 +90,13 @@ def _float_conv_weight(graph: onnx.GraphProto, conv: onnx.NodeProto) -> onnx.Ten
     return weight
 
 
-def _scale_weight(weight: onnx.TensorProto, factor: float) -> None:
-    array = numpy_helper.to_array(weight).astype(np.float64) * factor
-    weight.CopyFrom(numpy_helper.from_array(array.astype(np.float32), weight.name))
-
-
 def to_uint8_input(model: onnx.ModelProto) -> onnx.ModelProto:
     """A copy of a float-input model (a static INT8 QDQ one, or FP32) whose input is uint8 BGR (1, H, W, 3).
 
     Two graph starts are understood: QuantizeLinear(scale 1/255, zero point 0) → DequantizeLinear → Conv
-    (the first convolution in INT8: the pixels *are* the quantized input, outputs stay bit-identical), and
-    a first Conv in FP32 (the pixels are cast to float and the 1/255 is folded into its weights:
-    outputs equal to float rounding). Anything else raises ``LayoutError``.
+    (the first convolution in INT8: the pixels *are* the quantized input), and a first Conv in FP32 (the
+    pixels are cast to float and multiplied by 1/255, as ``to_blob`` does: outputs equal to float rounding).
+    ``to_float_input`` restores the float-input graph exactly. Anything else raises ``LayoutError``.
     """
     out = onnx.ModelProto()
     out.CopyFrom(model)
@@ -108,11 +107,12 @@ def to_uint8_input(model: onnx.ModelProto) -> onnx.ModelProto:
     first = _consumers(graph, image.name)
     nchw = image.name + "_nchw"
     if len(first) == 1 and first[0].op_type == "Conv":
-        weight = _float_conv_weight(graph, first[0])
-        _reverse_input_channels(weight)
-        _scale_weight(weight, 1 / 255)
-        first[0].input[0] = image.name + "_float"
-        graph.node.insert(0, helper.make_node("Cast", [nchw], [first[0].input[0]], to=onnx.TensorProto.FLOAT, name=_CAST_NAME))
+        _reverse_input_channels(_float_conv_weight(graph, first[0]))
+        as_float, scaled = image.name + "_float", image.name + "_scaled"
+        graph.initializer.append(numpy_helper.from_array(np.array(_PIXEL_SCALE, np.float32), _SCALE_NAME))
+        first[0].input[0] = scaled
+        graph.node.insert(0, helper.make_node("Mul", [as_float, _SCALE_NAME], [scaled], name=_MUL_NAME))
+        graph.node.insert(0, helper.make_node("Cast", [nchw], [as_float], to=onnx.TensorProto.FLOAT, name=_CAST_NAME))
     elif len(first) == 1 and first[0].op_type == "QuantizeLinear":
         quant = first[0]
         scale = numpy_helper.to_array(_initializer(graph, quant.input[1]))
@@ -148,14 +148,15 @@ def to_float_input(model: onnx.ModelProto) -> onnx.ModelProto:
     image = graph.input[0]
     first = _consumers(graph, transpose.output[0])
     if len(first) == 1 and first[0].name == _CAST_NAME:
-        convs = _consumers(graph, first[0].output[0])
+        mul = _consumers(graph, first[0].output[0])
+        convs = _consumers(graph, mul[0].output[0]) if len(mul) == 1 and mul[0].name == _MUL_NAME else []
         if len(convs) != 1 or convs[0].op_type != "Conv":
-            raise LayoutError("the cast input does not feed one Conv")
-        weight = _float_conv_weight(graph, convs[0])
-        _scale_weight(weight, 255)
-        _reverse_input_channels(weight)
+            raise LayoutError("the cast and scaled input does not feed one Conv")
+        _reverse_input_channels(_float_conv_weight(graph, convs[0]))
         convs[0].input[0] = image.name
         graph.node.remove(first[0])
+        graph.node.remove(mul[0])
+        graph.initializer.remove(_initializer(graph, _SCALE_NAME))
     elif len(first) == 1 and first[0].op_type == "DequantizeLinear":
         dequant = first[0]
         _reverse_input_channels(_first_conv_weight(graph, dequant.output[0]))
