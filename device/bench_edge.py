@@ -163,7 +163,7 @@ def ultralytics_method(model: Path, settings: CountSettings, frames: list[Frame]
     if info.uint8_input:  # Ultralytics feeds float RGB: the same INT8 graph with its float input restored
         from training.input_layout import convert_file
 
-        float_copy = Path(tempfile.mkdtemp(prefix="farz-bench-")) / model.name
+        float_copy = Path(tempfile.gettempdir()) / "farz-bench" / f"{info.sha256[:16]}.float-input.onnx"
         convert_file(model, float_copy, uint8=False)
         model = float_copy
     common = {"model": str(model), "show": False, "verbose": False, "conf": settings.confidence, "imgsz": imgsz}

@@ -99,13 +99,14 @@ def register(sub: SubParsers) -> None:
         "--input",
         choices=["uint8", "float"],
         default="uint8",
-        help="uint8: the model reads the letterboxed BGR frame (1, H, W, 3) as it is (less work per frame, same outputs); "
+        help="uint8: the model reads the letterboxed BGR frame (1, H, W, 3) as it is (less work per frame, the same outputs to float rounding); "
         "float: RGB (1, 3, H, W) in 0..1 like the FP32 model, for tools that feed that",
     )
     qua.set_defaults(handler=run_quantize)
     conv = tr_sub.add_parser(
         "convert-input",
-        help="switch an INT8 model between uint8 BGR (1, H, W, 3) and float RGB (1, 3, H, W) input; outputs stay bit-for-bit the same",
+        help="switch an INT8 model between uint8 BGR (1, H, W, 3) and float RGB (1, 3, H, W) input; the same outputs "
+        "(bit for bit with an INT8 first conv, to float rounding with an FP32 one)",
     )
     conv.add_argument("model", type=Path)
     conv.add_argument("--to", choices=["uint8", "float"], required=True)

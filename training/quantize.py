@@ -8,7 +8,7 @@ shipped model: the same held-out mAP50 within 0.2 points, a lower count error on
 ``--head-convs fp32`` keeps them FP32. The function returns what it kept in FP32.
 
 By default the quantized model then reads the letterboxed BGR frame itself, uint8 (1, H, W, 3), instead of
-float RGB (1, 3, H, W): see ``training.input_layout`` (same outputs, less work per frame).
+float RGB (1, 3, H, W): see ``training.input_layout`` (the same outputs to float rounding, less work per frame).
 """
 
 from __future__ import annotations
