@@ -99,7 +99,8 @@ def register(sub: SubParsers) -> None:
         "--input",
         choices=["uint8", "float"],
         default="uint8",
-        help="uint8: the model reads the letterboxed BGR frame (1, H, W, 3) as it is (less work per frame, the same outputs to float rounding); "
+        help="uint8: the model reads the letterboxed BGR frame (1, H, W, 3) as it is "
+        "(less work per frame, the same outputs to float rounding); "
         "float: RGB (1, 3, H, W) in 0..1 like the FP32 model, for tools that feed that",
     )
     qua.set_defaults(handler=run_quantize)
