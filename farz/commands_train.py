@@ -258,7 +258,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
     result = evaluate(args.model, args.data, args.split, args.threads, args.max_images)
     if args.record:
-        from training.export import set_metadata
+        from training.metadata import set_metadata
 
         keys = ("map50", "map50_95", "per_class", "images")
         metrics = {k: result[k] for k in keys} | {"data": f"{args.data}:{args.split}"}

@@ -11,8 +11,8 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from training.export import set_metadata
 from training.input_layout import FLOAT_RGB_NCHW, UINT8_BGR_NHWC, LayoutError, convert_file, input_format, to_float_input, to_uint8_input
+from training.metadata import set_metadata
 from training.quantize import quantize
 from vision import OnnxDetector
 from vision.errors import ModelError

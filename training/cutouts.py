@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from training.synth import SceneLabels, write_data_yaml
+from training.synth import SceneLabels, mask_box, write_data_yaml
 from training.taxonomy import Taxonomy
 
 WORK_SIDE = 256  # px: masks are computed on a copy whose longer side is this
@@ -111,6 +111,12 @@ def item_mask(image_bgr: np.ndarray) -> tuple[np.ndarray, float]:
     return filled, board_std
 
 
+def work_mask(image_bgr: np.ndarray) -> tuple[np.ndarray, float]:
+    """``item_mask`` of a copy of the photo whose longer side is ``WORK_SIDE``: the mask every cut-out is judged on."""
+    scale = WORK_SIDE / max(image_bgr.shape[:2])
+    return item_mask(cv2.resize(image_bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA))
+
+
 def judge_mask(mask: np.ndarray, board_std: float) -> tuple[str, float, float]:
     """('ok' or the reason to reject, area fraction, fraction of the image border the mask touches)."""
     area = float((mask > 0).mean())
@@ -138,9 +144,7 @@ def _process(args: tuple[str, str, str, str]) -> CutoutResult:
     image = cv2.imread(path_s, cv2.IMREAD_COLOR)
     if image is None:
         return CutoutResult(path.name, label, split, False, "unreadable image", 0.0, 0.0, None)
-    scale = WORK_SIDE / max(image.shape[:2])
-    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    mask_small, board_std = item_mask(small)
+    mask_small, board_std = work_mask(image)
     reason, area, touch = judge_mask(mask_small, board_std)
     if reason != "ok":
         return CutoutResult(path.name, label, split, False, reason, area, touch, None)
@@ -222,12 +226,7 @@ def write_photo_set(cutout_dir: Path, source: Path, out: Path, names: tuple[str,
         image = cv2.imread(str(photo), cv2.IMREAD_COLOR)
         if image is None:
             raise FileNotFoundError(f"{photo}: the photo in {report_path} is missing or unreadable")
-        scale = WORK_SIDE / max(image.shape[:2])
-        mask, _ = item_mask(cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA))
-        ys, xs = np.nonzero(mask)
-        h, w = mask.shape
-        x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
-        box = ((x0 + x1) / 2 / w, (y0 + y1) / 2 / h, (x1 - x0) / w, (y1 - y0) / h)
+        box = mask_box(work_mask(image)[0])
         stem = f"{item['label']}-{Path(item['source']).stem}"
         cv2.imwrite(str(out / "images" / "val" / f"{stem}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
         labels = SceneLabels([names.index(item["label"])], [box])

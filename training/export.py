@@ -6,28 +6,9 @@ import json
 import shutil
 from pathlib import Path
 
-import onnx
-
 from training.fit import offline_ultralytics
+from training.metadata import set_metadata
 from training.taxonomy import Taxonomy
-
-
-def set_metadata(path: Path, values: dict[str, str]) -> None:
-    """Add or replace ``metadata_props`` entries of an ONNX file in place."""
-    model = onnx.load(str(path))
-    existing = {p.key: p for p in model.metadata_props}
-    for key, value in values.items():
-        if key in existing:
-            existing[key].value = value
-        else:
-            entry = model.metadata_props.add()
-            entry.key, entry.value = key, value
-    onnx.save(model, str(path))
-
-
-def read_metadata(path: Path) -> dict[str, str]:
-    """All ``metadata_props`` of an ONNX file."""
-    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
 
 
 def farz_metadata(taxonomy: Taxonomy, name: str, imgsz: int, data_hash: str, metrics: dict[str, object] | None) -> dict[str, str]:

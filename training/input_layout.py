@@ -21,6 +21,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from training.metadata import put_metadata
+
 UINT8_BGR_NHWC = "uint8 BGR NHWC"
 FLOAT_RGB_NCHW = "float32 RGB NCHW 0..1"
 _TRANSPOSE_NAME = "farz_input_nhwc_to_nchw"
@@ -183,10 +185,7 @@ def convert_file(source: Path, out: Path, uint8: bool) -> str:
         raise LayoutError(f"{source}: not an ONNX model ({exc})") from exc
     converted = to_uint8_input(model) if uint8 else to_float_input(model)
     fmt = input_format(converted)
-    props = {p.key: p.value for p in converted.metadata_props} | {"input": fmt}
-    del converted.metadata_props[:]
-    for key, value in props.items():
-        converted.metadata_props.add(key=key, value=value)
+    put_metadata(converted, {"input": fmt})
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(converted, str(out))
     return fmt

@@ -24,8 +24,8 @@ import onnx
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from training.export import read_metadata, set_metadata
 from training.input_layout import UINT8_BGR_NHWC, to_uint8_input
+from training.metadata import put_metadata, read_metadata
 from vision.geometry import letterbox, to_blob
 
 QUANTIZED_OPS = [
@@ -158,13 +158,15 @@ def quantize(
             op_types_to_quantize=QUANTIZED_OPS,
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         )
+    quantized = onnx.load(str(out))
     if uint8_input:
-        onnx.save(to_uint8_input(onnx.load(str(out))), str(out))
+        quantized = to_uint8_input(quantized)
         meta["input"] = UINT8_BGR_NHWC
     meta["quantization"] = (
         f"static INT8 QDQ, per-{'channel' if per_channel else 'tensor'} weights, {method} calibration on {len(calibration_images)} images, "
         f"{len(excluded)} nodes FP32"
     )
     meta["farz_name"] = meta.get("farz_name", fp32.stem)
-    set_metadata(out, meta)
+    put_metadata(quantized, meta)
+    onnx.save(quantized, str(out))
     return excluded

@@ -212,11 +212,17 @@ def visible_labels(alphas: list[np.ndarray], class_ids: list[int], min_visible: 
         m = vis > 0.5
         if float(vis.sum()) < min_visible * area or m.sum() < 30:
             continue
-        ys, xs = np.nonzero(m)
-        x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
         labels.class_ids.append(cid)
-        labels.boxes.append(((x0 + x1) / 2 / w, (y0 + y1) / 2 / h, (x1 - x0) / w, (y1 - y0) / h))
+        labels.boxes.append(mask_box(m))
     return labels
+
+
+def mask_box(mask: np.ndarray) -> tuple[float, float, float, float]:
+    """Normalised YOLO box (cx, cy, w, h) around the non-zero pixels of a (H, W) mask that has some."""
+    h, w = mask.shape
+    ys, xs = np.nonzero(mask)
+    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    return (x0 + x1) / 2 / w, (y0 + y1) / 2 / h, (x1 - x0) / w, (y1 - y0) / h
 
 
 def render_training_image(cutouts: list[Cutout], rng: Rng, size: tuple[int, int] = (480, 360)) -> tuple[np.ndarray, SceneLabels]:
