@@ -153,3 +153,18 @@ def test_photo_set_boxes_each_held_out_photo_around_its_item(tmp_path: Path) -> 
         classes, boxes = read_labels(YoloSplit.label_path(image), w, h)
         assert classes.tolist() == [taxonomy.names.index("glass")]
         np.testing.assert_allclose(boxes[0], truth[image.stem], atol=0.03 * max(w, h))
+
+
+def test_photo_set_says_what_is_missing(tmp_path: Path) -> None:
+    from training.cutouts import make_cutouts, write_photo_set
+
+    names = load_taxonomy().names
+    with pytest.raises(FileNotFoundError, match="run `farz datasets cutouts` first"):
+        write_photo_set(tmp_path / "no-cutouts", tmp_path, tmp_path / "set", names)
+    source = tmp_path / "photos"
+    (source / "glass").mkdir(parents=True)
+    cv2.imwrite(str(source / "glass" / "glass0.jpg"), board_photo()[0])
+    result = make_cutouts(source, tmp_path / "cutouts", load_taxonomy(), workers=1)[0]
+    (source / "glass" / "glass0.jpg").unlink()
+    with pytest.raises(FileNotFoundError, match="missing or unreadable"):
+        write_photo_set(tmp_path / "cutouts", source, tmp_path / "set", names, result.split)

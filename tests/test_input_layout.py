@@ -121,8 +121,11 @@ def test_converting_what_cannot_be_converted_says_why(tmp_path: Path) -> None:
         to_uint8_input(onnx.load(str(INT8)))
     with pytest.raises(LayoutError, match="not the uint8 BGR input"):
         to_float_input(onnx.load(str(FP32)))
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="no such model file"):
         convert_file(tmp_path / "missing.onnx", tmp_path / "out.onnx", uint8=True)
+    (tmp_path / "garbage.onnx").write_bytes(b"not a model")
+    with pytest.raises(LayoutError, match="not an ONNX model"):
+        convert_file(tmp_path / "garbage.onnx", tmp_path / "out.onnx", uint8=True)
     assert input_format(onnx.load(str(INT8))) == UINT8_BGR_NHWC
 
 

@@ -88,8 +88,8 @@ def head_tail_nodes(model: onnx.ModelProto, include_final_convs: bool = True) ->
 
 def first_conv_nodes(model: onnx.ModelProto) -> list[str]:
     """The convolution that reads the image, and its activation. With three input channels it is the one
-    convolution that INT8 makes slower on x86 (ONNX Runtime's QLinearConv: 716 µs against 399 µs in FP32 at
-    320×256 on the shipped model), so it stays FP32 by default."""
+    convolution that INT8 makes slower on x86 (ONNX Runtime's QLinearConv: 610 µs against 333 µs in FP32 at
+    320×256 on the shipped model, ``bench/profile_nodes.py``), so it stays FP32 by default."""
     image = model.graph.input[0].name
     convs = [n for n in model.graph.node if image in n.input and n.op_type == "Conv"]
     acts = [n for c in convs for n in model.graph.node if c.output[0] in n.input and n.op_type in {"Relu", "Clip"}]
