@@ -53,10 +53,11 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         from training.config import ConfigError as TrainConfigError
         from training.input_layout import LayoutError
         from training.prepare import PrepareError
+        from training.recover import RecoverError
         from training.registry_client import RegistryError
         from training.taxonomy import TaxonomyError
 
-        errors += [TrainConfigError, TaxonomyError, PrepareError, RegistryError, LayoutError]
+        errors += [TrainConfigError, TaxonomyError, PrepareError, RegistryError, LayoutError, RecoverError]
     except ImportError:  # pragma: no cover - training extra absent
         pass
     try:

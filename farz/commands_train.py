@@ -113,6 +113,18 @@ def register(sub: SubParsers) -> None:
     conv.add_argument("--to", choices=["uint8", "float"], required=True)
     conv.add_argument("--out", type=Path, required=True)
     conv.set_defaults(handler=run_convert_input)
+    rec = tr_sub.add_parser(
+        "recover",
+        help="rebuild trainable PyTorch weights (.pt) from an exported FP32 ONNX file, to fine-tune a shipped model",
+        description="Copies every convolution's weights from the ONNX file into the architecture and gives each folded "
+        "BatchNorm back as the identity on the calibration images; checks that the rebuilt model's outputs equal the file's.",
+    )
+    rec.add_argument("model", type=Path, help="FP32 ONNX file exported by `farz train export`")
+    rec.add_argument("--out", type=Path, required=True, help="the .pt to write (use it as a config's `init:`)")
+    rec.add_argument("--calib", type=Path, required=True, help="folder of training images to measure BatchNorm statistics on")
+    rec.add_argument("--images", type=int, default=128, help="how many calibration images")
+    rec.add_argument("--architecture", default="training/configs/yolo26n-relu.yaml", help="the model definition the file was trained from")
+    rec.set_defaults(handler=run_recover)
     ev = tr_sub.add_parser("eval", help="mAP of an ONNX model through vision.OnnxDetector (pycocotools)")
     ev.add_argument("--model", type=Path, required=True)
     ev.add_argument("--data", type=Path, required=True, help="YOLO dataset folder or its data.yaml")
@@ -225,15 +237,20 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def pick_images(folder: Path, count: int) -> list[Path]:
+    """``count`` images spread evenly over ``folder``'s sorted images (jpg/png, recursive)."""
+    images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    step = max(1, len(images) // max(1, count))
+    return images[::step][:count]
+
+
 def run_quantize(args: argparse.Namespace) -> int:
     from training.quantize import quantize
 
-    images = sorted(p for p in args.calib.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
-    step = max(1, len(images) // max(1, args.images))
     kept = quantize(
         args.model,
         args.out,
-        images[::step][: args.images],
+        pick_images(args.calib, args.images),
         method=args.method,
         head_convs_fp32=args.head_convs == "fp32",
         attention_fp32=args.attention == "fp32",
@@ -243,6 +260,18 @@ def run_quantize(args: argparse.Namespace) -> int:
     )
     what = "first conv, detect-head decoding, attention"
     print(f"wrote {args.out} ({args.input} input); kept {len(kept)} nodes in FP32 ({what}): {', '.join(kept)}")
+    return 0
+
+
+def run_recover(args: argparse.Namespace) -> int:
+    from training.recover import recover
+
+    result = recover(args.model, args.architecture, pick_images(args.calib, args.images), args.out)
+    print(
+        f"wrote {result.out}: {result.tensors} tensors from {args.model}, {result.head_copied} one-to-one head tensors copied "
+        f"from the one-to-many head, BatchNorms measured on {result.images} images; "
+        f"largest output difference to the ONNX file {result.max_abs_diff:.2g}"
+    )
     return 0
 
 

@@ -2,7 +2,7 @@
 
 Starts ``farz server run`` on loopback with an SQLite file, creates a demo site, devices and tokens,
 starts ``farz device run`` on each bundled sample video with the bundled INT8 model (paced in real time
-and looping until Ctrl-C, or once with ``--once``), and prints the dashboard URL, each device's live
+and looping until Ctrl-C or SIGTERM, or once with ``--once``), and prints the dashboard URL, each device's live
 view and a read token for the city API. Nothing is downloaded.
 """
 
@@ -19,8 +19,15 @@ import urllib.request
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 SITE = "demo-site"
+
+
+def _stop_on_signal(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM/SIGHUP act like Ctrl-C: unwind, so the clean-up stops the agents and the server (a second signal waits)."""
+    signal.signal(signum, signal.SIG_IGN)
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def free_port(preferred: int) -> int:
@@ -93,6 +100,8 @@ def run(videos: list[Path], model: Path, data: Path | None, port: int, live_port
     base = f"http://127.0.0.1:{port}"
     devices = [DemoDevice(f"demo-{v.stem}", v, free_port(live_port + i if live_port else 0)) for i, v in enumerate(videos)]
     with ExitStack() as stack:
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            stack.callback(signal.signal, signum, signal.signal(signum, _stop_on_signal))
         server_log = stack.enter_context((data / "server.log").open("w"))
         server = subprocess.Popen(
             [sys.executable, "-m", "farz", "server", "run", "--port", str(port), "--database-url", database_url],

@@ -169,3 +169,37 @@ def test_farz_demo_once_puts_every_device_count_on_the_server(tmp_path: Path) ->
     for row in rows:
         assert row["server_equals_device"], row
         assert row["device_counts"] == baseline[row["video"]]["counts"], f"{row['video']}: {row['device_counts']} vs baseline"
+
+
+def test_farz_demo_stopped_by_sigterm_stops_its_server_and_agents(tmp_path: Path) -> None:
+    """`kill` (not Ctrl-C) of a looping demo must not leave agents or the server running."""
+    import re
+    import socket
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "farz", "demo", "--data", str(tmp_path / "demo"), "--port", "0", "--live-port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("logs and data in"):
+                break
+        ports = [int(p) for p in re.findall(r"http://127\.0\.0\.1:(\d+)/", "".join(lines))]
+        assert len(ports) >= 3, "".join(lines)  # the dashboard and one live view per sample video
+        time.sleep(3)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 0, "".join(lines) + proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    for port in ports:
+        with socket.socket() as s, pytest.raises(OSError):
+            s.settimeout(1)
+            s.connect(("127.0.0.1", port))
+    for log in (tmp_path / "demo").glob("demo-*.log"):
+        assert "flushing the outbox" in log.read_text(), f"{log.name}: the agent did not stop on its signal"
