@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -100,3 +101,34 @@ def test_prepare_fit_export_quantize_eval(tmp_path: Path) -> None:
     assert cmp.returncode == 0, cmp.stderr[-2000:]
     verdict = json.loads(cmp.stdout)
     assert {"map50_delta", "speedup_b_over_a", "better"} <= set(verdict) and verdict["b"]["count_error"] is not None
+
+
+def test_recover_rebuilds_trainable_weights_from_the_fp32_file(tmp_path: Path) -> None:
+    """ONNX → .pt → fit → export: the rebuilt model outputs what the file does, and Ultralytics trains from it."""
+    import onnxruntime as ort
+
+    repo = Path(__file__).resolve().parent.parent
+    data = tiny_dataset(tmp_path / "data", n_train=16, n_val=4)
+    config = tmp_path / "tiny.yaml"
+    config.write_text("name: tiny\nmodel: yolo26n.yaml\nimgsz: 64\nepochs: 1\nbatch: 8\nworkers: 0\ndevice: cpu\n")
+    fit = farz("train", "fit", "--config", str(config), "--run", str(tmp_path / "run"), "--data", str(data), cwd=repo)
+    assert fit.returncode == 0, fit.stderr[-2000:]
+    fp32 = tmp_path / "model.onnx"
+    assert farz("train", "export", fit.stdout.strip().splitlines()[-1], "--out", str(fp32), "--imgsz", "64", cwd=repo).returncode == 0
+    calib = ("--calib", str(data / "images" / "train"), "--images", "8", "--architecture", "yolo26n.yaml")
+    rec = farz("train", "recover", str(fp32), "--out", str(tmp_path / "recovered.pt"), *calib, cwd=repo)
+    assert rec.returncode == 0, rec.stderr[-2000:]
+    diff, scale = map(float, re.findall(r"file ([\d.e+-]+) \(outputs up to ([\d.e+-]+)\)", rec.stdout)[0])
+    assert diff < 1e-3 * scale, rec.stdout  # float rounding, not a wrong tensor (which moves outputs by whole pixels)
+    again = tmp_path / "again.onnx"
+    assert farz("train", "export", str(tmp_path / "recovered.pt"), "--out", str(again), "--imgsz", "64", cwd=repo).returncode == 0
+    blob = np.random.default_rng(1).random((1, 3, 64, 96), dtype=np.float32)
+    expected, got = (ort.InferenceSession(str(m)).run(None, {"images": blob})[0] for m in (fp32, again))
+    assert np.abs(expected - got).max() < 1e-3 * scale
+    config.write_text(config.read_text() + f"init: {tmp_path / 'recovered.pt'}\n")
+    refit = farz("train", "fit", "--config", str(config), "--run", str(tmp_path / "refit"), "--data", str(data), cwd=repo)
+    assert refit.returncode == 0, refit.stderr[-2000:]
+    int8 = tmp_path / "model.int8.onnx"
+    assert farz("train", "quantize", str(fp32), "--out", str(int8), *calib[:4], cwd=repo).returncode == 0
+    refused = farz("train", "recover", str(int8), "--out", str(tmp_path / "no.pt"), *calib, cwd=repo)
+    assert refused.returncode != 0 and "FP32" in refused.stderr and "Traceback" not in refused.stderr, refused.stderr[-2000:]

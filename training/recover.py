@@ -37,6 +37,7 @@ class Recovery:
     tensors: int  # ONNX initializers copied into the model
     head_copied: int  # one-to-one head tensors initialised from the exported one-to-many head
     max_abs_diff: float  # largest |ONNX − PyTorch| over the checked outputs
+    max_abs_output: float  # largest |ONNX output| (box coordinates in px): the scale of that difference
     images: int
 
 
@@ -49,7 +50,8 @@ def _onnx_weights(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     except Exception as exc:  # onnx raises DecodeError, OSError, ...
         raise RecoverError(f"{path}: not a readable ONNX file ({exc})") from exc
     weights = {t.name: numpy_helper.to_array(t).copy() for t in model.graph.initializer}
-    if any(t.data_type != onnx.TensorProto.FLOAT for t in model.graph.initializer if t.name.endswith(".weight")):
+    quantized = any(n.op_type in {"DequantizeLinear", "QLinearConv"} for n in model.graph.node)
+    if quantized or any(t.data_type != onnx.TensorProto.FLOAT for t in model.graph.initializer if t.name.endswith(".weight")):
         raise RecoverError(f"{path}: weights are not FP32 — recover from the FP32 export, not the INT8 file")
     return weights, {p.key: p.value for p in model.metadata_props}
 
@@ -124,7 +126,7 @@ def recover(
 
     blobs = _batches(calibration_images, imgsz, stride)
     _measure_batchnorms(model, convs, blobs)
-    max_diff = _compare(onnx_path, model, blobs[:check_images])
+    max_diff, scale = _compare(onnx_path, model, blobs[:check_images])
 
     model.args = {"imgsz": imgsz, "task": "detect"}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -143,7 +145,7 @@ def recover(
         },
         out,
     )
-    return Recovery(out=out, tensors=copied, head_copied=head_copied, max_abs_diff=max_diff, images=len(blobs))
+    return Recovery(out=out, tensors=copied, head_copied=head_copied, max_abs_diff=max_diff, max_abs_output=scale, images=len(blobs))
 
 
 def _copy_one2one_head(model: object) -> int:
@@ -192,15 +194,15 @@ def _measure_batchnorms(model: object, convs: dict[str, object], blobs: list[np.
             bn.bias.copy_((mean + bias).float())
 
 
-def _compare(onnx_path: Path, model: object, blobs: list[np.ndarray]) -> float:
-    """Largest absolute difference between the ONNX file's and the rebuilt model's raw outputs."""
+def _compare(onnx_path: Path, model: object, blobs: list[np.ndarray]) -> tuple[float, float]:
+    """Largest absolute difference between the ONNX file's and the rebuilt model's raw outputs, and the largest output."""
     import onnxruntime as ort
     import torch
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
     head = model.model[-1]  # type: ignore[attr-defined]
-    worst = 0.0
+    worst = scale = 0.0
     model.eval()  # type: ignore[attr-defined]
     saved = getattr(head, "export", False), getattr(head, "format", None)
     head.export, head.format = True, "onnx"
@@ -215,6 +217,7 @@ def _compare(onnx_path: Path, model: object, blobs: list[np.ndarray]) -> float:
                 if array.shape != expected.shape:
                     raise RecoverError(f"rebuilt model outputs {array.shape}, {onnx_path} {expected.shape}: wrong architecture?")
                 worst = max(worst, float(np.abs(array - expected).max()))
+                scale = max(scale, float(np.abs(expected).max()))
     finally:
         head.export, head.format = saved
-    return worst
+    return worst, scale
