@@ -39,6 +39,12 @@ def register(sub: SubParsers) -> None:
     syn.add_argument("--speed", type=float, default=10.0, help="belt speed, px per frame")
     syn.add_argument("--rate", type=float, default=1.2, help="items per second")
     syn.add_argument("--seed", type=int, default=0)
+    syn.add_argument(
+        "--closeup",
+        type=float,
+        default=0.0,
+        help="fraction of training scenes rendered as close-ups (1-3 items at 45-95%% of the short side)",
+    )
     syn.add_argument("--count-as", choices=["in", "out"], default="in", help="draw the video's line so the belt's motion counts as this")
     syn.set_defaults(handler=run_synth)
 
@@ -192,7 +198,9 @@ def run_synth(args: argparse.Namespace) -> int:
         truth = render_video(cutouts, names, spec, args.out, line_in=args.count_as == "in")
         print(json.dumps(truth["counts"]))
     else:
-        data = write_training_set(args.cutouts, args.out, names, {"train": args.train, "val": args.val}, seed=args.seed)
+        data = write_training_set(
+            args.cutouts, args.out, names, {"train": args.train, "val": args.val}, seed=args.seed, closeup=args.closeup
+        )
         print(data)
     return 0
 

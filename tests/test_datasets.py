@@ -81,6 +81,26 @@ def test_training_images_have_labels_inside_the_image_for_known_classes() -> Non
             assert x - w / 2 + 1e-6 >= 0 and x + w / 2 <= 1 + 1e-6 and y - h / 2 + 1e-6 >= 0 and y + h / 2 <= 1 + 1e-6
 
 
+def test_closeup_scenes_hold_few_large_items_and_leave_belt_scenes_as_they_were() -> None:
+    cutouts = coloured_cutouts()
+    plain, no_closeups = np.random.default_rng(4), np.random.default_rng(4)
+    for _ in range(5):  # closeup=0 draws nothing extra: old recipes render the same scenes
+        a, b = (
+            render_training_image(cutouts, plain, size=(240, 180)),
+            render_training_image(cutouts, no_closeups, size=(240, 180), closeup=0.0),
+        )
+        assert np.array_equal(a[0], b[0]) and a[1].boxes == b[1].boxes
+    rng = np.random.default_rng(5)
+    near = [render_training_image(cutouts, rng, size=(240, 180), closeup=1.0)[1] for _ in range(30)]
+    far = [render_training_image(cutouts, rng, size=(240, 180))[1] for _ in range(30)]
+    assert all(len(labels.boxes) <= 3 for labels in near) and max(len(labels.boxes) for labels in far) > 3
+
+    def median_side(scenes: list[object]) -> float:
+        return float(np.median([max(w, h) for labels in scenes for (_x, _y, w, h) in labels.boxes]))  # type: ignore[attr-defined]
+
+    assert median_side(near) > 2 * median_side(far)
+
+
 @pytest.mark.parametrize(("direction", "count_as"), [("right", "in"), ("down", "out"), ("left", "in"), ("up", "out")])
 def test_video_truth_counts_every_item_that_crosses_exactly_once(tmp_path: Path, direction: str, count_as: str) -> None:
     spec = VideoSpec(width=240, height=160, fps=10, seconds=6, direction=direction, speed=12, rate=2.0, seed=5)

@@ -15,6 +15,7 @@ class SynthCounts(BaseModel):
     train: int = Field(6000, ge=1)
     val: int = Field(400, ge=1)
     seed: int = 0
+    closeup: float = Field(0.0, ge=0, le=1)  # fraction of close-up scenes: 1-3 items at 45-95 % of the short side
 
 
 class Augment(BaseModel):

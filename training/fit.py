@@ -54,7 +54,7 @@ def prepare_data(config: TrainConfig, taxonomy: Taxonomy, data_dir: Path) -> Pat
             raise FileNotFoundError(f"source photos not found at {config.source}: set `source:` in the config")
         make_cutouts(config.source, config.cutouts, taxonomy, workers=max(1, config.workers))
     counts = {"train": config.synth.train, "val": config.synth.val}
-    return write_training_set(config.cutouts, data_dir, taxonomy.names, counts, seed=config.synth.seed)
+    return write_training_set(config.cutouts, data_dir, taxonomy.names, counts, seed=config.synth.seed, closeup=config.synth.closeup)
 
 
 def fit(config: TrainConfig, taxonomy: Taxonomy, run_dir: Path, data_dir: Path | None = None) -> Path:

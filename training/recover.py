@@ -67,9 +67,7 @@ def _batches(images: Sequence[Path], imgsz: int, stride: int) -> list[np.ndarray
     return blobs
 
 
-def recover(
-    onnx_path: Path, architecture: str, calibration_images: Sequence[Path], out: Path, check_images: int = 8
-) -> Recovery:
+def recover(onnx_path: Path, architecture: str, calibration_images: Sequence[Path], out: Path, check_images: int = 8) -> Recovery:
     """Rebuild ``architecture`` (an Ultralytics model yaml) with ``onnx_path``'s weights; save an Ultralytics .pt.
 
     ``calibration_images``: training images (any size; letterboxed to the file's ``imgsz``) on which each
@@ -166,6 +164,7 @@ def _measure_batchnorms(model: object, convs: dict[str, object], blobs: list[np.
     sums: dict[str, list[torch.Tensor]] = {}
     hooks = []
     for name, module in convs.items():
+
         def hook(_m: object, inputs: tuple[torch.Tensor], _out: object, key: str = name) -> None:
             y = inputs[0].double()  # the BatchNorm's input: the bias-free convolution output
             zeros = torch.zeros(y.shape[1], dtype=torch.float64)

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 BELT_COLOURS = ((38, 38, 40), (22, 22, 24), (45, 70, 50), (80, 55, 40), (95, 95, 92), (60, 45, 35), (30, 40, 75))
+BOARD_COLOURS = ((205, 205, 200), (175, 178, 180), (225, 222, 215), (150, 150, 145))  # light boards and chutes
 Rng = np.random.Generator
 
 
@@ -61,8 +62,8 @@ class BeltStyle:
     seed: int
 
     @staticmethod
-    def random(rng: Rng) -> BeltStyle:
-        base = np.array(BELT_COLOURS[rng.integers(len(BELT_COLOURS))], float) * rng.uniform(0.7, 1.3)
+    def random(rng: Rng, colours: tuple[tuple[int, int, int], ...] = BELT_COLOURS) -> BeltStyle:
+        base = np.array(colours[rng.integers(len(colours))], float) * rng.uniform(0.7, 1.3)
         rail = int(rng.uniform(110, 200))
         return BeltStyle(
             colour=tuple(int(c) for c in np.clip(base, 0, 255)),  # type: ignore[arg-type]
@@ -225,19 +226,29 @@ def mask_box(mask: np.ndarray) -> tuple[float, float, float, float]:
     return (x0 + x1) / 2 / w, (y0 + y1) / 2 / h, (x1 - x0) / w, (y1 - y0) / h
 
 
-def render_training_image(cutouts: list[Cutout], rng: Rng, size: tuple[int, int] = (480, 360)) -> tuple[np.ndarray, SceneLabels]:
-    """One still belt scene (H x W x 3 uint8, size = (W, H)) with 1-9 items and its YOLO labels."""
+def render_training_image(
+    cutouts: list[Cutout], rng: Rng, size: tuple[int, int] = (480, 360), closeup: float = 0.0
+) -> tuple[np.ndarray, SceneLabels]:
+    """One still belt scene (H x W x 3 uint8, size = (W, H)) and its YOLO labels.
+
+    A belt scene holds 1-9 items, each 14-50 % of the short side long. With probability ``closeup`` the
+    scene is a close-up instead (a camera mounted near the belt, a drop-off board): 1-3 items, 45-95 % of
+    the short side, on a belt or, half the time, a light board.
+    """
     w, h = size
-    style = BeltStyle.random(rng)
+    near = closeup > 0 and rng.random() < closeup
+    style = BeltStyle.random(rng, BOARD_COLOURS if near and rng.random() < 0.5 else BELT_COLOURS)
     frame = belt_strip(style, w, h)
     draw_rails(frame, style, axis=0)
-    n = int(rng.integers(1, 10))
+    n = int(rng.integers(1, 4 if near else 10))
+    sides = (0.45, 0.95) if near else (0.14, 0.5)
     alphas: list[np.ndarray] = []
     ids: list[int] = []
     for _ in range(n):
         cut = cutouts[int(rng.integers(len(cutouts)))]
-        item = transform_item(cut, rng.uniform(0.14, 0.5) * min(w, h), float(rng.uniform(0, 360)), rng)
-        cx, cy = rng.uniform(-0.05, 1.05) * w, rng.uniform(-0.05, 1.05) * h
+        item = transform_item(cut, rng.uniform(*sides) * min(w, h), float(rng.uniform(0, 360)), rng)
+        spread = (0.15, 0.85) if near else (-0.05, 1.05)  # a close-up's items are mostly in frame
+        cx, cy = rng.uniform(*spread) * w, rng.uniform(*spread) * h
         alphas.append(compose(frame, item, cx, cy, shadow=float(rng.uniform(0.1, 0.6))))
         ids.append(cut.class_id)
     labels = visible_labels(alphas, ids)
@@ -253,8 +264,10 @@ def render_training_image(cutouts: list[Cutout], rng: Rng, size: tuple[int, int]
     return image, labels
 
 
-def write_training_set(cutout_dir: Path, out: Path, names: tuple[str, ...], counts: dict[str, int], seed: int = 0) -> Path:
-    """Render ``counts[split]`` images per split into a YOLO dataset; returns its ``data.yaml``."""
+def write_training_set(
+    cutout_dir: Path, out: Path, names: tuple[str, ...], counts: dict[str, int], seed: int = 0, closeup: float = 0.0
+) -> Path:
+    """Render ``counts[split]`` images per split into a YOLO dataset (``closeup``: see render_training_image); returns its ``data.yaml``."""
     from tqdm import tqdm
 
     for split_index, (split, n) in enumerate(counts.items()):
@@ -265,7 +278,7 @@ def write_training_set(cutout_dir: Path, out: Path, names: tuple[str, ...], coun
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
         (out / "labels" / split).mkdir(parents=True, exist_ok=True)
         for i in tqdm(range(n), desc=f"synth {split}", unit="img"):
-            image, labels = render_training_image(cutouts, rng)
+            image, labels = render_training_image(cutouts, rng, closeup=closeup)
             cv2.imwrite(str(out / "images" / split / f"{i:06d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
             (out / "labels" / split / f"{i:06d}.txt").write_text(labels.to_text())
     return write_data_yaml(out, list(counts), names)
