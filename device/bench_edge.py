@@ -29,6 +29,7 @@ import numpy as np
 from device.count import build_pipeline, counts_by_direction
 from device.count_config import CountSettings, settings_for_video
 from device.sources import Frame, VideoFileSource
+from vision import OnnxDetector
 
 Counts = dict[str, dict[str, int]]
 
@@ -158,7 +159,7 @@ def ultralytics_method(model: Path, settings: CountSettings, frames: list[Frame]
     h, w = frames[0].shape[:2]
     spec = settings.line_specs()[0]
     # The model's own input size: Ultralytics would run a dynamic-input ONNX model at its default 640.
-    info = build_pipeline(model, settings).detector.info
+    info = OnnxDetector(model).info
     imgsz = max(info.imgsz)
     if info.uint8_input:  # Ultralytics feeds float RGB: the same INT8 graph with its float input restored
         from training.input_layout import convert_file
