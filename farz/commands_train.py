@@ -45,6 +45,12 @@ def register(sub: SubParsers) -> None:
         default=0.0,
         help="fraction of training scenes rendered as close-ups (1-3 items at 45-95%% of the short side)",
     )
+    syn.add_argument(
+        "--photos",
+        action="store_true",
+        help="also put the real photos behind each split's cut-outs (one box each, from --source) into that split",
+    )
+    syn.add_argument("--source", type=Path, default=Path("../shared/datasets/trashnet"), help="folder of <class>/*.jpg photos (--photos)")
     syn.add_argument("--count-as", choices=["in", "out"], default="in", help="draw the video's line so the belt's motion counts as this")
     syn.set_defaults(handler=run_synth)
 
@@ -198,9 +204,12 @@ def run_synth(args: argparse.Namespace) -> int:
         truth = render_video(cutouts, names, spec, args.out, line_in=args.count_as == "in")
         print(json.dumps(truth["counts"]))
     else:
-        data = write_training_set(
-            args.cutouts, args.out, names, {"train": args.train, "val": args.val}, seed=args.seed, closeup=args.closeup
-        )
+        counts = {"train": args.train, "val": args.val}
+        data = write_training_set(args.cutouts, args.out, names, counts, seed=args.seed, closeup=args.closeup)
+        if args.photos:
+            from training.fit import add_photos
+
+            print(f"real photos added: {add_photos(args.cutouts, args.source, args.out, names, list(counts))}")
         print(data)
     return 0
 

@@ -125,6 +125,7 @@ def test_shipped_training_configs_validate_and_unknown_keys_are_refused(tmp_path
     finetune = load_train_config(configs / "finetune.yaml")
     assert default.init is None and default.imgsz == finetune.imgsz == 320
     assert finetune.init == Path("runs/farz-waste-n/weights/last.pt") and finetune.cos_lr and finetune.lr0 < default.lr0
+    assert not default.synth.photos and load_train_config(configs / "continue.yaml").synth.photos  # off unless a recipe asks
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nlearning_rate: 0.1\n")
     with pytest.raises(ConfigError, match="learning_rate"):
@@ -162,12 +163,12 @@ def test_photo_set_boxes_each_held_out_photo_around_its_item(tmp_path: Path) -> 
         name = f"glass{seed}.jpg"
         cv2.imwrite(str(source / "glass" / name), photo)
         ys, xs = np.nonzero(mask)
-        truth[f"glass-glass{seed}"] = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+        truth[f"photo-glass-glass{seed}"] = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
     results = make_cutouts(source, tmp_path / "cutouts", taxonomy, workers=1)
     split = results[0].split
     data = write_photo_set(tmp_path / "cutouts", source, tmp_path / "set", taxonomy.names, split)
     images = load_yolo_split(data, "val").images
-    assert sorted(p.stem for p in images) == sorted(f"glass-{Path(r.source).stem}" for r in results if r.accepted and r.split == split)
+    assert sorted(p.stem for p in images) == sorted(f"photo-glass-{Path(r.source).stem}" for r in results if r.accepted and r.split == split)
     for image in images:
         h, w = cv2.imread(str(image)).shape[:2]
         classes, boxes = read_labels(YoloSplit.label_path(image), w, h)
@@ -188,3 +189,33 @@ def test_photo_set_says_what_is_missing(tmp_path: Path) -> None:
     (source / "glass" / "glass0.jpg").unlink()
     with pytest.raises(FileNotFoundError, match="missing or unreadable"):
         write_photo_set(tmp_path / "cutouts", source, tmp_path / "set", names, result.split)
+
+
+def test_real_photos_join_the_renders_of_their_own_split_only(tmp_path: Path) -> None:
+    from training.cutouts import make_cutouts
+    from training.evaluate import YoloSplit, load_yolo_split, read_labels
+    from training.fit import add_photos
+    from training.synth import write_training_set
+
+    taxonomy = load_taxonomy()
+    source = tmp_path / "photos"
+    (source / "metal").mkdir(parents=True)
+    for seed in range(24):
+        cv2.imwrite(str(source / "metal" / f"metal{seed}.jpg"), board_photo(item_scale=0.2 + 0.01 * seed, seed=seed)[0])
+    results = make_cutouts(source, tmp_path / "cutouts", taxonomy, workers=1)
+    accepted = Counter(r.split for r in results if r.accepted)
+    assert accepted["train"] and accepted["val"]  # the names above land in both splits
+    data = write_training_set(tmp_path / "cutouts", tmp_path / "set", taxonomy.names, {"train": 3, "val": 2}, seed=1)
+    added = add_photos(tmp_path / "cutouts", source, tmp_path / "set", taxonomy.names, ["train", "val"])
+    assert added == {"train": accepted["train"], "val": accepted["val"]}
+    for split, renders in (("train", 3), ("val", 2)):
+        images = load_yolo_split(data, split).images
+        photos = sorted(p.stem for p in images if p.stem.startswith("photo-"))
+        assert len(images) == renders + added[split]
+        assert photos == sorted(f"photo-metal-{Path(r.source).stem}" for r in results if r.accepted and r.split == split)
+        for image in images:
+            if image.stem.startswith("photo-"):
+                h, w = cv2.imread(str(image)).shape[:2]
+                assert read_labels(YoloSplit.label_path(image), w, h)[0].tolist() == [taxonomy.names.index("metal")]
+    with pytest.raises(FileNotFoundError, match="source photos not found"):
+        add_photos(tmp_path / "cutouts", tmp_path / "nowhere", tmp_path / "set", taxonomy.names, ["train"])

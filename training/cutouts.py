@@ -210,25 +210,32 @@ def make_cutouts(source: Path, out_dir: Path, taxonomy: Taxonomy, workers: int =
     return results
 
 
-def write_photo_set(cutout_dir: Path, source: Path, out: Path, names: tuple[str, ...], split: str = "test") -> Path:
-    """The real photos behind one split's accepted cut-outs as a YOLO dataset (split ``val``): each photo
-    as it was taken, with one box around its item's mask. This is the un-composited held-out check: the gap
-    between a model's mAP here and on belt scenes made from the same items measures how far the scenes are
-    from real images. Returns the dataset's data.yaml."""
+def write_photos(cutout_dir: Path, source: Path, out: Path, names: tuple[str, ...], split: str, out_split: str) -> int:
+    """Write the real photos behind ``split``'s accepted cut-outs into ``out/images/<out_split>`` (YOLO labels
+    beside them in ``out/labels/<out_split>``): each photo as it was taken, with one box around its item's mask,
+    named ``photo-<label>-<stem>``. Returns how many photos were written."""
     report_path = cutout_dir / "report.json"
     if not report_path.is_file():
         raise FileNotFoundError(f"{report_path}: run `farz datasets cutouts` first")
     items = [r for r in json.loads(report_path.read_text())["items"] if r["accepted"] and r["split"] == split]
-    (out / "images" / "val").mkdir(parents=True, exist_ok=True)
-    (out / "labels" / "val").mkdir(parents=True, exist_ok=True)
+    (out / "images" / out_split).mkdir(parents=True, exist_ok=True)
+    (out / "labels" / out_split).mkdir(parents=True, exist_ok=True)
     for item in items:
         photo = source / item["label"] / item["source"]
         image = cv2.imread(str(photo), cv2.IMREAD_COLOR)
         if image is None:
             raise FileNotFoundError(f"{photo}: the photo in {report_path} is missing or unreadable")
         box = mask_box(work_mask(image)[0])
-        stem = f"{item['label']}-{Path(item['source']).stem}"
-        cv2.imwrite(str(out / "images" / "val" / f"{stem}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        stem = f"photo-{item['label']}-{Path(item['source']).stem}"
+        cv2.imwrite(str(out / "images" / out_split / f"{stem}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
         labels = SceneLabels([names.index(item["label"])], [box])
-        (out / "labels" / "val" / f"{stem}.txt").write_text(labels.to_text())
+        (out / "labels" / out_split / f"{stem}.txt").write_text(labels.to_text())
+    return len(items)
+
+
+def write_photo_set(cutout_dir: Path, source: Path, out: Path, names: tuple[str, ...], split: str = "test") -> Path:
+    """The real photos behind one split's accepted cut-outs as a YOLO dataset (split ``val``; see ``write_photos``).
+    This is the un-composited held-out check: the gap between a model's mAP here and on belt scenes made from
+    the same items measures how far the scenes are from real images. Returns the dataset's data.yaml."""
+    write_photos(cutout_dir, source, out, names, split, "val")
     return write_data_yaml(out, ["val"], names)

@@ -54,7 +54,19 @@ def prepare_data(config: TrainConfig, taxonomy: Taxonomy, data_dir: Path) -> Pat
             raise FileNotFoundError(f"source photos not found at {config.source}: set `source:` in the config")
         make_cutouts(config.source, config.cutouts, taxonomy, workers=max(1, config.workers))
     counts = {"train": config.synth.train, "val": config.synth.val}
-    return write_training_set(config.cutouts, data_dir, taxonomy.names, counts, seed=config.synth.seed, closeup=config.synth.closeup)
+    data = write_training_set(config.cutouts, data_dir, taxonomy.names, counts, seed=config.synth.seed, closeup=config.synth.closeup)
+    if config.synth.photos:
+        add_photos(config.cutouts, config.source, data_dir, taxonomy.names, list(counts))
+    return data
+
+
+def add_photos(cutouts: Path, source: Path, data_dir: Path, names: tuple[str, ...], splits: list[str]) -> dict[str, int]:
+    """Add the real photos behind each split's cut-outs to that split of a rendered dataset; returns photos per split."""
+    from training.cutouts import write_photos
+
+    if not source.is_dir():
+        raise FileNotFoundError(f"source photos not found at {source}: set `source:` in the config or --source")
+    return {split: write_photos(cutouts, source, data_dir, names, split, split) for split in splits}
 
 
 def fit(config: TrainConfig, taxonomy: Taxonomy, run_dir: Path, data_dir: Path | None = None) -> Path:
