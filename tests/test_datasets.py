@@ -168,7 +168,8 @@ def test_photo_set_boxes_each_held_out_photo_around_its_item(tmp_path: Path) -> 
     split = results[0].split
     data = write_photo_set(tmp_path / "cutouts", source, tmp_path / "set", taxonomy.names, split)
     images = load_yolo_split(data, "val").images
-    assert sorted(p.stem for p in images) == sorted(f"photo-glass-{Path(r.source).stem}" for r in results if r.accepted and r.split == split)
+    expected = sorted(f"photo-glass-{Path(r.source).stem}" for r in results if r.accepted and r.split == split)
+    assert sorted(p.stem for p in images) == expected
     for image in images:
         h, w = cv2.imread(str(image)).shape[:2]
         classes, boxes = read_labels(YoloSplit.label_path(image), w, h)
