@@ -70,6 +70,7 @@ def test_prepare_fit_export_quantize_eval(tmp_path: Path) -> None:
     assert fit.returncode == 0, fit.stderr[-2000:]
     best = Path(fit.stdout.strip().splitlines()[-1])
     assert best.is_file() and (tmp_path / "run" / "config.yaml").is_file() and (tmp_path / "run" / "data_hash.txt").is_file()
+    assert "epoch 1/1  val precision" in fit.stderr and "best.pt  val precision" in fit.stderr  # one line per epoch, then best
     fp32 = tmp_path / "run" / "model.onnx"
     exp = farz("train", "export", str(best), "--out", str(fp32), "--imgsz", "64", cwd=repo)
     assert exp.returncode == 0, exp.stderr[-2000:]

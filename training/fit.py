@@ -6,7 +6,11 @@ import hashlib
 import json
 import os
 import shutil
+import sys
+import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -69,6 +73,30 @@ def add_photos(cutouts: Path, source: Path, data_dir: Path, names: tuple[str, ..
     return {split: write_photos(cutouts, source, data_dir, names, split, split) for split in splits}
 
 
+def epoch_summary(epoch: int | None, epochs: int, metrics: Mapping[str, float], elapsed_s: float) -> str:
+    """One progress line after a validation: ``epoch`` counts from 1 (a time budget may change ``epochs``);
+    None is the final validation of the best weights."""
+    val = {key: metrics.get(f"metrics/{key}(B)", float("nan")) for key in ("precision", "recall", "mAP50", "mAP50-95")}
+    scores = "  ".join(f"{key} {value:.3f}" for key, value in val.items())
+    what = "best.pt" if epoch is None else f"epoch {epoch}/{epochs}"
+    return f"{what}  val {scores}  {elapsed_s / 60:.1f} min"
+
+
+class EpochReporter:
+    """Ultralytics callbacks that print one line per validated epoch on stderr (Ultralytics itself runs quiet)."""
+
+    def __init__(self) -> None:
+        self.started: int | None = None
+
+    def on_train_epoch_start(self, trainer: Any) -> None:
+        self.started = trainer.epoch
+
+    def on_fit_epoch_end(self, trainer: Any) -> None:
+        epoch = trainer.epoch + 1 if trainer.epoch == self.started else None  # the final validation starts no epoch
+        elapsed = time.time() - trainer.train_time_start
+        print(epoch_summary(epoch, trainer.epochs, trainer.metrics or {}, elapsed), file=sys.stderr, flush=True)
+
+
 def fit(config: TrainConfig, taxonomy: Taxonomy, run_dir: Path, data_dir: Path | None = None) -> Path:
     """Train one model; writes weights, results, the config used and data hashes into ``run_dir``.
 
@@ -86,6 +114,9 @@ def fit(config: TrainConfig, taxonomy: Taxonomy, run_dir: Path, data_dir: Path |
     from ultralytics import YOLO
 
     model = YOLO(str(config.init) if config.init is not None else config.model)
+    reporter = EpochReporter()
+    model.add_callback("on_train_epoch_start", reporter.on_train_epoch_start)
+    model.add_callback("on_fit_epoch_end", reporter.on_fit_epoch_end)
     model.train(
         data=str(data_yaml),
         imgsz=config.imgsz,
