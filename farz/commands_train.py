@@ -27,6 +27,16 @@ def register(sub: SubParsers) -> None:
     pho.add_argument("--split", choices=["train", "val", "test"], default="test")
     pho.add_argument("--out", type=Path, default=Path("build/heldout-photos"))
     pho.set_defaults(handler=run_photos)
+    pack = ds_sub.add_parser(
+        "pack",
+        help="a compact copy of the train/val cut-outs (WebP) and their photos for another machine (the GPU one); test stays here",
+    )
+    pack.add_argument("--cutouts", type=Path, default=Path("build/cutouts"), help="output of `farz datasets cutouts`")
+    pack.add_argument("--source", type=Path, default=Path("../shared/datasets/trashnet"), help="folder of <class>/*.jpg photos")
+    pack.add_argument("--no-photos", action="store_true", help="leave the real photos out (only the cut-outs)")
+    pack.add_argument("--photo-side", type=int, default=384, help="long side of the packed photos, px")
+    pack.add_argument("--out", type=Path, default=Path(".gpu/cutouts"))
+    pack.set_defaults(handler=run_pack)
     syn = ds_sub.add_parser("synth", help="render belt training images (YOLO labels) or belt videos with truth")
     syn.add_argument("--cutouts", type=Path, default=Path("build/cutouts"))
     syn.add_argument("--out", type=Path, required=True, help="dataset folder (images) or output .mp4 (--video)")
@@ -45,6 +55,8 @@ def register(sub: SubParsers) -> None:
         default=0.0,
         help="fraction of training scenes rendered as close-ups (1-3 items at 45-95%% of the short side)",
     )
+    syn.add_argument("--shards", type=int, default=1, help="independent render streams per split (1: the single stream of older recipes)")
+    syn.add_argument("--workers", type=int, default=1, help="processes rendering shards at a time (the scenes do not depend on it)")
     syn.add_argument(
         "--photos",
         action="store_true",
@@ -191,6 +203,15 @@ def run_photos(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_pack(args: argparse.Namespace) -> int:
+    from training.pack import pack_cutouts
+    from training.taxonomy import load_taxonomy
+
+    pack = pack_cutouts(args.cutouts, None if args.no_photos else args.source, args.out, load_taxonomy().names, photo_side=args.photo_side)
+    print(f"packed {args.out}: cut-outs {pack.cutouts}, photos {pack.photos}, {pack.bytes / 2**20:.1f} MiB")
+    return 0
+
+
 def run_synth(args: argparse.Namespace) -> int:
     from training.synth import VideoSpec, load_cutouts, render_video, write_training_set
     from training.taxonomy import load_taxonomy
@@ -205,7 +226,7 @@ def run_synth(args: argparse.Namespace) -> int:
         print(json.dumps(truth["counts"]))
     else:
         counts = {"train": args.train, "val": args.val}
-        data = write_training_set(args.cutouts, args.out, names, counts, seed=args.seed, closeup=args.closeup)
+        data = write_training_set(args.cutouts, args.out, names, counts, args.seed, args.closeup, args.shards, args.workers)
         if args.photos:
             from training.fit import add_photos
 
@@ -254,14 +275,8 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def pick_images(folder: Path, count: int) -> list[Path]:
-    """``count`` images spread evenly over ``folder``'s sorted images (jpg/png, recursive)."""
-    images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
-    step = max(1, len(images) // max(1, count))
-    return images[::step][:count]
-
-
 def run_quantize(args: argparse.Namespace) -> int:
+    from training.fit import pick_images
     from training.quantize import quantize
 
     kept = quantize(
@@ -281,6 +296,7 @@ def run_quantize(args: argparse.Namespace) -> int:
 
 
 def run_recover(args: argparse.Namespace) -> int:
+    from training.fit import pick_images
     from training.recover import recover
 
     result = recover(args.model, args.architecture, pick_images(args.calib, args.images), args.out)

@@ -220,3 +220,65 @@ def test_real_photos_join_the_renders_of_their_own_split_only(tmp_path: Path) ->
                 assert read_labels(YoloSplit.label_path(image), w, h)[0].tolist() == [taxonomy.names.index("metal")]
     with pytest.raises(FileNotFoundError, match="source photos not found"):
         add_photos(tmp_path / "cutouts", tmp_path / "nowhere", tmp_path / "set", taxonomy.names, ["train"])
+
+
+def test_shards_render_the_same_scenes_with_any_number_of_workers_and_one_shard_is_the_single_stream(tmp_path: Path) -> None:
+    from training.synth import load_cutouts, write_training_set
+
+    cutouts = tmp_path / "cutouts"
+    for item in coloured_cutouts():
+        (cutouts / "train" / NAMES[item.class_id]).mkdir(parents=True)
+        cv2.imwrite(str(cutouts / "train" / NAMES[item.class_id] / f"{item.name}.png"), item.rgba)
+
+    def rendered(folder: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix != ".yaml"}
+
+    sets = {}
+    for name, shards, workers in (("single", 1, 1), ("one-worker", 3, 1), ("two-workers", 3, 2)):
+        write_training_set(cutouts, tmp_path / name, NAMES, {"train": 7}, seed=5, shards=shards, workers=workers)
+        sets[name] = rendered(tmp_path / name)
+    assert sets["one-worker"] == sets["two-workers"] and len(sets["one-worker"]) == 14  # 7 images + 7 label files
+    assert sets["single"] != sets["one-worker"]
+    single_stream = np.random.default_rng([5, 0])  # one generator per split, as older recipes rendered
+    first, _ = render_training_image(load_cutouts(cutouts, NAMES, "train"), single_stream)
+    assert np.abs(cv2.imread(str(tmp_path / "single" / "images" / "train" / "000000.jpg")).astype(int) - first).mean() < 3  # JPEG
+
+
+def test_a_pack_holds_train_and_val_as_webp_with_photos_and_renders_without_the_source(tmp_path: Path) -> None:
+    from training.cutouts import make_cutouts
+    from training.fit import add_photos
+    from training.pack import pack_cutouts
+    from training.synth import load_cutouts, write_training_set
+
+    taxonomy = load_taxonomy()
+    source = tmp_path / "photos"
+    (source / "paper").mkdir(parents=True)
+    for seed in range(30):
+        cv2.imwrite(str(source / "paper" / f"paper{seed}.jpg"), board_photo(item_scale=0.2 + 0.01 * seed, seed=seed)[0])
+    results = make_cutouts(source, tmp_path / "cutouts", taxonomy, workers=1)
+    accepted = Counter(r.split for r in results if r.accepted)
+    assert accepted["train"] and accepted["val"] and accepted["test"]
+    pack = pack_cutouts(tmp_path / "cutouts", source, tmp_path / "pack", taxonomy.names, photo_side=200)
+    assert pack.cutouts == pack.photos == {"train": accepted["train"], "val": accepted["val"]}
+    report = json.loads((tmp_path / "pack" / "report.json").read_text())
+    assert not (tmp_path / "pack" / "test").exists() and "test" not in {r["split"] for r in report["items"]}  # held out stays here
+    for split in ("train", "val"):
+        packed = load_cutouts(tmp_path / "pack", taxonomy.names, split)
+        original = load_cutouts(tmp_path / "cutouts", taxonomy.names, split)
+        assert [c.name for c in packed] == [c.name for c in original]
+        for a, b in zip(packed, original, strict=True):
+            assert a.rgba.shape == b.rgba.shape and np.abs(a.rgba[..., 3].astype(int) - b.rgba[..., 3]).mean() < 4
+    assert max(cv2.imread(str(p)).shape[1] for p in (tmp_path / "pack" / "photos" / "images" / "train").glob("*.jpg")) == 200
+    data = write_training_set(tmp_path / "pack", tmp_path / "set", taxonomy.names, {"train": 2, "val": 1}, seed=1)
+    added = add_photos(tmp_path / "pack", tmp_path / "no-source-here", tmp_path / "set", taxonomy.names, ["train", "val"])
+    assert added == pack.photos
+    assert len(list((tmp_path / "set" / "labels" / "train").glob("photo-*.txt"))) == accepted["train"] and data.is_file()
+
+
+def test_results_csv_is_read_without_polars(tmp_path: Path) -> None:
+    from training.fit import read_results_csv
+
+    csv = tmp_path / "results.csv"
+    csv.write_text("epoch,time,metrics/mAP50(B)\n1,10.5,0.25\n2,20.0,0.3\n")
+    assert read_results_csv(csv) == {"epoch": [1.0, 2.0], "time": [10.5, 20.0], "metrics/mAP50(B)": [0.25, 0.3]}
+    assert read_results_csv(tmp_path / "missing.csv") == {}

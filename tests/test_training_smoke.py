@@ -126,9 +126,10 @@ def test_recover_rebuilds_trainable_weights_from_the_fp32_file(tmp_path: Path) -
     blob = np.random.default_rng(1).random((1, 3, 64, 96), dtype=np.float32)
     expected, got = (ort.InferenceSession(str(m)).run(None, {"images": blob})[0] for m in (fp32, again))
     assert np.abs(expected - got).max() < 1e-3 * scale
-    config.write_text(config.read_text() + f"init: {tmp_path / 'recovered.pt'}\n")
+    config.write_text(config.read_text() + f"init: {fp32}\n")  # fit rebuilds the .pt itself, as `recover` does, then trains it
     refit = farz("train", "fit", "--config", str(config), "--run", str(tmp_path / "refit"), "--data", str(data), cwd=repo)
     assert refit.returncode == 0, refit.stderr[-2000:]
+    assert (tmp_path / "refit" / "init.pt").is_file() and "epoch 1/1" in refit.stderr
     int8 = tmp_path / "model.int8.onnx"
     assert farz("train", "quantize", str(fp32), "--out", str(int8), *calib[:4], cwd=repo).returncode == 0
     refused = farz("train", "recover", str(int8), "--out", str(tmp_path / "no.pt"), *calib, cwd=repo)

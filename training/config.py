@@ -17,6 +17,7 @@ class SynthCounts(BaseModel):
     seed: int = 0
     closeup: float = Field(0.0, ge=0, le=1)  # fraction of close-up scenes: 1-3 items at 45-95 % of the short side
     photos: bool = False  # also train (and validate) on the real photos behind the split's cut-outs, one box each
+    shards: int = Field(1, ge=1, le=256)  # independent render streams, `workers` at a time (1: the single stream of older recipes)
 
 
 class Augment(BaseModel):
@@ -41,7 +42,7 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = "farz-waste-n"
     model: str = "yolo26n.yaml"
-    init: Path | None = None  # start from these weights (a previous run's .pt) instead of the definition
+    init: Path | None = None  # start from these weights (a run's .pt, or an FP32 .onnx rebuilt by `recover`) instead of the definition
     imgsz: int = Field(320, ge=32, multiple_of=32)
     epochs: int = Field(300, ge=1)
     hours: float = Field(0.0, ge=0)

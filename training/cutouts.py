@@ -210,10 +210,13 @@ def make_cutouts(source: Path, out_dir: Path, taxonomy: Taxonomy, workers: int =
     return results
 
 
-def write_photos(cutout_dir: Path, source: Path, out: Path, names: tuple[str, ...], split: str, out_split: str) -> int:
+def write_photos(
+    cutout_dir: Path, source: Path, out: Path, names: tuple[str, ...], split: str, out_split: str, max_side: int = 0, quality: int = 95
+) -> int:
     """Write the real photos behind ``split``'s accepted cut-outs into ``out/images/<out_split>`` (YOLO labels
-    beside them in ``out/labels/<out_split>``): each photo as it was taken, with one box around its item's mask,
-    named ``photo-<label>-<stem>``. Returns how many photos were written."""
+    beside them in ``out/labels/<out_split>``): each photo as it was taken (scaled down to ``max_side`` px when
+    that is set and smaller), JPEG ``quality``, with one box around its item's mask, named ``photo-<label>-<stem>``.
+    Returns how many photos were written."""
     report_path = cutout_dir / "report.json"
     if not report_path.is_file():
         raise FileNotFoundError(f"{report_path}: run `farz datasets cutouts` first")
@@ -226,8 +229,11 @@ def write_photos(cutout_dir: Path, source: Path, out: Path, names: tuple[str, ..
         if image is None:
             raise FileNotFoundError(f"{photo}: the photo in {report_path} is missing or unreadable")
         box = mask_box(work_mask(image)[0])
+        if 0 < max_side < max(image.shape[:2]):
+            scale = max_side / max(image.shape[:2])
+            image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         stem = f"photo-{item['label']}-{Path(item['source']).stem}"
-        cv2.imwrite(str(out / "images" / out_split / f"{stem}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        cv2.imwrite(str(out / "images" / out_split / f"{stem}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, quality])
         labels = SceneLabels([names.index(item["label"])], [box])
         (out / "labels" / out_split / f"{stem}.txt").write_text(labels.to_text())
     return len(items)

@@ -36,6 +36,13 @@ def dataset_hash(folder: Path) -> str:
     return digest.hexdigest()
 
 
+def pick_images(folder: Path, count: int) -> list[Path]:
+    """``count`` images spread evenly over ``folder``'s sorted images (jpg/png, recursive)."""
+    images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    step = max(1, len(images) // max(1, count))
+    return images[::step][:count]
+
+
 def pick_device(requested: str) -> str:
     """'auto' → '0' when CUDA is available, else 'cpu'."""
     if requested != "auto":
@@ -58,19 +65,36 @@ def prepare_data(config: TrainConfig, taxonomy: Taxonomy, data_dir: Path) -> Pat
             raise FileNotFoundError(f"source photos not found at {config.source}: set `source:` in the config")
         make_cutouts(config.source, config.cutouts, taxonomy, workers=max(1, config.workers))
     counts = {"train": config.synth.train, "val": config.synth.val}
-    data = write_training_set(config.cutouts, data_dir, taxonomy.names, counts, seed=config.synth.seed, closeup=config.synth.closeup)
+    synth = config.synth
+    data = write_training_set(
+        config.cutouts, data_dir, taxonomy.names, counts, synth.seed, synth.closeup, synth.shards, workers=max(1, config.workers)
+    )
     if config.synth.photos:
         add_photos(config.cutouts, config.source, data_dir, taxonomy.names, list(counts))
     return data
 
 
 def add_photos(cutouts: Path, source: Path, data_dir: Path, names: tuple[str, ...], splits: list[str]) -> dict[str, int]:
-    """Add the real photos behind each split's cut-outs to that split of a rendered dataset; returns photos per split."""
-    from training.cutouts import write_photos
+    """Add the real photos behind each split's cut-outs to that split of a rendered dataset; returns photos per split.
 
-    if not source.is_dir():
-        raise FileNotFoundError(f"source photos not found at {source}: set `source:` in the config or --source")
-    return {split: write_photos(cutouts, source, data_dir, names, split, split) for split in splits}
+    From a pack (``farz datasets pack``) its packed photos are copied; else they are read from ``source``."""
+    from training.cutouts import write_photos
+    from training.pack import packed_photos
+
+    added = {}
+    for split in splits:
+        packed = packed_photos(cutouts, split)
+        if packed is not None:
+            images = sorted(packed.glob("*.jpg"))
+            for image in images:
+                shutil.copy(image, data_dir / "images" / split / image.name)
+                shutil.copy(packed.parent.parent / "labels" / split / f"{image.stem}.txt", data_dir / "labels" / split)
+            added[split] = len(images)
+            continue
+        if not source.is_dir():
+            raise FileNotFoundError(f"source photos not found at {source}: set `source:` in the config or --source")
+        added[split] = write_photos(cutouts, source, data_dir, names, split, split)
+    return added
 
 
 def epoch_summary(epoch: int | None, epochs: int, metrics: Mapping[str, float], elapsed_s: float) -> str:
@@ -80,6 +104,24 @@ def epoch_summary(epoch: int | None, epochs: int, metrics: Mapping[str, float], 
     scores = "  ".join(f"{key} {value:.3f}" for key, value in val.items())
     what = "best.pt" if epoch is None else f"epoch {epoch}/{epochs}"
     return f"{what}  val {scores}  {elapsed_s / 60:.1f} min"
+
+
+def read_results_csv(csv_path: Path) -> dict[str, list[float]]:
+    """A run's ``results.csv`` as {column: values}, what Ultralytics' trainer stores in each checkpoint; read
+    without polars, which Ultralytics imports only for this and which is too large to carry to a GPU machine."""
+    import csv
+
+    try:
+        with csv_path.open(newline="") as handle:
+            rows = list(csv.DictReader(handle, skipinitialspace=True))
+    except OSError:
+        return {}
+    return {key.strip(): [float(row[key]) for row in rows] for key in (rows[0] if rows else {})}
+
+
+def use_csv_reader(trainer: Any) -> None:
+    """Ultralytics ``on_pretrain_routine_start`` callback: the trainer reads its results with ``read_results_csv``."""
+    trainer.read_results_csv = lambda: read_results_csv(Path(trainer.csv))
 
 
 class EpochReporter:
@@ -103,7 +145,7 @@ def fit(config: TrainConfig, taxonomy: Taxonomy, run_dir: Path, data_dir: Path |
     Returns the path of the best PyTorch weights (``run_dir/weights/best.pt``).
     """
     if config.init is not None and not config.init.is_file():
-        raise FileNotFoundError(f"init weights not found at {config.init}: set `init:` to a run's weights/last.pt")
+        raise FileNotFoundError(f"init weights not found at {config.init}: set `init:` to a run's weights/last.pt or an FP32 .onnx")
     run_dir = run_dir.resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     offline_ultralytics(run_dir.parent)
@@ -113,7 +155,15 @@ def fit(config: TrainConfig, taxonomy: Taxonomy, run_dir: Path, data_dir: Path |
 
     from ultralytics import YOLO
 
-    model = YOLO(str(config.init) if config.init is not None else config.model)
+    init = config.init
+    if init is not None and init.suffix == ".onnx":  # an exported file: rebuild trainable weights from it first
+        from training.recover import recover
+
+        rebuilt = recover(init, config.model, pick_images(data_yaml.parent / "images" / "train", 128), run_dir / "init.pt")
+        print(f"init: {rebuilt.out} rebuilt from {init} (outputs within {rebuilt.max_abs_diff:.2g})", file=sys.stderr, flush=True)
+        init = rebuilt.out
+    model = YOLO(str(init) if init is not None else config.model)
+    model.add_callback("on_pretrain_routine_start", use_csv_reader)
     reporter = EpochReporter()
     model.add_callback("on_train_epoch_start", reporter.on_train_epoch_start)
     model.add_callback("on_fit_epoch_end", reporter.on_fit_epoch_end)

@@ -14,6 +14,7 @@ items stacked in heaps, real camera optics, items other than TrashNet's.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,11 +35,14 @@ class Cutout:
     name: str
 
 
+CUTOUT_SUFFIXES = (".png", ".webp")  # PNG as cut out; WebP in a packed copy (`farz datasets pack`)
+
+
 def load_cutouts(folder: Path, names: tuple[str, ...], split: str) -> list[Cutout]:
-    """Cut-outs of ``folder/split/<class>/*.png`` for the given class names."""
+    """Cut-outs of ``folder/split/<class>/*.png`` (or ``*.webp``) for the given class names."""
     items: list[Cutout] = []
     for class_id, name in enumerate(names):
-        for path in sorted((folder / split / name).glob("*.png")):
+        for path in sorted(p for p in (folder / split / name).glob("*") if p.suffix in CUTOUT_SUFFIXES):
             rgba = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
             if rgba is not None and rgba.ndim == 3 and rgba.shape[2] == 4:
                 items.append(Cutout(rgba, class_id, path.stem))
@@ -264,23 +268,66 @@ def render_training_image(
     return image, labels
 
 
+ShardJob = tuple[Path, Path, tuple[str, ...], str, int, int, list[int], float]
+
+
+def render_images(cutouts: list[Cutout], out: Path, split: str, indexes: Iterable[int], rng: Rng, closeup: float) -> None:
+    """Render scene ``i`` for each index in order from ``rng``, as ``out/images/<split>/i.jpg`` + its YOLO labels."""
+    for i in indexes:
+        image, labels = render_training_image(cutouts, rng, closeup=closeup)
+        cv2.imwrite(str(out / "images" / split / f"{i:06d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        (out / "labels" / split / f"{i:06d}.txt").write_text(labels.to_text())
+
+
+def render_shard(job: ShardJob) -> None:
+    """One shard of a split (run in a worker process): images ``start..start+count-1`` from generator ``rng_key``."""
+    cutout_dir, out, names, split, start, count, rng_key, closeup = job
+    cutouts = load_cutouts(cutout_dir, names, cutout_split(split))
+    render_images(cutouts, out, split, range(start, start + count), np.random.default_rng(rng_key), closeup)
+
+
+def cutout_split(split: str) -> str:
+    """The cut-out split a dataset split is rendered from (``heldout`` scenes use the test items)."""
+    return "test" if split == "heldout" else split
+
+
 def write_training_set(
-    cutout_dir: Path, out: Path, names: tuple[str, ...], counts: dict[str, int], seed: int = 0, closeup: float = 0.0
+    cutout_dir: Path,
+    out: Path,
+    names: tuple[str, ...],
+    counts: dict[str, int],
+    seed: int = 0,
+    closeup: float = 0.0,
+    shards: int = 1,
+    workers: int = 1,
 ) -> Path:
-    """Render ``counts[split]`` images per split into a YOLO dataset (``closeup``: see render_training_image); returns its ``data.yaml``."""
+    """Render ``counts[split]`` images per split into a YOLO dataset (``closeup``: see render_training_image); returns its ``data.yaml``.
+
+    With ``shards`` > 1 each split is rendered as that many independent streams (shard k seeded by
+    ``[seed, split, k]``), ``workers`` processes at a time: the scenes depend on the seed and the shard count,
+    never on the worker count. One shard is the single stream older recipes rendered.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
     from tqdm import tqdm
 
+    jobs: list[ShardJob] = []
     for split_index, (split, n) in enumerate(counts.items()):
-        cutouts = load_cutouts(cutout_dir, names, "test" if split == "heldout" else split)
+        cutouts = load_cutouts(cutout_dir, names, cutout_split(split))
         if not cutouts:
             raise FileNotFoundError(f"no cut-outs for split {split!r} in {cutout_dir}: run `farz datasets cutouts` first")
-        rng = np.random.default_rng([seed, split_index])
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
         (out / "labels" / split).mkdir(parents=True, exist_ok=True)
-        for i in tqdm(range(n), desc=f"synth {split}", unit="img"):
-            image, labels = render_training_image(cutouts, rng, closeup=closeup)
-            cv2.imwrite(str(out / "images" / split / f"{i:06d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
-            (out / "labels" / split / f"{i:06d}.txt").write_text(labels.to_text())
+        if shards <= 1:
+            rng = np.random.default_rng([seed, split_index])
+            render_images(cutouts, out, split, tqdm(range(n), desc=f"synth {split}", unit="img"), rng, closeup)
+            continue
+        bounds = np.linspace(0, n, shards + 1).astype(int)
+        for k in range(shards):
+            jobs.append((cutout_dir, out, names, split, int(bounds[k]), int(bounds[k + 1] - bounds[k]), [seed, split_index, k], closeup))
+    if jobs:
+        with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+            list(tqdm(pool.map(render_shard, jobs), total=len(jobs), desc=f"synth {shards} shards a split", unit="shard"))
     return write_data_yaml(out, list(counts), names)
 
 
