@@ -126,6 +126,9 @@ def test_shipped_training_configs_validate_and_unknown_keys_are_refused(tmp_path
     assert default.init is None and default.imgsz == finetune.imgsz == 320
     assert finetune.init == Path("runs/farz-waste-n/weights/last.pt") and finetune.cos_lr and finetune.lr0 < default.lr0
     assert not default.synth.photos and load_train_config(configs / "continue.yaml").synth.photos  # off unless a recipe asks
+    gpu = load_train_config(configs / "gpu.yaml")
+    assert gpu.init == Path("models/farz-waste.onnx") and gpu.synth.shards == gpu.workers == 16 and gpu.cutouts == Path(".gpu/cutouts")
+    assert gpu.init.is_absolute() or (configs.parent.parent / gpu.init).is_file()  # the shipped file it continues from
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nlearning_rate: 0.1\n")
     with pytest.raises(ConfigError, match="learning_rate"):
