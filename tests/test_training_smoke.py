@@ -1,4 +1,4 @@
-"""The training path end to end on a few images: render → fit 1 epoch → export → quantize → eval.
+"""The training path end to end on a few images: render → prepare → fit 1 epoch → export → quantize → eval.
 
 Slow (about a minute on two cores) and needs the training extra; it proves the commands fit together
 and that the exported and quantized files load in the deployed detector.
@@ -63,7 +63,10 @@ def farz(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def test_prepare_fit_export_quantize_eval(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parent.parent
-    data = tiny_dataset(tmp_path / "data")
+    data = tmp_path / "data"  # the rendered scenes as a site's YOLO export, through `farz train prepare` like any new data
+    prep = farz("train", "prepare", str(tiny_dataset(tmp_path / "raw", n_train=40, n_val=8)), "--out", str(data), "--json", cwd=repo)
+    assert prep.returncode == 0, prep.stderr[-2000:]
+    assert json.loads(prep.stdout)["images"] == {"train": 36, "val": 8, "test": 4}  # deterministic split by file name
     config = tmp_path / "tiny.yaml"
     config.write_text("name: tiny\nmodel: yolo26n.yaml\nimgsz: 64\nepochs: 1\nbatch: 8\nworkers: 0\ndevice: cpu\n")
     fit = farz("train", "fit", "--config", str(config), "--run", str(tmp_path / "run"), "--data", str(data), cwd=repo)
