@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -195,19 +196,26 @@ def test_photo_set_says_what_is_missing(tmp_path: Path) -> None:
         write_photo_set(tmp_path / "cutouts", source, tmp_path / "set", names, result.split)
 
 
-def test_real_photos_join_the_renders_of_their_own_split_only(tmp_path: Path) -> None:
+def photos_cut_out(root: Path, label: str, count: int) -> tuple[Path, list[Any], Counter[str]]:
+    """``count`` board photos of one class in ``root/photos/<label>``, cut out into ``root/cutouts``:
+    (the photo folder, the cut-out results, accepted cut-outs per split)."""
     from training.cutouts import make_cutouts
+
+    source = root / "photos"
+    (source / label).mkdir(parents=True)
+    for seed in range(count):
+        cv2.imwrite(str(source / label / f"{label}{seed}.jpg"), board_photo(item_scale=0.2 + 0.01 * seed, seed=seed)[0])
+    results = make_cutouts(source, root / "cutouts", load_taxonomy(), workers=1)
+    return source, results, Counter(r.split for r in results if r.accepted)
+
+
+def test_real_photos_join_the_renders_of_their_own_split_only(tmp_path: Path) -> None:
     from training.evaluate import YoloSplit, load_yolo_split, read_labels
     from training.fit import add_photos
     from training.synth import write_training_set
 
     taxonomy = load_taxonomy()
-    source = tmp_path / "photos"
-    (source / "metal").mkdir(parents=True)
-    for seed in range(24):
-        cv2.imwrite(str(source / "metal" / f"metal{seed}.jpg"), board_photo(item_scale=0.2 + 0.01 * seed, seed=seed)[0])
-    results = make_cutouts(source, tmp_path / "cutouts", taxonomy, workers=1)
-    accepted = Counter(r.split for r in results if r.accepted)
+    source, results, accepted = photos_cut_out(tmp_path, "metal", 24)
     assert accepted["train"] and accepted["val"]  # the names above land in both splits
     data = write_training_set(tmp_path / "cutouts", tmp_path / "set", taxonomy.names, {"train": 3, "val": 2}, seed=1)
     added = add_photos(tmp_path / "cutouts", source, tmp_path / "set", taxonomy.names, ["train", "val"])
@@ -248,18 +256,12 @@ def test_shards_render_the_same_scenes_with_any_number_of_workers_and_one_shard_
 
 
 def test_a_pack_holds_train_and_val_as_webp_with_photos_and_renders_without_the_source(tmp_path: Path) -> None:
-    from training.cutouts import make_cutouts
     from training.fit import add_photos
     from training.pack import pack_cutouts
     from training.synth import load_cutouts, write_training_set
 
     taxonomy = load_taxonomy()
-    source = tmp_path / "photos"
-    (source / "paper").mkdir(parents=True)
-    for seed in range(30):
-        cv2.imwrite(str(source / "paper" / f"paper{seed}.jpg"), board_photo(item_scale=0.2 + 0.01 * seed, seed=seed)[0])
-    results = make_cutouts(source, tmp_path / "cutouts", taxonomy, workers=1)
-    accepted = Counter(r.split for r in results if r.accepted)
+    source, _, accepted = photos_cut_out(tmp_path, "paper", 30)
     assert accepted["train"] and accepted["val"] and accepted["test"]
     pack = pack_cutouts(tmp_path / "cutouts", source, tmp_path / "pack", taxonomy.names, photo_side=200)
     assert pack.cutouts == pack.photos == {"train": accepted["train"], "val": accepted["val"]}
