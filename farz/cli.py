@@ -52,12 +52,13 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     try:
         from training.config import ConfigError as TrainConfigError
         from training.input_layout import LayoutError
+        from training.pack import PackError
         from training.prepare import PrepareError
         from training.recover import RecoverError
         from training.registry_client import RegistryError
         from training.taxonomy import TaxonomyError
 
-        errors += [TrainConfigError, TaxonomyError, PrepareError, RegistryError, LayoutError, RecoverError]
+        errors += [TrainConfigError, TaxonomyError, PrepareError, RegistryError, LayoutError, RecoverError, PackError]
     except ImportError:  # pragma: no cover - training extra absent
         pass
     try:

@@ -257,7 +257,7 @@ def test_shards_render_the_same_scenes_with_any_number_of_workers_and_one_shard_
 
 def test_a_pack_holds_train_and_val_as_webp_with_photos_and_renders_without_the_source(tmp_path: Path) -> None:
     from training.fit import add_photos
-    from training.pack import pack_cutouts
+    from training.pack import PackError, pack_cutouts
     from training.synth import load_cutouts, write_training_set
 
     taxonomy = load_taxonomy()
@@ -278,6 +278,13 @@ def test_a_pack_holds_train_and_val_as_webp_with_photos_and_renders_without_the_
     added = add_photos(tmp_path / "pack", tmp_path / "no-source-here", tmp_path / "set", taxonomy.names, ["train", "val"])
     assert added == pack.photos
     assert len(list((tmp_path / "set" / "labels" / "train").glob("photo-*.txt"))) == accepted["train"] and data.is_file()
+    again = pack_cutouts(tmp_path / "cutouts", None, tmp_path / "pack", taxonomy.names)  # an earlier pack is replaced
+    assert again.photos == {"train": 0, "val": 0}
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "keep" / "notes.txt").write_text("mine")
+    with pytest.raises(PackError, match="is not a pack"):
+        pack_cutouts(tmp_path / "cutouts", None, tmp_path / "keep", taxonomy.names)
+    assert (tmp_path / "keep" / "notes.txt").read_text() == "mine"
 
 
 def test_results_csv_is_read_without_polars(tmp_path: Path) -> None:

@@ -21,6 +21,11 @@ from tqdm import tqdm
 
 from training.cutouts import write_photos
 
+
+class PackError(ValueError):
+    """The output folder holds something other than an earlier pack; the message says which folder."""
+
+
 PACKED_SPLITS = ("train", "val")
 PACKED_PHOTOS = "photos"  # subfolder of a pack: images/<split>/photo-*.jpg and labels/<split>/photo-*.txt
 
@@ -45,6 +50,9 @@ def pack_cutouts(
     report = json.loads(report_path.read_text())
     items = [r for r in report["items"] if r["split"] in PACKED_SPLITS]
     if out.exists():
+        previous = out / "report.json"
+        if any(out.iterdir()) and not (previous.is_file() and "packed_from" in json.loads(previous.read_text())):
+            raise PackError(f"{out} exists and is not a pack: choose an empty or new --out folder")
         shutil.rmtree(out)
     out.mkdir(parents=True)
     cutouts = dict.fromkeys(PACKED_SPLITS, 0)
