@@ -69,7 +69,7 @@ def prepare_data(config: TrainConfig, taxonomy: Taxonomy, data_dir: Path) -> Pat
     data = write_training_set(
         config.cutouts, data_dir, taxonomy.names, counts, synth.seed, synth.closeup, synth.shards, workers=max(1, config.workers)
     )
-    if config.synth.photos:
+    if synth.photos:
         add_photos(config.cutouts, config.source, data_dir, taxonomy.names, list(counts))
     return data
 

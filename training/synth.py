@@ -268,7 +268,18 @@ def render_training_image(
     return image, labels
 
 
-ShardJob = tuple[Path, Path, tuple[str, ...], str, int, int, list[int], float]
+@dataclass(frozen=True)
+class Shard:
+    """One independent render stream of a split: images ``start..start+count-1`` drawn from generator ``rng_key``."""
+
+    cutout_dir: Path
+    out: Path
+    names: tuple[str, ...]
+    split: str
+    start: int
+    count: int
+    rng_key: tuple[int, ...]
+    closeup: float
 
 
 def render_images(cutouts: list[Cutout], out: Path, split: str, indexes: Iterable[int], rng: Rng, closeup: float) -> None:
@@ -279,11 +290,11 @@ def render_images(cutouts: list[Cutout], out: Path, split: str, indexes: Iterabl
         (out / "labels" / split / f"{i:06d}.txt").write_text(labels.to_text())
 
 
-def render_shard(job: ShardJob) -> None:
-    """One shard of a split (run in a worker process): images ``start..start+count-1`` from generator ``rng_key``."""
-    cutout_dir, out, names, split, start, count, rng_key, closeup = job
-    cutouts = load_cutouts(cutout_dir, names, cutout_split(split))
-    render_images(cutouts, out, split, range(start, start + count), np.random.default_rng(rng_key), closeup)
+def render_shard(shard: Shard) -> None:
+    """Render one shard (run in a worker process, which loads the cut-outs itself)."""
+    cutouts = load_cutouts(shard.cutout_dir, shard.names, cutout_split(shard.split))
+    rng = np.random.default_rng(list(shard.rng_key))
+    render_images(cutouts, shard.out, shard.split, range(shard.start, shard.start + shard.count), rng, shard.closeup)
 
 
 def cutout_split(split: str) -> str:
@@ -311,7 +322,7 @@ def write_training_set(
 
     from tqdm import tqdm
 
-    jobs: list[ShardJob] = []
+    jobs: list[Shard] = []
     for split_index, (split, n) in enumerate(counts.items()):
         cutouts = load_cutouts(cutout_dir, names, cutout_split(split))
         if not cutouts:
@@ -324,7 +335,8 @@ def write_training_set(
             continue
         bounds = np.linspace(0, n, shards + 1).astype(int)
         for k in range(shards):
-            jobs.append((cutout_dir, out, names, split, int(bounds[k]), int(bounds[k + 1] - bounds[k]), [seed, split_index, k], closeup))
+            start, end = int(bounds[k]), int(bounds[k + 1])
+            jobs.append(Shard(cutout_dir, out, names, split, start, end - start, (seed, split_index, k), closeup))
     if jobs:
         with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
             list(tqdm(pool.map(render_shard, jobs), total=len(jobs), desc=f"synth {shards} shards a split", unit="shard"))
