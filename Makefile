@@ -24,11 +24,12 @@ demo: install-demo
 	$(BIN)/farz demo
 
 lint:
-	$(BIN)/ruff check vision device training server farz tests
-	$(BIN)/ruff format --check vision device server farz
+	$(BIN)/ruff check vision device training server farz bench tests
+	$(BIN)/ruff format --check vision device server farz bench
+	$(BIN)/lint-imports --no-cache
 
 typecheck:
-	$(BIN)/mypy --strict vision device
+	$(BIN)/mypy --strict vision device bench/edge.py bench/agent.py
 	$(BIN)/mypy server
 
 pytest:

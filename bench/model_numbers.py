@@ -28,7 +28,7 @@ def rect_vs_square(model: Path, video: Path, frames: int = 60) -> dict[str, obje
     import statistics
     import time
 
-    from device.bench_edge import load_frames
+    from bench.edge import load_frames
     from vision import DetectorSettings, OnnxDetector
     from vision.geometry import letterbox
 

@@ -164,7 +164,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def run_bench_agent(args: argparse.Namespace) -> int:
     """Print the agent benchmark."""
-    from device.bench_agent import bench_agent
+    from bench.agent import bench_agent
 
     result = bench_agent(args.video, args.model or _default_model(), args.rounds)
     if args.json:
@@ -179,7 +179,7 @@ def run_bench_agent(args: argparse.Namespace) -> int:
 
 def run_bench_edge(args: argparse.Namespace) -> int:
     """Print the edge benchmark table or JSON."""
-    from device.bench_edge import bench_edge, format_table
+    from bench.edge import bench_edge, format_table
 
     result = bench_edge(args.video, args.model or _default_model(), args.truth, max_frames=args.frames, rounds=args.rounds)
     print(json.dumps(result) if args.json else format_table(result))

@@ -218,7 +218,7 @@ def run_server(args: argparse.Namespace) -> int:
 
 
 def run_bench_server(args: argparse.Namespace) -> int:
-    from server.bench import bench_server
+    from bench.server import bench_server
 
     result = bench_server(_database_url(args) if args.database_url else None, args.events, args.devices, args.queries, args.workers)
     if args.json:

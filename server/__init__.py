@@ -1,6 +1,6 @@
 """farz server: ingest from devices, per-site aggregates, live dashboard, city API (JSON, CSV, NGSI-LD).
 
-Imports only its own dependencies (FastAPI, SQLAlchemy, Alembic): never vision, torch or onnxruntime.
+Stands alone: imports only its own dependencies (FastAPI, SQLAlchemy, Alembic), never vision, device or training.
 """
 
 __all__: list[str] = []

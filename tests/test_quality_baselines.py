@@ -89,7 +89,7 @@ def test_baseline_is_for_the_shipped_model() -> None:
 
 @pytest.mark.parametrize("video", sorted(p.name for p in (REPO / "datasets" / "samples").glob("*.mp4")))
 def test_count_error_on_sample_videos_is_no_worse_than_the_baseline(video: str) -> None:
-    from device.bench_edge import count_error
+    from training.evaluate import count_error
 
     path = REPO / "datasets" / "samples" / video
     base = json.loads(BASELINE.read_text())["videos"][video]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import cv2
 
-from training.evaluate import evaluate, load_yolo_split
+from training.evaluate import count_error, evaluate, load_yolo_split
 from vision import DetectorSettings, OnnxDetector
 
 
@@ -31,8 +31,7 @@ def side_by_side_ms(a: Path, b: Path, images: list[Path], threads: int, rounds: 
 
 
 def video_count_error(model: Path, videos: list[Path]) -> float | None:
-    """Mean count error (see ``device.bench_edge.count_error``) over videos that have a truth file."""
-    from device.bench_edge import count_error
+    """Mean count error (see ``training.evaluate.count_error``) over videos that have a truth file."""
     from device.count import count_video
     from device.count_config import settings_for_video
 

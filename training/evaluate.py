@@ -169,3 +169,23 @@ def evaluate(
         "ms_per_frame": round(statistics.median(times), 3) if times else 0.0,
         "threads": threads,
     }
+
+
+Counts = dict[str, dict[str, int]]  # counts[direction][class]
+
+
+def count_error(counts: Counts, truth: Counts) -> float:
+    """Mean relative absolute error of per-class totals (both directions summed)."""
+
+    def totals(c: Counts) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for per_class in c.values():
+            for name, n in per_class.items():
+                out[name] = out.get(name, 0) + n
+        return out
+
+    got, want = totals(counts), totals(truth)
+    classes = sorted(set(got) | set(want))
+    if not classes:
+        return 0.0
+    return float(np.mean([abs(got.get(c, 0) - want.get(c, 0)) / max(want.get(c, 0), 1) for c in classes]))

@@ -6,8 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
-from training.fit import offline_ultralytics
 from training.metadata import set_metadata
+from training.offline import offline_ultralytics
 from training.taxonomy import Taxonomy
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import sys
 import time
@@ -15,15 +14,8 @@ from typing import Any
 import yaml
 
 from training.config import TrainConfig
+from training.offline import offline_ultralytics
 from training.taxonomy import Taxonomy
-
-
-def offline_ultralytics(run_root: Path) -> None:
-    """Make Ultralytics run with no network: no hub, no font or weight downloads, settings kept local."""
-    os.environ["YOLO_OFFLINE"] = "1"
-    os.environ.setdefault("YOLO_CONFIG_DIR", str(run_root / ".ultralytics"))
-    os.environ.setdefault("YOLO_VERBOSE", "False")
-    Path(os.environ["YOLO_CONFIG_DIR"]).mkdir(parents=True, exist_ok=True)
 
 
 def dataset_hash(folder: Path) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from training.fit import offline_ultralytics
+from training.offline import offline_ultralytics
 from vision.geometry import letterbox, to_blob
 
 

@@ -1,4 +1,7 @@
-"""farz vision core: pure per-frame detection, tracking and counting (numpy, onnxruntime, opencv)."""
+"""farz vision core: pure per-frame detection, material classification, tracking and counting.
+
+The bottom floor: imports numpy, onnxruntime and opencv only (no torch, camera, web, HTTP or database).
+"""
 
 from vision.annotate import Annotator
 from vision.counter import CountEvent, LineCounter, LineSpec, ZoneCounter

@@ -13,10 +13,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from device.bench_edge import count_error  # noqa: E402
 from device.count import count_video  # noqa: E402
 from device.count_config import settings_for_video  # noqa: E402
-from training.evaluate import evaluate  # noqa: E402
+from training.evaluate import count_error, evaluate  # noqa: E402
 
 MODEL = REPO / "models" / "farz-waste.int8.onnx"
 OUT = Path(__file__).resolve().parent / "quality.json"

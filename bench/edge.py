@@ -29,9 +29,10 @@ import numpy as np
 from device.count import build_pipeline, counts_by_direction
 from device.count_config import CountSettings, settings_for_video
 from device.sources import Frame, VideoFileSource
+from training.evaluate import count_error
 from vision import OnnxDetector
 
-Counts = dict[str, dict[str, int]]
+Counts = dict[str, dict[str, int]]  # counts[direction][class]
 
 
 def load_frames(video: Path, max_frames: int = 0) -> list[Frame]:
@@ -43,23 +44,6 @@ def load_frames(video: Path, max_frames: int = 0) -> list[Frame]:
             if max_frames and len(frames) >= max_frames:
                 break
     return frames
-
-
-def count_error(counts: Counts, truth: Counts) -> float:
-    """Mean relative absolute error of per-class totals (both directions summed)."""
-
-    def totals(c: Counts) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for per_class in c.values():
-            for name, n in per_class.items():
-                out[name] = out.get(name, 0) + n
-        return out
-
-    got, want = totals(counts), totals(truth)
-    classes = sorted(set(got) | set(want))
-    if not classes:
-        return 0.0
-    return float(np.mean([abs(got.get(c, 0) - want.get(c, 0)) / max(want.get(c, 0), 1) for c in classes]))
 
 
 WARMUP_FRAMES = 10
