@@ -45,8 +45,10 @@ def _run(args: list[str]) -> tuple[dict[str, object], float]:
     return json.loads(out.decode().strip().splitlines()[-1]), usage.ru_maxrss / 1024.0
 
 
-def bench_agent(video: Path, model: Path, rounds: int = 2) -> dict[str, object]:
-    """Best-of-``rounds`` frames/s of ``farz count`` and ``farz device run --once``, and peak memory."""
+def bench_agent(video: Path, model: Path, rounds: int = 2, classifier: Path | None = None) -> dict[str, object]:
+    """Best-of-``rounds`` frames/s of ``farz count`` and ``farz device run --once``, and peak memory (both
+    with ``classifier``: the two-stage pipeline; None: the detector's classes)."""
+    material = ["--classifier", str(classifier) if classifier is not None else "none"]
     sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
     threading.Thread(target=sink.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{sink.server_address[1]}"
@@ -55,7 +57,7 @@ def bench_agent(video: Path, model: Path, rounds: int = 2) -> dict[str, object]:
     count_counts: object = None
     try:
         for r in range(rounds):
-            summary, rss = _run(["count", str(video), "--model", str(model), "--json"])
+            summary, rss = _run(["count", str(video), "--model", str(model), *material, "--json"])
             count_fps.append(float(summary["fps"]))  # type: ignore[arg-type]
             count_rss.append(rss)
             count_counts = summary["counts"]
@@ -68,6 +70,7 @@ def bench_agent(video: Path, model: Path, rounds: int = 2) -> dict[str, object]:
                         str(video),
                         "--model",
                         str(model),
+                        *material,
                         "--server",
                         url,
                         "--device-id",

@@ -47,7 +47,7 @@ def load_frames(video: Path, max_frames: int = 0) -> list[Frame]:
 
 
 WARMUP_FRAMES = 10
-STAGES = ("preprocess", "inference", "postprocess", "track", "count")
+STAGES = ("preprocess", "inference", "postprocess", "track", "classify", "count")
 
 
 @dataclass
@@ -77,19 +77,17 @@ def interleaved_seconds(frames: list[Frame], methods: list[Method], block: int =
     return spent
 
 
-def bare_and_pipeline(model: Path, settings: CountSettings, frames: list[Frame]) -> list[Method]:
-    """Bare ``preprocess + session.run``, and the full farz pipeline writing every event as a JSON line;
-    separate sessions of the same model, warmed up."""
-    bare = build_pipeline(model, settings).detector
-    pipeline = build_pipeline(model, settings)
+def pipeline_method(name: str, model: Path, settings: CountSettings, frames: list[Frame], classifier: Path | None) -> Method:
+    """A farz pipeline (two-stage with ``classifier``) writing every event as a JSON line, warmed up."""
+    pipeline = build_pipeline(model, settings, classifier)
     sink = io.StringIO()
     for frame in frames[:WARMUP_FRAMES]:
-        bare.infer(bare.preprocess(frame)[0])
         pipeline.detector.infer(pipeline.detector.preprocess(frame)[0])  # warms the session, leaves no track state
-
-    def run_bare(frame: Frame) -> None:
-        bare.infer(bare.preprocess(frame)[0])
-
+    if pipeline.material is not None and frames:
+        classifier_ = pipeline.material.classifier
+        crop = np.zeros((1, classifier_.imgsz, classifier_.imgsz, 3), np.uint8)
+        for _ in range(WARMUP_FRAMES):
+            classifier_.predict(crop)
     stage_ms = dict.fromkeys(STAGES, 0.0)
 
     def run_pipeline(frame: Frame) -> None:
@@ -99,10 +97,24 @@ def bare_and_pipeline(model: Path, settings: CountSettings, frames: list[Frame])
         for stage in STAGES:
             stage_ms[stage] += getattr(result.timings, f"{stage}_ms")
 
-    return [
-        Method("bare", run_bare, lambda: None),
-        Method("pipeline", run_pipeline, lambda: counts_by_direction(pipeline.totals()), stage_ms=stage_ms),
-    ]
+    return Method(name, run_pipeline, lambda: counts_by_direction(pipeline.totals()), stage_ms=stage_ms)
+
+
+def bare_and_pipeline(model: Path, settings: CountSettings, frames: list[Frame], classifier: Path | None = None) -> list[Method]:
+    """Bare ``preprocess + session.run``, the full farz pipeline (two-stage with ``classifier``) and, with a
+    classifier, the same pipeline counting with the detector's classes (``detector_only``); separate sessions
+    of the same model, warmed up."""
+    bare = build_pipeline(model, settings).detector
+    for frame in frames[:WARMUP_FRAMES]:
+        bare.infer(bare.preprocess(frame)[0])
+
+    def run_bare(frame: Frame) -> None:
+        bare.infer(bare.preprocess(frame)[0])
+
+    methods = [Method("bare", run_bare, lambda: None), pipeline_method("pipeline", model, settings, frames, classifier)]
+    if classifier is not None:
+        methods.append(pipeline_method("detector_only", model, settings, frames, None))
+    return methods
 
 
 def supervision_method(model: Path, settings: CountSettings, frames: list[Frame], fps: float) -> Method:
@@ -168,9 +180,12 @@ def ultralytics_method(model: Path, settings: CountSettings, frames: list[Frame]
     return Method("ultralytics", counter, counts, draws_on_frame=True)  # it annotates the frame in place
 
 
-def bench_edge(video: Path, model: Path, truth_path: Path | None = None, max_frames: int = 0, rounds: int = 3) -> dict[str, object]:
+def bench_edge(
+    video: Path, model: Path, truth_path: Path | None = None, max_frames: int = 0, rounds: int = 3, classifier: Path | None = None
+) -> dict[str, object]:
     """Run every method on the same in-memory frames, interleaved, ``rounds`` times (each from a fresh
-    state); frames/s over all rounds; returns the JSON-ready result."""
+    state); frames/s over all rounds; returns the JSON-ready result. ``pipeline`` is two-stage with
+    ``classifier`` (then ``detector_only`` is the same pipeline without it, for ``two_stage_over_detector_only``)."""
     from device.sources import probe_video
 
     rounds = max(1, rounds)
@@ -180,10 +195,11 @@ def bench_edge(video: Path, model: Path, truth_path: Path | None = None, max_fra
     truth_path = truth_path or video.with_suffix(".truth.json")
     truth: Counts | None = json.loads(truth_path.read_text())["counts"] if truth_path.is_file() and not max_frames else None
     result: dict[str, object] = {"video": str(video), "model": str(model), "frames": len(frames), "rounds": rounds}
+    result["classifier"] = None if classifier is None else str(classifier)
     seconds: dict[str, float] = {}
     stage_ms = dict.fromkeys(STAGES, 0.0)
     for _ in range(rounds):
-        methods = [*bare_and_pipeline(model, settings, frames), supervision_method(model, settings, frames, info.fps)]
+        methods = [*bare_and_pipeline(model, settings, frames, classifier), supervision_method(model, settings, frames, info.fps)]
         try:
             methods.append(ultralytics_method(model, settings, frames))
         except ImportError:
@@ -191,8 +207,9 @@ def bench_edge(video: Path, model: Path, truth_path: Path | None = None, max_fra
         for name, spent in interleaved_seconds(frames, methods).items():
             seconds[name] = seconds.get(name, 0.0) + spent
         for method in methods:
-            for stage, ms in (method.stage_ms or {}).items():
-                stage_ms[stage] += ms
+            if method.name == "pipeline":
+                for stage, ms in (method.stage_ms or {}).items():
+                    stage_ms[stage] += ms
     fps = {name: rounds * len(frames) / spent for name, spent in seconds.items()}
     counted: dict[str, Counts] = {}
     for method in methods:
@@ -204,6 +221,8 @@ def bench_edge(video: Path, model: Path, truth_path: Path | None = None, max_fra
     result["pipeline_stage_us"] = {stage: round(1000 * ms / (rounds * len(frames)), 1) for stage, ms in stage_ms.items()}
     if "ultralytics" in fps:
         result["pipeline_over_ultralytics"] = round(fps["pipeline"] / fps["ultralytics"], 3)
+    if "detector_only" in fps:
+        result["two_stage_over_detector_only"] = round(fps["pipeline"] / fps["detector_only"], 3)
     if truth is not None:
         result["truth"] = truth
         errors = {name: count_error(counts, truth) for name, counts in counted.items()}
@@ -218,11 +237,14 @@ def format_table(result: dict[str, object]) -> str:
     errors = result.get("count_error") or {}
     assert isinstance(errors, dict)
     rows = [f"{'method':<14}{'frames/s':>10}{'count error':>13}"]
-    for method in ("bare", "pipeline", "ultralytics", "supervision"):
+    for method in ("bare", "pipeline", "detector_only", "ultralytics", "supervision"):
         fps = result.get(f"{method}_fps")
         err = errors.get(method)
         rows.append(f"{method:<14}{'-' if fps is None else f'{fps:.1f}':>10}{'-' if err is None else f'{err:.1%}':>13}")
+    rows = [r for r in rows if not r.startswith("detector_only") or result.get("detector_only_fps") is not None]
     rows.append(f"pipeline/bare {result.get('pipeline_over_bare')}, pipeline/ultralytics {result.get('pipeline_over_ultralytics', '-')}")
+    if result.get("two_stage_over_detector_only") is not None:
+        rows.append(f"two-stage pipeline / detector-only pipeline {result['two_stage_over_detector_only']}")
     stages = result.get("pipeline_stage_us")
     if isinstance(stages, dict):
         rows.append("pipeline µs per frame: " + ", ".join(f"{stage} {us}" for stage, us in stages.items()))

@@ -57,12 +57,12 @@ class Agent:
         self._stop = threading.Event()
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.outbox = Outbox(config.data_dir / "outbox.db", int(config.outbox.max_mb * 2**20))
-        self.pipeline = build_pipeline(config.model, config.count)
-        self.model_id = self.pipeline.detector.info.model_id
+        self.pipeline = build_pipeline(config.model, config.count, config.classifier)
+        self.model_id = self._models_id()
         self.base_totals: dict[tuple[str, str], int] = {}
         self.live_source: LiveSource | None = None
         token = self._read_token()
-        names = self.pipeline.detector.names
+        names = self.pipeline.names
         hs = config.hard_samples
         self.samples = (
             HardSampleKeeper(config.data_dir / "samples", names, SampleRules(min_interval_s=hs.min_interval_s, max_samples=hs.max_samples))
@@ -104,8 +104,15 @@ class Agent:
             else None
         )
         zones = tuple(tuple(z.polygon) for z in config.count.zones)
-        self.live_state = LiveState(Annotator(self.pipeline.detector.names, config.count.line_specs(), zones))
+        self.live_state = LiveState(Annotator(self.pipeline.names, config.count.line_specs(), zones))
         self.live_view: LiveView | None = None
+
+    def _models_id(self) -> str:
+        """What every event and heartbeat names: ``detector@sha256:…`` and, in the two-stage pipeline,
+        ``+classifier@sha256:…``."""
+        detector = self.pipeline.detector.info.model_id
+        material = self.pipeline.material
+        return detector if material is None else f"{detector}+{material.classifier.info.model_id}"
 
     def _read_token(self) -> str | None:
         return read_token_file(self.config.token_file) if self.config.token_file is not None else None
@@ -260,7 +267,10 @@ class Agent:
                 if self.samples is not None:
                     # A file replays faster than it was filmed: pace samples by footage time, not wall clock.
                     footage_s = self.stats.frames / file_fps if file_fps else None
-                    self.samples.consider(frame, result.detections, self.pipeline.tracker, self.model_id, now=footage_s)
+                    material = self.pipeline.material.settings if self.pipeline.material is not None else None
+                    self.samples.consider(
+                        frame, result.detections, self.pipeline.tracker, self.model_id, footage_s, result.classified, material
+                    )
                 self._measure(result.timings.inference_ms, t0)
                 if fps_hint:
                     time.sleep(max(0.0, 1.0 / fps_hint - (time.perf_counter() - t0)))
@@ -281,7 +291,7 @@ class Agent:
         if new is not None:
             old = self.model_id
             self.pipeline.detector = new
-            self.model_id = new.info.model_id
+            self.model_id = self._models_id()
             log.info("now counting with %s (was %s)", self.model_id, old)
 
     def _measure(self, inference_ms: float, frame_start: float) -> None:

@@ -53,6 +53,10 @@ class AgentConfig(BaseModel):
     token_file: Path | None = None
     source: str = Field(description="video file path, rtsp:// or http:// URL, usb:N, or picamera")
     model: Path = Path("models/farz-waste.int8.onnx")
+    classifier: Path | None = Field(
+        default=Path("models/farz-material.int8.onnx"),
+        description="material classifier voted per track over crops of the detector's boxes; null counts with the detector's classes",
+    )
     data_dir: Path = Path("/var/lib/farz")
     count: CountSettings = Field(default_factory=CountSettings)
     realtime: bool = Field(default=False, description="pace a video file at its own frame rate (a file replay never drops frames)")
@@ -66,6 +70,11 @@ class AgentConfig(BaseModel):
     hard_samples: HardSampleConfig = Field(default_factory=HardSampleConfig)
     live_view: LiveViewConfig = Field(default_factory=LiveViewConfig)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("classifier", mode="before")
+    @classmethod
+    def _none_word(cls, v: object) -> object:
+        return None if isinstance(v, str) and v.strip().lower() in {"none", "null", ""} else v
 
     @field_validator("source")
     @classmethod
@@ -129,7 +138,8 @@ site: berkane-c1                    # the site this device belongs to (the serve
 server_url: http://farz.example.org:8000   # empty: count offline, everything waits in the outbox
 token_file: /etc/farz/device.token  # the device token printed once by `farz server admin create-device`
 source: picamera                    # picamera | usb:0 | rtsp://user:pass@cam/stream | /path/to/video.mp4
-model: /opt/farz/models/farz-waste.int8.onnx
+model: /opt/farz/models/farz-waste.int8.onnx          # the item detector
+classifier: /opt/farz/models/farz-material.int8.onnx  # the material of each track, voted over its crops; null: the detector's classes
 data_dir: /var/lib/farz             # outbox (SQLite) and replay position live here
 realtime: false                     # video files only: pace at the file's frame rate
 count:

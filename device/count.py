@@ -12,11 +12,26 @@ import cv2
 
 from device.count_config import CountSettings
 from device.sources import SourceError, VideoFileSource
-from vision import Annotator, CountEvent, DetectorSettings, LineCounter, OnnxDetector, Pipeline, Tracker, TrackerSettings, ZoneCounter
+from vision import (
+    Annotator,
+    Classifier,
+    CountEvent,
+    DetectorSettings,
+    LineCounter,
+    MaterialSettings,
+    MaterialVoter,
+    OnnxDetector,
+    Pipeline,
+    Tracker,
+    TrackerSettings,
+    ZoneCounter,
+)
+from vision.errors import ModelError
 from vision.pipeline import Counter
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = REPO_ROOT / "models" / "farz-waste.int8.onnx"
+DEFAULT_CLASSIFIER = REPO_ROOT / "models" / "farz-material.int8.onnx"
 SAMPLES = REPO_ROOT / "datasets" / "samples"
 LOW_CONFIDENCE = 0.1  # detections down to this score reach the tracker's second association stage
 
@@ -42,16 +57,40 @@ def counts_by_direction(totals: dict[tuple[str, str], int]) -> dict[str, dict[st
     return out
 
 
-def build_pipeline(model: Path, settings: CountSettings) -> Pipeline:
-    """Detector, tracker and the counters of ``settings``."""
+def load_classifier(path: Path, detector: OnnxDetector, threads: int = 0) -> Classifier:
+    """The material classifier for ``detector``: a multi-class detector's class list must be the classifier's
+    (both trained on one taxonomy), so that ``--classifier none`` counts in the same classes."""
+    classifier = Classifier(path, threads=threads)
+    if len(detector.names) > 1 and classifier.names != detector.names:
+        raise ModelError(
+            str(path),
+            f"classes {list(classifier.names)} do not match the detector's {list(detector.names)}",
+            "use a detector and a classifier trained on the same taxonomy",
+        )
+    return classifier
+
+
+def build_pipeline(
+    model: Path, settings: CountSettings, classifier: Path | None = None, material: MaterialSettings | None = None
+) -> Pipeline:
+    """Detector, tracker and the counters of ``settings``; with ``classifier``, the two-stage pipeline: the
+    detector finds items whatever their class, and each track's material is voted over its crops."""
     low = min(settings.confidence, LOW_CONFIDENCE)
-    detector = OnnxDetector(model, DetectorSettings(confidence=low, iou=settings.iou, threads=settings.threads))
+    two_stage = classifier is not None
+    detector = OnnxDetector(model, DetectorSettings(confidence=low, iou=settings.iou, threads=settings.threads, agnostic=two_stage))
     tracker = Tracker(
-        TrackerSettings(high_confidence=settings.confidence, low_confidence=low, new_track_confidence=settings.confidence + 0.05)
+        TrackerSettings(
+            high_confidence=settings.confidence,
+            low_confidence=low,
+            new_track_confidence=settings.confidence + 0.05,
+            class_mismatch_cost=0.0 if two_stage else TrackerSettings.class_mismatch_cost,
+        )
     )
-    counters: list[Counter] = [LineCounter(spec, detector.names) for spec in settings.line_specs()]
-    counters += [ZoneCounter(list(z.polygon), detector.names, name=z.name, anchor=z.anchor) for z in settings.zones]
-    return Pipeline(detector, tracker, counters)
+    voter = MaterialVoter(load_classifier(classifier, detector, settings.threads), material) if classifier is not None else None
+    names = voter.names if voter is not None else detector.names
+    counters: list[Counter] = [LineCounter(spec, names) for spec in settings.line_specs()]
+    counters += [ZoneCounter(list(z.polygon), names, name=z.name, anchor=z.anchor) for z in settings.zones]
+    return Pipeline(detector, tracker, counters, material=voter)
 
 
 def count_video(
@@ -61,11 +100,12 @@ def count_video(
     on_event: Callable[[CountEvent], None] | None = None,
     save: Path | None = None,
     progress: bool = True,
+    classifier: Path | None = None,
 ) -> CountSummary:
-    """Run the pipeline over every frame of ``video``; calls ``on_event`` for each count."""
+    """Run the pipeline over every frame of ``video`` (two-stage with ``classifier``); calls ``on_event`` for each count."""
     from tqdm import tqdm
 
-    pipeline = build_pipeline(model, settings)
+    pipeline = build_pipeline(model, settings, classifier)
     writer = None
     annotator = None
     with VideoFileSource(video) as source:
@@ -75,7 +115,7 @@ def count_video(
             if not writer.isOpened():
                 raise SourceError(f"{save}: cannot write a video there")
             zones = tuple(tuple(z.polygon) for z in settings.zones)
-            annotator = Annotator(pipeline.detector.names, settings.line_specs(), zones)
+            annotator = Annotator(pipeline.names, settings.line_specs(), zones)
         bar = tqdm(total=source.info.frame_count or None, unit="frame", desc=video.name, disable=not progress, leave=False)
         start = time.perf_counter()
         frames = 0

@@ -17,6 +17,27 @@ def _default_model() -> Path:
     return DEFAULT_MODEL
 
 
+CLASSIFIER_HELP = (
+    "material classifier (ONNX, task classify) voted per track over crops of the detector's boxes "
+    "(default: the bundled models/farz-material.int8.onnx); `none` counts with the detector's own classes"
+)
+
+
+def add_classifier_argument(parser: argparse.ArgumentParser) -> None:
+    """``--classifier PATH|none`` (the two-stage pipeline's second stage)."""
+    parser.add_argument("--classifier", default=None, metavar="PATH|none", help=CLASSIFIER_HELP)
+
+
+def classifier_path(args: argparse.Namespace) -> Path | None:
+    """The classifier a command runs with: ``--classifier`` or the bundled file; None for ``none``."""
+    from device.count import DEFAULT_CLASSIFIER
+
+    value: str | None = args.classifier
+    if value is None:
+        return DEFAULT_CLASSIFIER
+    return None if value.lower() == "none" else Path(value)
+
+
 def register(sub: SubParsers) -> None:
     """Add ``count``, ``demo`` and ``bench`` to the top-level parser."""
     count = sub.add_parser(
@@ -40,6 +61,7 @@ def register(sub: SubParsers) -> None:
     count.add_argument("--events", type=Path, default=None, metavar="OUT.jsonl", help="write every count event as one JSON line")
     count.add_argument("--save", type=Path, default=None, metavar="OUT.mp4", help="write the annotated video")
     count.add_argument("--json", action="store_true", help="print exactly one JSON object with the totals on stdout")
+    add_classifier_argument(count)
     count.set_defaults(handler=run_count)
 
     demo = sub.add_parser(
@@ -50,6 +72,7 @@ def register(sub: SubParsers) -> None:
         "dashboard URL, the live views and a city read token. Nothing is downloaded.",
     )
     demo.add_argument("--model", type=Path, default=None, help="ONNX detector (default: the bundled INT8 model)")
+    add_classifier_argument(demo)
     demo.add_argument("--video", type=Path, action="append", default=None, help="video(s) to use (default: datasets/samples/*.mp4)")
     demo.add_argument("--data", type=Path, default=None, help="folder for the database, outboxes and logs (default: a new temp folder)")
     demo.add_argument("--port", type=int, default=8000, help="server port (another free one if taken)")
@@ -73,6 +96,7 @@ def register(sub: SubParsers) -> None:
     edge.add_argument("--frames", type=int, default=0, help="use only the first N frames (0 = all)")
     edge.add_argument("--rounds", type=int, default=3, help="passes over the video, each from a fresh state (frames/s over all)")
     edge.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    add_classifier_argument(edge)
     edge.set_defaults(handler=run_bench_edge)
     from farz.commands_server import register_bench
 
@@ -82,6 +106,7 @@ def register(sub: SubParsers) -> None:
     agent.add_argument("--model", type=Path, default=None, help="ONNX detector (default: the bundled INT8 model)")
     agent.add_argument("--rounds", type=int, default=2, help="alternate runs of each; the best is kept")
     agent.add_argument("--json", action="store_true")
+    add_classifier_argument(agent)
     agent.set_defaults(handler=run_bench_agent)
 
 
@@ -120,7 +145,15 @@ def run_count(args: argparse.Namespace) -> int:
                     + "\n"
                 )
 
-        summary = count_video(video, model, settings, on_event=on_event, save=args.save, progress=sys.stderr.isatty() or not args.json)
+        summary = count_video(
+            video,
+            model,
+            settings,
+            on_event=on_event,
+            save=args.save,
+            progress=sys.stderr.isatty() or not args.json,
+            classifier=classifier_path(args),
+        )
     finally:
         if events_file is not None:
             events_file.close()
@@ -159,14 +192,14 @@ def run_demo(args: argparse.Namespace) -> int:
     for video in videos:
         if not video.is_file():
             raise FileNotFoundError(f"{video}: no such video")
-    return demo.run(videos, args.model or _default_model(), args.data, args.port, args.live_port, args.once)
+    return demo.run(videos, args.model or _default_model(), args.data, args.port, args.live_port, args.once, classifier_path(args))
 
 
 def run_bench_agent(args: argparse.Namespace) -> int:
     """Print the agent benchmark."""
     from bench.agent import bench_agent
 
-    result = bench_agent(args.video, args.model or _default_model(), args.rounds)
+    result = bench_agent(args.video, args.model or _default_model(), args.rounds, classifier_path(args))
     if args.json:
         print(json.dumps(result))
     else:
@@ -181,6 +214,8 @@ def run_bench_edge(args: argparse.Namespace) -> int:
     """Print the edge benchmark table or JSON."""
     from bench.edge import bench_edge, format_table
 
-    result = bench_edge(args.video, args.model or _default_model(), args.truth, max_frames=args.frames, rounds=args.rounds)
+    result = bench_edge(
+        args.video, args.model or _default_model(), args.truth, max_frames=args.frames, rounds=args.rounds, classifier=classifier_path(args)
+    )
     print(json.dumps(result) if args.json else format_table(result))
     return 0

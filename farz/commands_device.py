@@ -38,7 +38,13 @@ def register(sub: SubParsers) -> None:
     run.add_argument("--server", default=None, metavar="URL", help="server base URL")
     run.add_argument("--token-file", type=Path, default=None)
     run.add_argument("--device-id", default=None)
-    run.add_argument("--model", type=Path, default=None)
+    run.add_argument("--model", type=Path, default=None, help="ONNX item detector (default: the config's, else the bundled INT8 file)")
+    run.add_argument(
+        "--classifier",
+        default=None,
+        metavar="PATH|none",
+        help="material classifier (default: the config's, else the bundled models/farz-material.int8.onnx); none: the detector's classes",
+    )
     run.add_argument("--line", default=None, metavar="x1,y1,x2,y2", help="count line in 0-1 image coordinates")
     run.add_argument("--data-dir", type=Path, default=None, help="outbox and replay state")
     run.add_argument("--live-port", type=int, default=None, help="live view port (0 = any free port)")
@@ -72,6 +78,8 @@ def run_check(args: argparse.Namespace) -> int:
     problems = []
     if not config.model.is_file():
         problems.append(f"{args.config}: model: {config.model} does not exist")
+    if config.classifier is not None and not config.classifier.is_file():
+        problems.append(f"{args.config}: classifier: {config.classifier} does not exist (null counts with the detector's classes)")
     if config.token_file is not None and not config.token_file.is_file():
         problems.append(f"{args.config}: token_file: {config.token_file} does not exist")
     if config.server_url and config.token_file is None:
@@ -81,6 +89,14 @@ def run_check(args: argparse.Namespace) -> int:
         return 3
     print(f"{args.config}: ok (device {config.device_id}, source {config.source.split('@')[-1]})")
     return 0
+
+
+_NO_CLASSIFIER = "none"
+
+
+def _classifier_override(value: str | None) -> str | None:
+    """``--classifier``: a path, or ``none`` (kept as a marker, turned into null after the overrides)."""
+    return None if value is None else (_NO_CLASSIFIER if value.lower() == "none" else value)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, object]:
@@ -96,6 +112,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         "token_file": str(args.token_file) if args.token_file else None,
         "device_id": args.device_id,
         "model": str(args.model) if args.model else None,
+        "classifier": _classifier_override(args.classifier),
         "count.lines": line,
         "data_dir": str(args.data_dir) if args.data_dir else None,
         "live_view.port": args.live_port,
@@ -120,6 +137,7 @@ def run_agent(args: argparse.Namespace) -> int:
             "device_id": "local",
             "data_dir": "farz-data",
             "model": str(Path(__file__).resolve().parent.parent / "models" / "farz-waste.int8.onnx"),
+            "classifier": str(Path(__file__).resolve().parent.parent / "models" / "farz-material.int8.onnx"),
         }
         for key, value in overrides.items():
             if value is not None:

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from farz.commands_count import add_classifier_argument, classifier_path
+
 SubParsers = Any
 
 
@@ -100,10 +102,17 @@ def register(sub: SubParsers) -> None:
         help="fixed imgsz x imgsz input (default: dynamic height/width, so a 16:9 frame runs at 320x192, not 320x320)",
     )
     exp.set_defaults(handler=run_export)
-    qua = tr_sub.add_parser("quantize", help="static INT8 QDQ calibrated on training images; says which nodes stay FP32")
+    qua = tr_sub.add_parser(
+        "quantize",
+        help="static INT8 QDQ calibrated on training data; says which nodes stay FP32 (detectors and classifiers)",
+        description="A detector is calibrated on --calib images; a classifier (task classify) on crops of the training photos "
+        "(--source) and belt crops of the training cut-outs (--cutouts).",
+    )
     qua.add_argument("model", type=Path)
     qua.add_argument("--out", type=Path, required=True)
-    qua.add_argument("--calib", type=Path, required=True, help="folder of calibration images (training split)")
+    qua.add_argument("--calib", type=Path, default=None, help="detector: folder of calibration images (training split)")
+    qua.add_argument("--source", type=Path, default=Path("../shared/datasets/trashnet"), help="classifier: the training photos")
+    qua.add_argument("--cutouts", type=Path, default=Path("build/cutouts"), help="classifier: the cut-outs for belt crops")
     qua.add_argument("--images", type=int, default=128, help="how many calibration images")
     qua.add_argument("--method", choices=["minmax", "entropy", "percentile"], default="minmax")
     qua.add_argument(
@@ -149,13 +158,19 @@ def register(sub: SubParsers) -> None:
     rec.add_argument("--images", type=int, default=128, help="how many calibration images")
     rec.add_argument("--architecture", default="training/configs/yolo26n-relu.yaml", help="the model definition the file was trained from")
     rec.set_defaults(handler=run_recover)
-    ev = tr_sub.add_parser("eval", help="mAP of an ONNX model through vision.OnnxDetector (pycocotools)")
-    ev.add_argument("--model", type=Path, required=True)
+    ev = tr_sub.add_parser(
+        "eval",
+        help="mAP of the shipped two-stage path (or a given detector/classifier) through vision (pycocotools)",
+        description="Without --model, evaluates the shipped default exactly as `farz count` runs it: the item detector, then "
+        "the material classifier on each box. --classifier none scores the detector's own classes.",
+    )
+    ev.add_argument("--model", type=Path, default=None, help="ONNX detector (default: the bundled models/farz-waste.int8.onnx)")
     ev.add_argument("--data", type=Path, required=True, help="YOLO dataset folder or its data.yaml")
     ev.add_argument("--split", default="val")
     ev.add_argument("--threads", type=int, default=0)
     ev.add_argument("--max-images", type=int, default=0)
     ev.add_argument("--json", action="store_true")
+    add_classifier_argument(ev)
     ev.add_argument(
         "--record", action="store_true", help="write mAP50, mAP50-95, per-class AP50 and the data into the model's `metrics` metadata"
     )
@@ -172,6 +187,9 @@ def register(sub: SubParsers) -> None:
     pull.add_argument("--server", required=True, metavar="URL")
     pull.add_argument("--token-file", type=Path, required=True)
     pull.set_defaults(handler=run_pull_samples)
+    from farz import commands_classify
+
+    commands_classify.register(tr_sub)
     cmp_ = tr_sub.add_parser("compare", help="two ONNX models side by side: mAP, per-class AP, ms/frame, count error; which is better")
     cmp_.add_argument("a", type=Path)
     cmp_.add_argument("b", type=Path)
@@ -276,8 +294,20 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_quantize(args: argparse.Namespace) -> int:
+    from farz.cli import UserError
+    from training.classify_export import is_classifier_file
     from training.fit import pick_images
     from training.quantize import quantize
+
+    if not args.model.is_file():
+        raise UserError(f"{args.model}: no such model file")
+    if is_classifier_file(args.model):
+        from farz.commands_classify import quantize_classifier_file
+
+        print(quantize_classifier_file(args.model, args.out, args.source, args.cutouts, args.images, args.first_conv == "fp32"))
+        return 0
+    if args.calib is None:
+        raise UserError(f"{args.model} is a detector: pass --calib with a folder of its training images")
 
     kept = quantize(
         args.model,
@@ -316,9 +346,11 @@ def run_convert_input(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    from device.count import DEFAULT_MODEL
     from training.evaluate import evaluate
 
-    result = evaluate(args.model, args.data, args.split, args.threads, args.max_images)
+    args.model = args.model or DEFAULT_MODEL
+    result = evaluate(args.model, args.data, args.split, args.threads, args.max_images, classifier=classifier_path(args))
     if args.record:
         from training.metadata import set_metadata
 

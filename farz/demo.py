@@ -90,7 +90,7 @@ def server_totals(base: str, token: str, site: str = SITE) -> dict[str, dict[str
     return out
 
 
-def run(videos: list[Path], model: Path, data: Path | None, port: int, live_port: int, once: bool) -> int:
+def run(videos: list[Path], model: Path, data: Path | None, port: int, live_port: int, once: bool, classifier: Path | None = None) -> int:
     """Run the demo; returns the exit code (with ``once``: 0 when server and devices agree)."""
     data = data or Path(tempfile.mkdtemp(prefix="farz-demo-"))
     data.mkdir(parents=True, exist_ok=True)
@@ -125,6 +125,8 @@ def run(videos: list[Path], model: Path, data: Path | None, port: int, live_port
                 str(d.video),
                 "--model",
                 str(model),
+                "--classifier",
+                str(classifier) if classifier is not None else "none",
                 "--server",
                 base,
                 "--token-file",

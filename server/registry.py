@@ -68,6 +68,7 @@ class SampleDetection(BaseModel):
     cls: str = Field(alias="class", max_length=64)
     confidence: float = Field(ge=0, le=1)
     xyxy: list[float] = Field(min_length=4, max_length=4)
+    probabilities: dict[str, float] | None = Field(default=None, max_length=64)  # the material classifier's, as pre-labels
 
 
 class SampleIn(BaseModel):
@@ -286,7 +287,7 @@ def post_sample(body: SampleIn, principal: PrincipalDep, session: SessionDep) ->
                 model=body.model,
                 width=body.width,
                 height=body.height,
-                labels=json.dumps([d.model_dump(by_alias=True) for d in body.detections]),
+                labels=json.dumps([d.model_dump(by_alias=True, exclude_none=True) for d in body.detections]),
                 image=image,
             )
         )

@@ -3,14 +3,16 @@
 The board is modelled as a smooth colour field fitted to the photo's border, every pixel's colour
 distance to that field gives a first mask, GrabCut refines it, and masks that cannot be trusted (the
 item fills the frame, the border is not board, the mask is tiny or ragged) are rejected with a reason.
-Photos are split into train/val/test by a hash of their file name *before* anything else, so an item
-never appears in two splits.
+Photos are split into train/val/test *by item* before anything else (``item_split``): TrashNet shot many
+items two or three times in consecutive files, so runs of consecutive file numbers go to one split, with a
+gap of left-out photos where two runs of different splits meet, and an item never appears in two splits.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -27,6 +29,10 @@ WORK_SIDE = 256  # px: masks are computed on a copy whose longer side is this
 MAX_CUTOUT_SIDE = 320  # px: longer side of a stored cut-out
 BORDER = 6  # px at WORK_SIDE: the frame of pixels assumed to be board
 SPLITS = (("train", 0.8), ("val", 0.1), ("test", 0.1))
+ITEM_RUN = 10  # consecutive file numbers that go to one split together
+ITEM_GAP = 2  # files left out at the start of a run that follows a run of another split
+_RUN_CYCLE = ("train", "val", "train", "train", "train", "train", "test", "train", "train", "train")
+_NUMBERED = re.compile(r"^(?P<prefix>.*?)(?P<number>\d+)$")
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,26 @@ def split_of(name: str, seed: str = "farz-v1") -> str:
         if u < edge:
             return split
     return SPLITS[-1][0]
+
+
+def item_split(name: str, seed: str = "farz-items-v1") -> str | None:
+    """Split of a source photo by item, or None for a photo in a gap between runs of different splits
+    (it may show an item of the neighbouring run).
+
+    File numbers are cut into runs of ``ITEM_RUN`` (``glass47.jpg`` is number 47 of prefix ``glass``);
+    runs go to splits in a fixed cycle of ten (8 train, 1 val, 1 test) that starts at an offset hashed
+    from the prefix, so every class gets 80/10/10 of its runs. A name without a number falls back to
+    ``split_of``."""
+    match = _NUMBERED.match(Path(name).stem)
+    if match is None:
+        return split_of(name, seed)
+    prefix, number = match["prefix"], int(match["number"])
+    offset = int.from_bytes(hashlib.sha256(f"{seed}:{prefix}".encode()).digest()[:4], "big")
+    run, position = divmod(max(number - 1, 0), ITEM_RUN)
+    split = _RUN_CYCLE[(run + offset) % len(_RUN_CYCLE)]
+    if run > 0 and position < ITEM_GAP and _RUN_CYCLE[(run - 1 + offset) % len(_RUN_CYCLE)] != split:
+        return None
+    return split
 
 
 def _board_field(lab: np.ndarray) -> tuple[np.ndarray, float]:
@@ -195,7 +221,7 @@ def make_cutouts(source: Path, out_dir: Path, taxonomy: Taxonomy, workers: int =
     """Cut out every photo under ``source``; writes PNGs, ``report.json`` and ``sheet_<class>.jpg``."""
     from tqdm import tqdm
 
-    jobs = [(str(p), label, split_of(p.name), str(out_dir)) for p, label in iter_source_photos(source, taxonomy)]
+    jobs = [(str(p), label, split, str(out_dir)) for p, label in iter_source_photos(source, taxonomy) if (split := item_split(p.name))]
     out_dir.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(max_workers=workers) as pool:
         results = list(tqdm(pool.map(_process, jobs, chunksize=8), total=len(jobs), desc="cut-outs", unit="photo"))

@@ -130,16 +130,31 @@ def coco_map(
 
 
 def evaluate(
-    model: Path, data: Path, split: str = "val", threads: int = 0, max_images: int = 0, progress: bool = True
+    model: Path,
+    data: Path,
+    split: str = "val",
+    threads: int = 0,
+    max_images: int = 0,
+    progress: bool = True,
+    classifier: Path | None = None,
+    classify_top: int = 100,
 ) -> dict[str, object]:
-    """mAP50, mAP50-95, AP50 per class, images and median ms/frame (batch 1) of ``model`` on ``data``."""
+    """mAP50, mAP50-95, AP50 per class, class-agnostic AP50, images and median ms/frame (batch 1) of ``model``
+    on ``data``. With ``classifier``, the two-stage path as ``farz count`` runs it: the detector finds items
+    whatever their class (one NMS over all), the classifier names each box's material from its crop (the
+    ``classify_top`` best boxes of an image, in one batch), and a box scores detector confidence × material
+    probability."""
     from tqdm import tqdm
 
+    from vision import Classifier
+
     dataset = load_yolo_split(data, split)
-    detector = OnnxDetector(model, DetectorSettings(confidence=0.001, iou=0.6, threads=threads))
-    to_model = {i: detector.names.index(n) for i, n in enumerate(dataset.names) if n in detector.names}
+    detector = OnnxDetector(model, DetectorSettings(confidence=0.001, iou=0.6, threads=threads, agnostic=classifier is not None))
+    material = Classifier(classifier, threads=threads) if classifier is not None else None
+    names = material.names if material is not None else detector.names
+    to_model = {i: names.index(n) for i, n in enumerate(dataset.names) if n in names}
     images = dataset.images[:max_images] if max_images else dataset.images
-    gt, preds, sizes, times = [], [], {}, []
+    gt, preds, agnostic, sizes, times, crop_times = [], [], [], {}, [], []
     for image_id, path in enumerate(tqdm(images, desc=f"eval {model.name}", unit="img", disable=not progress, leave=False)):
         frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if frame is None:
@@ -155,20 +170,38 @@ def evaluate(
         raw = detector.infer(blob)
         times.append((time.perf_counter() - t0) * 1000)
         det = detector.postprocess(raw, box, w, h)
-        preds.append((image_id, det.class_id, det.xyxy, det.confidence))
-    metrics = coco_map(gt, preds, sizes, len(detector.names))
+        agnostic.append((image_id, np.zeros(len(det), np.int64), det.xyxy, det.confidence))
+        if material is not None:
+            det = det[np.arange(min(len(det), classify_top))]
+            t0 = time.perf_counter()
+            probabilities = material.classify_boxes(frame, det.xyxy)
+            if len(det):
+                crop_times.append((time.perf_counter() - t0) * 1000 / len(det))
+            material_id = probabilities.argmax(axis=1) if len(det) else np.zeros(0, np.int64)
+            score = det.confidence * (probabilities.max(axis=1) if len(det) else np.zeros(0, np.float32))
+            preds.append((image_id, material_id.astype(np.int64), det.xyxy, score.astype(np.float32)))
+        else:
+            preds.append((image_id, det.class_id, det.xyxy, det.confidence))
+    metrics = coco_map(gt, preds, sizes, len(names))
     per_class_list = metrics.pop("per_class_ap50")
     assert isinstance(per_class_list, list)
-    return {
+    gt_agnostic = [(i, 0, np.zeros(len(c), np.int64), b) for i, _, c, b in gt]
+    agnostic_ap50 = float(coco_map(gt_agnostic, agnostic, sizes, 1)["map50"])  # type: ignore[arg-type]
+    result: dict[str, object] = {
         "model": str(model),
+        "classifier": None if classifier is None else str(classifier),
         "data": str(data),
         "map50": round(float(metrics["map50"]), 4),  # type: ignore[arg-type]
         "map50_95": round(float(metrics["map50_95"]), 4),  # type: ignore[arg-type]
-        "per_class": {n: (None if np.isnan(v) else round(v, 4)) for n, v in zip(detector.names, per_class_list, strict=True)},
+        "agnostic_ap50": round(agnostic_ap50, 4),
+        "per_class": {n: (None if np.isnan(v) else round(v, 4)) for n, v in zip(names, per_class_list, strict=True)},
         "images": len(images),
         "ms_per_frame": round(statistics.median(times), 3) if times else 0.0,
         "threads": threads,
     }
+    if material is not None:
+        result["ms_per_crop"] = round(statistics.median(crop_times), 3) if crop_times else 0.0
+    return result
 
 
 Counts = dict[str, dict[str, int]]  # counts[direction][class]

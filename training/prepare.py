@@ -24,6 +24,7 @@ import yaml
 from training.cutouts import (
     SPLITS,
     item_mask,
+    item_split,
     judge_mask,
     split_of,
 )
@@ -129,7 +130,7 @@ def read_photo_folders(root: Path) -> list[Sample]:
 def write_photo_eval_set(source: Path, out: Path, taxonomy: Taxonomy, split: str = "test") -> int:
     """The real, un-composited photos of one cut-out split (default: test, never trained on) as a YOLO
     dataset with one box per photo from its mask; returns how many photos it holds."""
-    samples = [s for s in read_photo_folders(source) if split_of(s.image.name) == split]
+    samples = [s for s in read_photo_folders(source) if item_split(s.image.name) == split]
     (out / "images" / "val").mkdir(parents=True, exist_ok=True)
     (out / "labels" / "val").mkdir(parents=True, exist_ok=True)
     for s in samples:

@@ -4,16 +4,21 @@ The bottom floor: imports numpy, onnxruntime and opencv only (no torch, camera, 
 """
 
 from vision.annotate import Annotator
+from vision.classifier import Classifier, ClassifierInfo, crop_square
 from vision.counter import CountEvent, LineCounter, LineSpec, ZoneCounter
 from vision.detections import Detections
 from vision.detector import DetectorSettings, ModelInfo, OnnxDetector
 from vision.errors import LineError, ModelError, VisionError
 from vision.geometry import Letterbox, box_iou, letterbox, nms
+from vision.material import Classified, MaterialSettings, MaterialVoter
 from vision.pipeline import FrameResult, Pipeline, StageTimings
 from vision.tracker import Tracker, TrackerSettings
 
 __all__ = [
     "Annotator",
+    "Classified",
+    "Classifier",
+    "ClassifierInfo",
     "CountEvent",
     "Detections",
     "DetectorSettings",
@@ -22,6 +27,8 @@ __all__ = [
     "LineCounter",
     "LineError",
     "LineSpec",
+    "MaterialSettings",
+    "MaterialVoter",
     "ModelError",
     "ModelInfo",
     "OnnxDetector",
@@ -32,6 +39,7 @@ __all__ = [
     "VisionError",
     "ZoneCounter",
     "box_iou",
+    "crop_square",
     "letterbox",
     "nms",
 ]

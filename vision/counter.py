@@ -10,6 +10,7 @@ so an id switch at the line does not count an item twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +20,7 @@ from vision.detections import Detections
 from vision.errors import LineError
 
 ANCHORS = ("center", "bottom_center")
+Resolver = Callable[[int], tuple[int, float]]  # row of the frame's detections -> (class id, confidence) when it is counted
 
 
 @dataclass(frozen=True)
@@ -166,8 +168,11 @@ class LineCounter:
         margin = self._band / float(np.hypot(*d))
         return -margin <= u <= 1 + margin
 
-    def update(self, detections: Detections, width: int, height: int, frame_index: int) -> list[CountEvent]:
-        """Advance with one frame's tracked detections (frame size in px); returns new events."""
+    def update(
+        self, detections: Detections, width: int, height: int, frame_index: int, resolve: Resolver | None = None
+    ) -> list[CountEvent]:
+        """Advance with one frame's tracked detections (frame size in px); returns new events. ``resolve`` gives
+        the class and confidence of a row when it is counted (default: the row's own)."""
         if detections.tracker_id is None:
             raise ValueError("LineCounter needs tracked detections (tracker_id set)")
         self._geometry(width, height)
@@ -188,10 +193,8 @@ class LineCounter:
             if side != 0 and state.side not in (0, side) and not state.counted and self._crosses_segment(state.side_anchor, p):
                 state.counted = True
                 direction = "in" if side > 0 else "out"
-                cid = int(detections.class_id[i])
-                events.append(
-                    CountEvent(self.spec.name, cid, self.names[cid], direction, tid, float(detections.confidence[i]), frame_index)
-                )
+                cid, confidence = resolve(i) if resolve else (int(detections.class_id[i]), float(detections.confidence[i]))
+                events.append(CountEvent(self.spec.name, cid, self.names[cid], direction, tid, confidence, frame_index))
                 self.totals[(direction, self.names[cid])] = self.totals.get((direction, self.names[cid]), 0) + 1
             if side != 0:
                 state.side, state.side_anchor = side, p
@@ -254,8 +257,11 @@ class ZoneCounter:
     def _passes(self, a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], poly: npt.NDArray[np.float64]) -> bool:
         return any(self._segments_intersect(a, b, p, q) for p, q in zip(poly, np.roll(poly, -1, axis=0), strict=True))
 
-    def update(self, detections: Detections, width: int, height: int, frame_index: int) -> list[CountEvent]:
-        """Advance with one frame's tracked detections (frame size in px); returns new events."""
+    def update(
+        self, detections: Detections, width: int, height: int, frame_index: int, resolve: Resolver | None = None
+    ) -> list[CountEvent]:
+        """Advance with one frame's tracked detections (frame size in px); returns new events (``resolve``: as
+        ``LineCounter.update``)."""
         if detections.tracker_id is None:
             raise ValueError("ZoneCounter needs tracked detections (tracker_id set)")
         poly = self.polygon * np.array([width, height])
@@ -274,12 +280,15 @@ class ZoneCounter:
                 self._memory.states[tid] = state
             was_inside = state.side == 1
             passed = not was_inside and not inside and self._passes(state.anchor, p, poly)
-            cid = int(detections.class_id[i])
-            confidence = float(detections.confidence[i])
-            if not was_inside and (inside or passed) and not state.counted:
+            enters = not was_inside and (inside or passed) and not state.counted
+            leaves = ((was_inside and not inside) or passed) and (state.counted or enters) and not state.exited
+            cid, confidence = int(detections.class_id[i]), float(detections.confidence[i])
+            if resolve is not None and (enters or leaves):
+                cid, confidence = resolve(i)
+            if enters:
                 state.counted = True
                 events.append(self._event("in", cid, tid, confidence, frame_index))
-            if ((was_inside and not inside) or passed) and state.counted and not state.exited:
+            if leaves:
                 state.exited = True
                 events.append(self._event("out", cid, tid, confidence, frame_index))
             state.side = 1 if inside else -1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import onnxruntime as ort
 from vision.detections import Detections
 from vision.errors import ModelError
 from vision.geometry import Letterbox, cxcywh_to_xyxy, letterbox, nms, to_blob
+from vision.hashing import file_sha256
 
 HEAD_YOLO11 = "yolo11"  # (1, 4 + nc, anchors): cx, cy, w, h then per-class scores; needs NMS
 HEAD_END2END = "end2end"  # (1, N, 6): x1, y1, x2, y2, score, class; no NMS
@@ -54,6 +54,7 @@ class DetectorSettings:
     confidence: float = 0.25
     iou: float = 0.5
     cross_class_iou: float | None = 0.7
+    agnostic: bool = False  # one NMS over every class (an item detector for the two-stage pipeline); class_id stays the argmax
     max_detections: int = 300
     threads: int = 0
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
@@ -90,14 +91,6 @@ def _parse_imgsz(path: str, raw: str | None, input_shape: list[object]) -> tuple
     if isinstance(h, int) and isinstance(w, int):
         return h, w
     raise ModelError(path, "input size unknown: no 'imgsz' metadata and a dynamic input shape", "export with a fixed imgsz")
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class OnnxDetector:
@@ -141,7 +134,7 @@ class OnnxDetector:
         stride = _parse_literal(meta.get("stride", "32"))
         if not isinstance(stride, int) or stride <= 0:
             raise ModelError(str(path), f"metadata 'stride' is {meta.get('stride')!r}, expected a positive integer")
-        self.info = ModelInfo(str(path), names, imgsz, head, _file_sha256(path), meta, dynamic, stride, uint8_input)
+        self.info = ModelInfo(str(path), names, imgsz, head, file_sha256(path), meta, dynamic, stride, uint8_input)
 
     @staticmethod
     def _head_kind(path: str, shape: list[object], nc: int) -> str:
@@ -186,7 +179,8 @@ class OnnxDetector:
             pred = pred[pred[:, 4] >= s.confidence]
             xyxy, scores, class_id = pred[:, :4], pred[:, 4], pred[:, 5].astype(np.int64)
             no_same_class_nms = 2.0  # the end-to-end head has already suppressed duplicates of one class
-            kept = nms(xyxy, scores, class_id, no_same_class_nms, s.cross_class_iou)[: s.max_detections]
+            groups = np.zeros_like(class_id) if s.agnostic else class_id
+            kept = nms(xyxy, scores, groups, s.iou if s.agnostic else no_same_class_nms, s.cross_class_iou)[: s.max_detections]
         else:
             head = raw[0]  # (4 + nc, A)
             best = head[4:].max(axis=0)
@@ -196,7 +190,7 @@ class OnnxDetector:
             scores = best[keep]
             class_id = head[4:, keep].argmax(axis=0)
             xyxy = cxcywh_to_xyxy(head[:4, keep].T)
-            kept = nms(xyxy, scores, class_id, s.iou, s.cross_class_iou)[: s.max_detections]
+            kept = nms(xyxy, scores, np.zeros_like(class_id) if s.agnostic else class_id, s.iou, s.cross_class_iou)[: s.max_detections]
         return Detections(
             box.to_frame(xyxy[kept], width, height),
             scores[kept].astype(np.float32, copy=False),

@@ -1,4 +1,4 @@
-"""``Pipeline``: detector → tracker → counters for one frame at a time, with per-stage timings."""
+"""``Pipeline``: detector → tracker → (material voter) → counters for one frame at a time, with per-stage timings."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from vision.counter import CountEvent
+from vision.counter import CountEvent, Resolver
 from vision.detections import Detections
 from vision.detector import OnnxDetector
+from vision.material import Classified, MaterialVoter
 from vision.tracker import Tracker
 
 
@@ -21,7 +22,9 @@ class Counter(Protocol):
 
     totals: dict[tuple[str, str], int]
 
-    def update(self, detections: Detections, width: int, height: int, frame_index: int) -> list[CountEvent]: ...
+    def update(
+        self, detections: Detections, width: int, height: int, frame_index: int, resolve: Resolver | None = None
+    ) -> list[CountEvent]: ...
 
     def reset(self) -> None: ...
 
@@ -35,24 +38,28 @@ class StageTimings:
     postprocess_ms: float
     track_ms: float
     count_ms: float
+    classify_ms: float = 0.0  # choosing and classifying material crops (two-stage pipeline)
 
     @property
     def total_ms(self) -> float:
-        return self.preprocess_ms + self.inference_ms + self.postprocess_ms + self.track_ms + self.count_ms
+        return self.preprocess_ms + self.inference_ms + self.postprocess_ms + self.track_ms + self.count_ms + self.classify_ms
 
 
 @dataclass(frozen=True)
 class FrameResult:
-    """What one frame produced: tracked detections, new count events, timings."""
+    """What one frame produced: tracked detections (labelled with each track's material in the two-stage
+    pipeline), new count events, timings, and the crops the classifier saw this frame."""
 
     frame_index: int
     detections: Detections
     events: tuple[CountEvent, ...]
     timings: StageTimings
+    classified: tuple[Classified, ...] = ()
 
 
 class Pipeline:
-    """Runs one frame through detection, tracking and every counter.
+    """Runs one frame through detection, tracking, the material voter (when given: the two-stage
+    pipeline, whose counters then count in the classifier's class names) and every counter.
 
     Example:
         >>> pipe = Pipeline(detector, Tracker(), [LineCounter(LineSpec(0, .5, 1, .5), detector.names)])
@@ -60,10 +67,16 @@ class Pipeline:
     """
 
     def __init__(
-        self, detector: OnnxDetector, tracker: Tracker, counters: Sequence[Counter], clock: Callable[[], float] = time.perf_counter
+        self,
+        detector: OnnxDetector,
+        tracker: Tracker,
+        counters: Sequence[Counter],
+        clock: Callable[[], float] = time.perf_counter,
+        material: MaterialVoter | None = None,
     ) -> None:
         self.detector = detector
         self.tracker = tracker
+        self.material = material
         self.counters = list(counters)
         self.clock = clock
         self.frame_index = 0
@@ -71,9 +84,16 @@ class Pipeline:
     def reset(self) -> None:
         """Forget tracks and totals."""
         self.tracker.reset()
+        if self.material is not None:
+            self.material.reset()
         for c in self.counters:
             c.reset()
         self.frame_index = 0
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The class names events and totals are in: the classifier's in the two-stage pipeline, else the detector's."""
+        return self.material.names if self.material is not None else self.detector.names
 
     def totals(self) -> dict[tuple[str, str], int]:
         """Running totals per (direction, class) over all counters."""
@@ -96,8 +116,16 @@ class Pipeline:
         t3 = self.clock()
         tracked = self.tracker.update(detections)
         t4 = self.clock()
-        events = [e for c in self.counters for e in c.update(tracked, w, h, self.frame_index)]
+        resolve: Resolver | None = None
+        classified: tuple[Classified, ...] = ()
+        if self.material is not None:
+            labelled = self.material.update(frame, tracked, self.frame_index)
+            tracked, resolve = labelled.detections, labelled.resolve
         t5 = self.clock()
+        events = [e for c in self.counters for e in c.update(tracked, w, h, self.frame_index, resolve)]
+        t6 = self.clock()
+        if self.material is not None:
+            classified = tuple(labelled.classified)
         ms = 1000.0
-        timings = StageTimings((t1 - t0) * ms, (t2 - t1) * ms, (t3 - t2) * ms, (t4 - t3) * ms, (t5 - t4) * ms)
-        return FrameResult(self.frame_index, tracked, tuple(events), timings)
+        timings = StageTimings((t1 - t0) * ms, (t2 - t1) * ms, (t3 - t2) * ms, (t4 - t3) * ms, (t6 - t5) * ms, (t5 - t4) * ms)
+        return FrameResult(self.frame_index, tracked, tuple(events), timings, classified)

