@@ -47,7 +47,7 @@ def load_frames(video: Path, max_frames: int = 0) -> list[Frame]:
 
 
 WARMUP_FRAMES = 10
-STAGES = ("preprocess", "inference", "postprocess", "track", "classify", "count")
+STAGES = ("preprocess", "inference", "postprocess", "track", "count", "classify")  # classify: the two-stage pipeline only
 
 
 @dataclass

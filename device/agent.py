@@ -21,7 +21,7 @@ from device.eventid import new_event_id
 from device.hard_samples import HardSampleKeeper, SampleRules
 from device.live_sources import LiveSource, open_live_source
 from device.liveview import LiveState, LiveView
-from device.model_update import ModelUpdater
+from device.model_update import ModelUpdater, classifier_kind, detector_kind
 from device.outbox import Outbox, OutboxFull
 from device.sources import Frame, VideoFileSource
 from device.system import cpu_temperature_c, resident_memory_mb
@@ -78,12 +78,28 @@ class Agent:
                 token,
                 config.data_dir / "models",
                 self.pipeline.detector,
-                self.pipeline.detector.settings,
+                detector_kind(self.pipeline.detector.settings),
                 lambda: self._reference,
                 config.model_check_interval_s,
                 config.request_timeout_s,
             )
             if config.server_url
+            else None
+        )
+        material = self.pipeline.material
+        self.classifier_updater = (
+            ModelUpdater(
+                config.server_url,
+                config.device_id,
+                token,
+                config.data_dir / "models",
+                material.classifier,
+                classifier_kind(config.count.threads),
+                lambda: self._reference,
+                config.model_check_interval_s,
+                config.request_timeout_s,
+            )
+            if config.server_url and material is not None
             else None
         )
         self.uploader = (
@@ -144,6 +160,7 @@ class Agent:
             "temperature_c": cpu_temperature_c(),
             "memory_mb": resident_memory_mb(),
             "model_update": self.updater.status if self.updater else None,
+            "classifier_update": self.classifier_updater.status if self.classifier_updater else None,
             "hard_samples_waiting": len(self.samples.pending()) if self.samples else 0,
             "last_upload": datetime.fromtimestamp(last, UTC).isoformat().replace("+00:00", "Z") if last else None,
         }
@@ -211,8 +228,9 @@ class Agent:
         the whole replay, across restarts)."""
         if self.uploader:
             self.uploader.start()
-        if self.updater:
-            self.updater.start()
+        for updater in (self.updater, self.classifier_updater):
+            if updater is not None:
+                updater.start()
         if self.config.live_view.enabled:
             lv = self.config.live_view
             self.live_view = LiveView(self.live_state, self.status, lv.host, lv.port, lv.max_fps)
@@ -293,6 +311,13 @@ class Agent:
             self.pipeline.detector = new
             self.model_id = self._models_id()
             log.info("now counting with %s (was %s)", self.model_id, old)
+        material = self.pipeline.material
+        classifier = self.classifier_updater.take_ready() if self.classifier_updater else None
+        if classifier is not None and material is not None:
+            old = self.model_id
+            material.classifier = classifier  # tracks keep the votes of the crops they had
+            self.model_id = self._models_id()
+            log.info("now counting with %s (was %s)", self.model_id, old)
 
     def _measure(self, inference_ms: float, frame_start: float) -> None:
         """Moving averages: inference ms (what the model costs) and frames/s actually counted (wall clock
@@ -307,8 +332,9 @@ class Agent:
 
     def shutdown(self, flush_timeout_s: float = 10.0) -> int:
         """Flush the outbox to the server (up to ``flush_timeout_s``), stop threads; returns events left."""
-        if self.updater:
-            self.updater.stop()
+        for updater in (self.updater, self.classifier_updater):
+            if updater is not None:
+                updater.stop()
         if self.uploader:
             self.uploader.stop(flush_timeout_s)
         if self.live_view:

@@ -13,19 +13,13 @@ import sys
 from collections.abc import Callable, Sequence
 
 from farz import commands_count, commands_device, commands_server, commands_train
+from farz.errors import EXIT_BAD_INPUT, UserError
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
-EXIT_BAD_INPUT = 3
 EXIT_TARGET_MISSED = 4
 EXIT_INTERRUPTED = 130
-
-
-class UserError(Exception):
-    """An error the person running farz can fix; ``str`` is the one line shown, with what to do."""
-
-    exit_code = EXIT_BAD_INPUT
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +44,8 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 
     errors: list[type[BaseException]] = [UserError, ConfigError, SourceError, VisionError, FileNotFoundError]
     try:
+        from training.classify_data import ClassifyDataError
+        from training.classify_export import ClassifierFileError
         from training.config import ConfigError as TrainConfigError
         from training.input_layout import LayoutError
         from training.pack import PackError
@@ -59,6 +55,13 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         from training.taxonomy import TaxonomyError
 
         errors += [TrainConfigError, TaxonomyError, PrepareError, RegistryError, LayoutError, RecoverError, PackError]
+        errors += [ClassifyDataError, ClassifierFileError]
+        try:
+            from training.classify_model import ClassifyModelError
+
+            errors.append(ClassifyModelError)
+        except ImportError:  # pragma: no cover - torch absent
+            pass
     except ImportError:  # pragma: no cover - training extra absent
         pass
     try:

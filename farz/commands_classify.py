@@ -52,6 +52,23 @@ def register(tr_sub: SubParsers) -> None:
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(handler=run_classify_eval)
 
+    ce = tr_sub.add_parser(
+        "count-eval",
+        help="count belt videos with truth and judge the counts per material (the committed set by default)",
+        description="Counts each video as `farz count` does (its NAME.yaml) and prints, per video and over the set, the count "
+        "error (mean over classes of |counted - true| / true), items counted against the truth, and extra counts.",
+    )
+    ce.add_argument("--videos", type=Path, nargs="*", default=None, help="videos or folders of them (default: datasets/belts)")
+    ce.add_argument("--model", type=Path, default=None, help="ONNX detector (default: the bundled INT8 file)")
+    from farz.commands_count import add_classifier_argument
+
+    add_classifier_argument(ce)
+    ce.add_argument("--confidence", type=float, default=None, help="detection threshold for every video (default: each video's own)")
+    ce.add_argument("--crops-per-track", type=int, default=None, help="material crops per track (default: MaterialSettings')")
+    ce.add_argument("--crops-per-frame", type=int, default=None, help="material crops per frame (default: MaterialSettings')")
+    ce.add_argument("--json", action="store_true")
+    ce.set_defaults(handler=run_count_eval)
+
 
 def run_classify_fit(args: argparse.Namespace) -> int:
     from training.classify_fit import fit_classifier, load_classifier_config
@@ -89,6 +106,35 @@ def run_classify_eval(args: argparse.Namespace) -> int:
     )
     for name, row in result["per_class"].items():  # type: ignore[attr-defined]
         print(f"  {name:<12} precision {row['precision']:.3f}  recall {row['recall']:.3f}  support {row['support']}")
+    return 0
+
+
+def run_count_eval(args: argparse.Namespace) -> int:
+    from device.count import DEFAULT_MODEL
+    from farz.commands_count import classifier_path
+    from training.count_eval import DEFAULT_VIDEOS, count_eval, videos_with_truth
+
+    videos = videos_with_truth(args.videos or [DEFAULT_VIDEOS])
+    from vision import MaterialSettings
+
+    material = MaterialSettings()
+    if args.crops_per_track is not None or args.crops_per_frame is not None:
+        material = MaterialSettings(
+            crops_per_track=args.crops_per_track or material.crops_per_track,
+            crops_per_frame=args.crops_per_frame or material.crops_per_frame,
+        )
+    result = count_eval(
+        videos, args.model or DEFAULT_MODEL, classifier_path(args), progress=not args.json, confidence=args.confidence, material=material
+    )
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    for row in result["per_video"]:  # type: ignore[attr-defined]
+        print(f"{row['video']:<24} error {row['count_error']:.3f}  counted {row['counted']:>3} of {row['true']:>3}  extra {row['extra']}")
+    print(
+        f"{result['videos']} videos: mean count error {result['mean_count_error']:.3f}, pooled {result['pooled_count_error']:.3f}; "
+        f"counted {result['counted']} of {result['true']} items, {result['extra']} extra; {result['fps']} frames/s"
+    )
     return 0
 
 

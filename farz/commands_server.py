@@ -59,10 +59,13 @@ def register(sub: SubParsers) -> None:
     grp.add_argument("--device")
     _db_arg(am)
     am.set_defaults(handler=run_assign_model)
-    rb = a.add_parser("rollback-model", help="assign the model a site or device had before its current one")
+    rb = a.add_parser(
+        "rollback-model", help="assign the detector (or, with --classifier, the material classifier) a site or device had before"
+    )
     grp = rb.add_mutually_exclusive_group(required=True)
     grp.add_argument("--site")
     grp.add_argument("--device")
+    rb.add_argument("--classifier", action="store_true", help="roll back the material classifier; the detector stays as it is")
     _db_arg(rb)
     rb.set_defaults(handler=run_rollback_model)
     push = s.add_parser("push-ngsi", help="upsert today's NGSI-LD entities into a FIWARE context broker (run it from cron or a timer)")
@@ -174,7 +177,8 @@ def run_rollback_model(args: argparse.Namespace) -> int:
     from server import registry
 
     def action(session: Any) -> str:
-        model = _registry_call(lambda: registry.rollback(session, args.site, args.device))
+        task = "classify" if args.classifier else "detect"
+        model = _registry_call(lambda: registry.rollback(session, args.site, args.device, task))
         print(f"{args.site or args.device} rolled back to {model.name} ({model.sha256[:12]})", file=sys.stderr)
         return ""
 

@@ -51,6 +51,9 @@ def register(sub: SubParsers) -> None:
     syn.add_argument("--speed", type=float, default=10.0, help="belt speed, px per frame")
     syn.add_argument("--rate", type=float, default=1.2, help="items per second")
     syn.add_argument("--seed", type=int, default=0)
+    syn.add_argument("--size", default="640x360", metavar="WxH", help="video frame size (--video)")
+    syn.add_argument("--fps", type=int, default=15, help="video frame rate (--video)")
+    syn.add_argument("--scale", default="0.2,0.42", metavar="MIN,MAX", help="item size as a fraction of the short side (--video)")
     syn.add_argument(
         "--closeup",
         type=float,
@@ -239,7 +242,18 @@ def run_synth(args: argparse.Namespace) -> int:
         cutouts = load_cutouts(args.cutouts, names, args.split)
         if not cutouts:
             raise FileNotFoundError(f"no cut-outs in {args.cutouts}/{args.split}: run `farz datasets cutouts` first")
-        spec = VideoSpec(seconds=args.seconds, direction=args.direction, speed=args.speed, rate=args.rate, seed=args.seed)
+        from farz.errors import UserError
+
+        try:
+            width, height = (int(v) for v in args.size.lower().split("x"))
+            min_scale, max_scale = (float(v) for v in args.scale.split(","))
+        except ValueError:
+            raise UserError(
+                f"--size {args.size!r} / --scale {args.scale!r}: expected WxH (e.g. 480x270) and MIN,MAX (e.g. 0.2,0.42)"
+            ) from None
+        if not (0 < min_scale <= max_scale < 1) or width < 32 or height < 32:
+            raise UserError(f"--size {args.size} / --scale {args.scale}: need a frame of at least 32x32 and 0 < MIN <= MAX < 1")
+        spec = VideoSpec(width, height, args.fps, args.seconds, args.direction, args.speed, args.rate, args.seed, min_scale, max_scale)
         truth = render_video(cutouts, names, spec, args.out, line_in=args.count_as == "in")
         print(json.dumps(truth["counts"]))
     else:
@@ -294,7 +308,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_quantize(args: argparse.Namespace) -> int:
-    from farz.cli import UserError
+    from farz.errors import UserError
     from training.classify_export import is_classifier_file
     from training.fit import pick_images
     from training.quantize import quantize

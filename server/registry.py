@@ -9,7 +9,7 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi import Path as PathParam
@@ -36,6 +36,7 @@ class ModelCard(BaseModel):
     imgsz: list[int] = Field(min_length=2, max_length=2)
     taxonomy_version: int | None = None
     metrics: dict[str, object] = Field(default_factory=dict)
+    task: Literal["detect", "classify"] = "detect"  # an item detector, or a material classifier (assigned and rolled back on its own)
 
 
 class ModelOut(BaseModel):
@@ -177,9 +178,13 @@ def assign(session: Session, model: ModelVersion, site: str | None, device: str 
     return row
 
 
-def rollback(session: Session, site: str | None, device: str | None) -> ModelVersion:
-    """Re-assign the model that was assigned before the current one; raises when there is none."""
-    scope, target = ("site", site) if site else ("device", device)
+def task_of(model: ModelVersion) -> str:
+    """``detect`` or ``classify``, from the model's card (cards registered before classifiers: detect)."""
+    return str(json.loads(model.card).get("task", "detect"))
+
+
+def _assignments(session: Session, scope: str, target: str | None, task: str) -> list[ModelAssignment]:
+    """A target's assignments of models of one task, newest first."""
     rows = (
         session.execute(
             select(ModelAssignment)
@@ -189,10 +194,23 @@ def rollback(session: Session, site: str | None, device: str | None) -> ModelVer
         .scalars()
         .all()
     )
+    tasks = {
+        m.id: task_of(m)
+        for m in session.execute(select(ModelVersion).where(ModelVersion.id.in_(sorted({r.model_id for r in rows})))).scalars()
+    }
+    return [r for r in rows if tasks.get(r.model_id) == task]
+
+
+def rollback(session: Session, site: str | None, device: str | None, task: str = "detect") -> ModelVersion:
+    """Re-assign the model of ``task`` (detector or classifier) that was assigned before the current one;
+    raises when there is none. The other task's assignment is left as it is."""
+    scope, target = ("site", site) if site else ("device", device)
+    rows = _assignments(session, scope, target, task)
     current = rows[0].model_id if rows else None
     previous = next((r.model_id for r in rows if r.model_id != current), None)
     if previous is None:
-        raise HTTPException(409, f"{scope} {target!r} has no earlier model to roll back to")
+        kind = "classifier" if task == "classify" else "detector"
+        raise HTTPException(409, f"{scope} {target!r} has no earlier {kind} to roll back to")
     model = session.get(ModelVersion, previous)
     assert model is not None
     assign(session, model, site, device)
@@ -207,29 +225,34 @@ def post_assign(body: AssignIn, principal: PrincipalDep, session: SessionDep) ->
     return _model_out(model)
 
 
-def assigned_model(session: Session, device: Device) -> ModelVersion | None:
-    """The device's own newest assignment, else its site's, else None."""
+def assigned_model(session: Session, device: Device, task: str = "detect") -> ModelVersion | None:
+    """The device's own newest assignment of a model of ``task``, else its site's, else None."""
     for scope, target in (("device", device.id), ("site", device.site_id)):
-        row = (
-            session.execute(
-                select(ModelAssignment)
-                .where(ModelAssignment.scope == scope, ModelAssignment.target == target)
-                .order_by(ModelAssignment.id.desc())
-            )
-            .scalars()
-            .first()
-        )
-        if row is not None:
-            return session.get(ModelVersion, row.model_id)
+        rows = _assignments(session, scope, target, task)
+        if rows:
+            return session.get(ModelVersion, rows[0].model_id)
     return None
 
 
-@router.get("/devices/{device_id}/model", response_model=AssignedOut | None, summary="The model a device should run (device token)")
+@router.get("/devices/{device_id}/model", response_model=AssignedOut | None, summary="The detector a device should run (device token)")
 def device_model(device_id: str, request: Request, principal: PrincipalDep, session: SessionDep) -> AssignedOut | None:
+    return _assigned_out(device_id, request, principal, session, "detect")
+
+
+@router.get(
+    "/devices/{device_id}/classifier",
+    response_model=AssignedOut | None,
+    summary="The material classifier a device should run (device token)",
+)
+def device_classifier(device_id: str, request: Request, principal: PrincipalDep, session: SessionDep) -> AssignedOut | None:
+    return _assigned_out(device_id, request, principal, session, "classify")
+
+
+def _assigned_out(device_id: str, request: Request, principal: Principal, session: Session, task: str) -> AssignedOut | None:
     if principal.role != "device" or principal.device_id != device_id:
         raise HTTPException(403, f"this token may not act for device {device_id!r}")
     device = session.get(Device, device_id)
-    model = assigned_model(session, device) if device else None
+    model = assigned_model(session, device, task) if device else None
     if model is None:
         return None
     card = json.loads(model.card)
@@ -255,7 +278,7 @@ def model_file(model_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], principa
         raise HTTPException(404, f"no model {model_id}")
     if principal.role == "device":
         device = session.get(Device, principal.device_id)
-        current = assigned_model(session, device) if device else None
+        current = assigned_model(session, device, task_of(model)) if device else None
         if current is None or current.id != model.id:
             raise HTTPException(403, "this model is not assigned to this device")
     else:

@@ -91,6 +91,15 @@ def write_blob_model(path: Path, imgsz: int = 64, score: float = 1.0, name: str 
     return path
 
 
+def blob_classifier(model: Path) -> Path:
+    """The colour classifier beside a blob model (``tests/colour_classifier.py``), written on first use: with
+    it the two-stage pipeline names red items ``cardboard`` and blue ones ``glass``, as the blob detector does."""
+    from colour_classifier import write_colour_classifier
+
+    path = model.with_name(model.stem + ".colour.onnx")
+    return path if path.is_file() else write_colour_classifier(path)
+
+
 def write_blob_video(path: Path, items: list[str], size: tuple[int, int] = (128, 96), step: int = 8, fps: int = 20) -> dict[str, object]:
     """Squares crossing left to right one after another (``items``: 'red' or 'blue'); writes the video,
     a ``NAME.yaml`` with a vertical middle line (left-to-right = in) and returns the truth."""

@@ -12,13 +12,18 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
-
 from blob_model import NAMES
+from onnx import TensorProto, helper, numpy_helper
 
 
 def write_colour_classifier(
-    path: Path, imgsz: int = 32, names: tuple[str, ...] = NAMES, task: str = "classify", sharpness: float = 0.05, flip: bool = False
+    path: Path,
+    imgsz: int = 32,
+    names: tuple[str, ...] = NAMES,
+    task: str = "classify",
+    sharpness: float = 0.05,
+    flip: bool = False,
+    name: str = "colour-test",
 ) -> Path:
     """The colour classifier; ``flip`` swaps red and blue (a classifier that disagrees with the detector)."""
     weights = np.zeros((3, len(names)), np.float32)  # rows B, G, R of the mean colour
@@ -47,7 +52,7 @@ def write_colour_classifier(
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 9
-    meta = {"names": json.dumps(list(names)), "imgsz": str(imgsz), "task": task, "farz_name": "colour-test", "taxonomy_version": "1"}
+    meta = {"names": json.dumps(list(names)), "imgsz": str(imgsz), "task": task, "farz_name": name, "taxonomy_version": "1"}
     for k, v in meta.items():
         e = model.metadata_props.add()
         e.key, e.value = k, v

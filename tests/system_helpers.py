@@ -15,6 +15,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from blob_model import blob_classifier
+
 from farz.demo import server_totals
 
 
@@ -95,6 +97,8 @@ def start_agent(video: Path, model: Path, server_url: str, device_id: str, token
             str(video),
             "--model",
             str(model),
+            "--classifier",
+            str(blob_classifier(model)),
             "--server",
             server_url,
             "--token-file",

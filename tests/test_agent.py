@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from blob_model import write_blob_model, write_blob_video
+from blob_model import blob_classifier, write_blob_model, write_blob_video
 from fake_ingest import FakeIngest
 
 from device.agent import Agent
@@ -41,6 +41,7 @@ def config(model: Path, video: Path, url: str, data: Path, **extra: object) -> A
         "device_id": "cam-1",
         "source": str(video),
         "model": str(model),
+        "classifier": str(blob_classifier(model)),
         "server_url": url,
         "data_dir": str(data),
         "upload_interval_s": 0.1,
@@ -63,6 +64,8 @@ def run_agent(video: Path, model: Path, url: str, data: Path, *flags: str) -> su
         str(video),
         "--model",
         str(model),
+        "--classifier",
+        str(blob_classifier(model)),
         "--server",
         url,
         "--device-id",
@@ -88,7 +91,7 @@ def test_once_uploads_everything_and_its_summary_equals_farz_count(
         out, err = agent.communicate(timeout=120)
         assert agent.returncode == 0, err
         count = subprocess.run(
-            [sys.executable, "-m", "farz", "count", str(video), "--model", str(model), "--json"], capture_output=True, text=True, check=True
+            [sys.executable, "-m", "farz", "count", str(video), "--model", str(model), "--classifier", str(blob_classifier(model)), "--json"], capture_output=True, text=True, check=True
         )
         assert json.loads(out)["counts"] == json.loads(count.stdout)["counts"] == truth
         assert server.totals() == truth
@@ -186,7 +189,7 @@ def test_resuming_after_any_frame_counts_every_item_exactly_once(
     from device.sources import VideoFileSource
 
     model, video, truth = scene
-    pipeline = build_pipeline(model, config(model, video, "", tmp_path / "unused").count)
+    pipeline = build_pipeline(model, config(model, video, "", tmp_path / "unused").count, blob_classifier(model))
     events: list[tuple[int, str, str]] = []  # (frame number, direction, class) of the uninterrupted run
     with VideoFileSource(video) as source:
         for number, frame in enumerate(source, start=1):

@@ -104,10 +104,10 @@ def test_bench_edge_json_has_every_method_side_by_side() -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout)
     assert result["frames"] == 40 and result["rounds"] == 1
-    for method in ("bare", "pipeline", "supervision"):
+    for method in ("bare", "pipeline", "detector_only", "supervision"):
         assert result[f"{method}_fps"] > 0
-    assert 0 < result["pipeline_over_bare"] < 2
-    assert "ultralytics_fps" in result and "pipeline_counts" in result
+    assert 0 < result["pipeline_over_bare"] < 2 and 0 < result["two_stage_over_detector_only"] < 2
+    assert "ultralytics_fps" in result and "pipeline_counts" in result and result["classifier"].endswith("farz-material.int8.onnx")
     stages = result["pipeline_stage_us"]
-    assert list(stages) == ["preprocess", "inference", "postprocess", "track", "count"] and all(us > 0 for us in stages.values())
+    assert list(stages) == ["preprocess", "inference", "postprocess", "track", "count", "classify"] and all(us > 0 for us in stages.values())
     assert stages["inference"] > stages["track"]

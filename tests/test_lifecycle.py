@@ -76,7 +76,36 @@ def test_a_registered_model_reaches_the_assigned_device_and_counts_its_next_even
         assert all(m.startswith("blob-v1@") for m in seen[:first_new]) and all(m.startswith("blob-v2@") for m in seen[first_new:])
         agent.terminate()
         agent.wait(timeout=30)
-        assert (tmp / "data" / "models" / "previous.txt").read_text().strip() == hashlib.sha256(old.read_bytes()).hexdigest()
+        assert (tmp / "data" / "models" / "previous-detector.txt").read_text().strip() == hashlib.sha256(old.read_bytes()).hexdigest()
+    finally:
+        server.stop()
+
+
+def test_a_classifier_is_assigned_swapped_and_rolled_back_on_its_own(site: dict[str, object]) -> None:
+    from colour_classifier import write_colour_classifier
+
+    tmp = Path(str(site["tmp"]))
+    detector = write_blob_model(tmp / "v1.onnx", name="blob-v1")
+    first = write_colour_classifier(tmp / "v1.colour.onnx", name="colour-v1")  # the classifier the agent starts with
+    second = write_colour_classifier(tmp / "c2.onnx", name="colour-v2", sharpness=0.04)
+    server = ServerProcess(str(site["db"])).start()
+    db_file = Path(str(site["db_file"]))
+    try:
+        agent = agent_on(site, detector, server, "--realtime", "--loop")
+        assert wait_for(lambda: len(models_in_events(db_file)) >= 2)
+        token = str(tmp / "scientist.token")
+        for model in (first, second):
+            record = json.loads(farz_out("train", "register", str(model), "--server", server.url, "--token-file", token))
+            farz_out("server", "admin", "assign-model", "--model", str(record["id"]), "--device", "cam-1", "--database-url", str(site["db"]))
+        if not wait_for(lambda: "+colour-v2@" in models_in_events(db_file)[-1], 40):
+            agent.terminate()
+            pytest.fail(f"the new classifier never counted: {models_in_events(db_file)[-1]}; {agent.communicate(timeout=30)[1][-3000:]}")
+        assert all(m.startswith("blob-v1@") for m in models_in_events(db_file))  # the detector stayed
+        farz_out("server", "admin", "rollback-model", "--classifier", "--device", "cam-1", "--database-url", str(site["db"]))
+        assert wait_for(lambda: "+colour-v1@" in models_in_events(db_file)[-1], 40), "the classifier was not rolled back"
+        assert all(m.startswith("blob-v1@") for m in models_in_events(db_file))
+        agent.terminate()
+        agent.wait(timeout=30)
     finally:
         server.stop()
 

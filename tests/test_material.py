@@ -9,11 +9,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from blob_model import NAMES, write_blob_model, write_blob_video
+from colour_classifier import write_colour_classifier
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blob_model import NAMES, write_blob_model, write_blob_video
-from colour_classifier import write_colour_classifier
 from device.count import build_pipeline, count_video
 from device.count_config import CountSettings
 from vision import Classifier, Detections, MaterialSettings, MaterialVoter, ModelError, crop_square

@@ -2,9 +2,10 @@
 
 - the counter on scripted scenes with exact truth (fast items, jitter at the line, occlusion gaps,
   several items in view) — independent of any trained model;
-- the shipped INT8 model: count error on the sample videos and mAP50 on held-out belt scenes, against
-  `tests/baselines/quality.json` (recompute it with `python tests/baselines/update.py` when the model
-  changes on purpose);
+- the shipped INT8 pair (item detector + material classifier, as `farz count` runs them): count error on
+  the sample videos and on the 24 committed belt videos (`datasets/belts`), and two-stage mAP50 on held-out
+  belt scenes, against `tests/baselines/quality.json` (recompute it with `python tests/baselines/update.py`
+  when a model changes on purpose);
 - the model card names the shipped files' sha256 and classes.
 """
 
@@ -20,7 +21,7 @@ import numpy as np
 import pytest
 from blob_model import write_blob_model
 
-from device.count import count_video
+from device.count import DEFAULT_CLASSIFIER, count_video
 from device.count_config import CountSettings, settings_for_video
 
 REPO = Path(__file__).resolve().parent.parent
@@ -85,6 +86,8 @@ def test_baseline_is_for_the_shipped_model() -> None:
     baseline = json.loads(BASELINE.read_text())
     sha = hashlib.sha256(shipped_model().read_bytes()).hexdigest()
     assert baseline["sha256"] == sha, "the shipped model changed: run `python tests/baselines/update.py` and commit the new baseline"
+    classifier_sha = hashlib.sha256(DEFAULT_CLASSIFIER.read_bytes()).hexdigest()
+    assert baseline["classifier_sha256"] == classifier_sha, "the shipped classifier changed: run `python tests/baselines/update.py`"
 
 
 @pytest.mark.parametrize("video", sorted(p.name for p in (REPO / "datasets" / "samples").glob("*.mp4")))
@@ -93,7 +96,7 @@ def test_count_error_on_sample_videos_is_no_worse_than_the_baseline(video: str) 
 
     path = REPO / "datasets" / "samples" / video
     base = json.loads(BASELINE.read_text())["videos"][video]
-    summary = count_video(path, shipped_model(), settings_for_video(path, None, None), progress=False)
+    summary = count_video(path, shipped_model(), settings_for_video(path, None, None), progress=False, classifier=DEFAULT_CLASSIFIER)
     error = count_error(summary.counts, base["truth"])
     assert error <= base["count_error"] + COUNT_TOLERANCE, (
         f"{video}: count error {error:.3f} > baseline {base['count_error']:.3f}: {summary.counts}"
@@ -105,16 +108,31 @@ def test_map50_on_held_out_belt_scenes_is_no_worse_than_the_baseline() -> None:
     from training.evaluate import evaluate
 
     base = json.loads(BASELINE.read_text())
-    result = evaluate(shipped_model(), REPO / "datasets" / "eval" / "belt-heldout", progress=False, threads=1)
+    eval_set = REPO / "datasets" / "eval" / "belt-heldout"
+    result = evaluate(shipped_model(), eval_set, progress=False, threads=1, classifier=DEFAULT_CLASSIFIER)
     assert float(result["map50"]) >= base["eval_map50"] - MAP_TOLERANCE, f"mAP50 {result['map50']} < baseline {base['eval_map50']}"  # type: ignore[arg-type]
+    assert float(result["agnostic_ap50"]) >= base["eval_agnostic_ap50"] - MAP_TOLERANCE  # type: ignore[arg-type]
+
+
+def test_counts_on_the_committed_belt_videos_are_no_worse_than_the_baseline() -> None:
+    from training.count_eval import DEFAULT_VIDEOS, count_eval, videos_with_truth
+
+    videos = videos_with_truth([DEFAULT_VIDEOS])
+    assert len(videos) >= 24
+    base = json.loads(BASELINE.read_text())["belts"]
+    result = count_eval(videos, shipped_model(), DEFAULT_CLASSIFIER)
+    assert result["true"] == base["true"], "the belt videos' truth changed: run `python tests/baselines/update.py`"
+    assert float(result["mean_count_error"]) <= base["mean_count_error"] + COUNT_TOLERANCE, result["mean_count_error"]  # type: ignore[arg-type]
+    assert int(result["extra"]) <= base["extra"], f"{result['extra']} items counted beyond the truth (baseline {base['extra']})"  # type: ignore[call-overload]
 
 
 def test_model_card_names_the_shipped_files_and_classes() -> None:
-    from vision import OnnxDetector
+    from vision import Classifier, OnnxDetector
 
     card = (MODELS / "README.md").read_text()
-    for name in ("farz-waste.onnx", "farz-waste.int8.onnx"):
+
+    for name in ("farz-waste.onnx", "farz-waste.int8.onnx", "farz-material.onnx", "farz-material.int8.onnx"):
         sha = hashlib.sha256((MODELS / name).read_bytes()).hexdigest()
         assert re.search(rf"`{re.escape(name)}`.*`{sha}`", card), f"models/README.md does not give {name}'s sha256 {sha}"
-        names = OnnxDetector(MODELS / name).names
+        names = Classifier(MODELS / name).names if "material" in name else OnnxDetector(MODELS / name).names
         assert f"classes: {', '.join(names)}" in card

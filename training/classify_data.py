@@ -17,7 +17,19 @@ import cv2
 import numpy as np
 
 from training.cutouts import item_split
-from training.synth import BeltStyle, Cutout, belt_strip, compose, finish, jpeg, load_cutouts, mask_box, transform_item
+from training.synth import (
+    BELT_COLOURS,
+    BOARD_COLOURS,
+    BeltStyle,
+    Cutout,
+    belt_strip,
+    compose,
+    finish,
+    jpeg,
+    load_cutouts,
+    mask_box,
+    transform_item,
+)
 from vision.classifier import crop_square
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
@@ -94,19 +106,24 @@ def photo_crop(image: np.ndarray, size: int, rng: Rng | None) -> np.ndarray:
 
 
 def belt_crop(item: Cutout, others: list[Cutout], size: int, rng: Rng, jitter: float = 0.15) -> np.ndarray:
-    """``item`` on a random belt, 32-220 px long, with up to two neighbours that may overlap it, finished as a
-    camera frame, cut at its visible box moved and scaled by up to ``jitter`` (the detector's error)."""
+    """``item`` on a random belt (a light board or chute one time in five), 32-220 px long, with up to two
+    neighbours that may overlap it, finished as a camera frame, cut at its visible box moved and scaled by up
+    to ``jitter`` (the detector's error). One time in six the item lies at the frame's edge, partly outside."""
     side = float(rng.uniform(32, 220))
     canvas = int(side * 2.2) + 16
-    style = BeltStyle.random(rng)
+    style = BeltStyle.random(rng, BOARD_COLOURS if rng.random() < 0.2 else BELT_COLOURS)
     frame = belt_strip(style, canvas, canvas)
     centre = canvas / 2
+    if rng.random() < 1 / 6:  # the frame ends next to the item: crop it there, so the crop is padded as at a real edge
+        keep = int(canvas / 2 + side * rng.uniform(0.0, 0.45))
+        frame = frame[:, :keep] if rng.random() < 0.5 else frame[:keep]
     target = transform_item(item, side, float(rng.uniform(0, 360)), rng)
-    neighbours = int(rng.choice(3, p=[0.5, 0.3, 0.2])) if others else 0
+    neighbours = int(rng.choice(4, p=[0.4, 0.3, 0.2, 0.1])) if others else 0
     below = rng.random() < 0.5  # neighbours under the item (it occludes them) or over it
     alphas = []
     if below:
         alphas += [_place_neighbour(frame, others, side, centre, rng) for _ in range(neighbours)]
+    frame = np.ascontiguousarray(frame)
     alpha = compose(frame, target, centre, centre)
     if not below:
         for _ in range(neighbours):
@@ -130,7 +147,7 @@ def belt_crop(item: Cutout, others: list[Cutout], size: int, rng: Rng, jitter: f
 def _place_neighbour(frame: np.ndarray, others: list[Cutout], side: float, centre: float, rng: Rng) -> np.ndarray:
     other = others[int(rng.integers(len(others)))]
     angle = rng.uniform(0, 2 * np.pi)
-    distance = side * rng.uniform(0.55, 1.1)
+    distance = side * rng.uniform(0.45, 1.1)
     item = transform_item(other, side * rng.uniform(0.6, 1.2), float(rng.uniform(0, 360)), rng)
     return compose(frame, item, centre + distance * np.cos(angle), centre + distance * np.sin(angle))
 

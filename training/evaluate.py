@@ -138,6 +138,7 @@ def evaluate(
     progress: bool = True,
     classifier: Path | None = None,
     classify_top: int = 100,
+    item_score: str = "any",
 ) -> dict[str, object]:
     """mAP50, mAP50-95, AP50 per class, class-agnostic AP50, images and median ms/frame (batch 1) of ``model``
     on ``data``. With ``classifier``, the two-stage path as ``farz count`` runs it: the detector finds items
@@ -149,7 +150,11 @@ def evaluate(
     from vision import Classifier
 
     dataset = load_yolo_split(data, split)
-    detector = OnnxDetector(model, DetectorSettings(confidence=0.001, iou=0.6, threads=threads, agnostic=classifier is not None))
+    two_stage = classifier is not None
+    settings = DetectorSettings(
+        confidence=0.001, iou=0.6, threads=threads, agnostic=two_stage, item_score=item_score if two_stage else "max"
+    )
+    detector = OnnxDetector(model, settings)
     material = Classifier(classifier, threads=threads) if classifier is not None else None
     names = material.names if material is not None else detector.names
     to_model = {i: names.index(n) for i, n in enumerate(dataset.names) if n in names}

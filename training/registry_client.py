@@ -10,7 +10,7 @@ import urllib.request
 from pathlib import Path
 
 from training.taxonomy import Taxonomy
-from vision import OnnxDetector
+from vision import Classifier, OnnxDetector
 
 
 class RegistryError(RuntimeError):
@@ -31,13 +31,31 @@ def _request(url: str, token: str, data: bytes | None = None, headers: dict[str,
 
 
 def model_card(model: Path, metrics: dict[str, object] | None = None) -> dict[str, object]:
-    """The card of an ONNX model: name, sha256, classes, input size, taxonomy version and metrics."""
+    """The card of an ONNX model (a detector or a material classifier): name, sha256, task, classes, input
+    size, taxonomy version and metrics."""
+    from training.metadata import read_metadata
+
+    if read_metadata(model).get("task") == "classify":
+        classifier = Classifier(model).info
+        stored = json.loads(classifier.metadata.get("metrics", "{}") or "{}")
+        version = classifier.metadata.get("taxonomy_version", "")
+        return {
+            "name": classifier.metadata.get("farz_name") or model.stem,
+            "sha256": classifier.sha256,
+            "task": "classify",
+            "classes": list(classifier.names),
+            "imgsz": [classifier.imgsz, classifier.imgsz],
+            "taxonomy_version": int(version) if version.isdigit() else None,
+            "metrics": {**stored, **(metrics or {})},
+            "quantization": classifier.metadata.get("quantization", ""),
+        }
     detector = OnnxDetector(model)
     info = detector.info
     stored = json.loads(info.metadata.get("metrics", "{}") or "{}")
     return {
         "name": info.metadata.get("farz_name") or model.stem,
         "sha256": info.sha256,
+        "task": "detect",
         "classes": list(info.names),
         "imgsz": list(info.imgsz),
         "taxonomy_version": int(info.metadata["taxonomy_version"]) if info.metadata.get("taxonomy_version", "").isdigit() else None,

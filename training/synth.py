@@ -380,6 +380,8 @@ class VideoSpec:
     speed: float = 10.0
     rate: float = 1.2
     seed: int = 0
+    min_scale: float = 0.2  # item size range, as a fraction of the frame's short side (close-ups: larger)
+    max_scale: float = 0.42
 
 
 def count_line(spec: VideoSpec) -> tuple[float, float, float, float]:
@@ -417,7 +419,7 @@ def render_video(cutouts: list[Cutout], names: tuple[str, ...], spec: VideoSpec,
     for f in range(frames):
         if f >= next_spawn and f < spawn_frames:
             cut = cutouts[int(rng.integers(len(cutouts)))]
-            img = transform_item(cut, rng.uniform(0.2, 0.42) * min(w, h), float(rng.uniform(0, 360)), rng)
+            img = transform_item(cut, rng.uniform(spec.min_scale, spec.max_scale) * min(w, h), float(rng.uniform(0, 360)), rng)
             ih, iw = img.shape[:2]
             speed = spec.speed * rng.uniform(0.9, 1.1)
             if axis == 1:

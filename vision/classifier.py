@@ -85,7 +85,9 @@ class Classifier:
     def __init__(self, model_path: str | Path, threads: int = 0, expected_names: tuple[str, ...] | None = None) -> None:
         path = Path(model_path)
         if not path.is_file():
-            raise ModelError(str(path), "file not found", "pass --classifier with the path of a classifier .onnx file, or none")
+            raise ModelError(
+                str(path), "file not found", "give the path of a classifier .onnx file (`--classifier none` counts without one)"
+            )
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

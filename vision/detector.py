@@ -55,9 +55,15 @@ class DetectorSettings:
     iou: float = 0.5
     cross_class_iou: float | None = 0.7
     agnostic: bool = False  # one NMS over every class (an item detector for the two-stage pipeline); class_id stays the argmax
+    item_score: str = "max"  # agnostic only: an anchor's item score from its class scores, "max" or "any" = 1 - prod(1 - s_c)
+    contained: float | None = None  # also drop a box mostly inside another (intersection / smaller area above this): a part of an item
     max_detections: int = 300
     threads: int = 0
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
+
+    def __post_init__(self) -> None:
+        if self.item_score not in ("max", "any"):
+            raise ValueError(f"item_score must be 'max' or 'any', got {self.item_score!r}")
 
 
 def _parse_literal(value: str) -> object:
@@ -180,17 +186,21 @@ class OnnxDetector:
             xyxy, scores, class_id = pred[:, :4], pred[:, 4], pred[:, 5].astype(np.int64)
             no_same_class_nms = 2.0  # the end-to-end head has already suppressed duplicates of one class
             groups = np.zeros_like(class_id) if s.agnostic else class_id
-            kept = nms(xyxy, scores, groups, s.iou if s.agnostic else no_same_class_nms, s.cross_class_iou)[: s.max_detections]
+            kept = nms(xyxy, scores, groups, s.iou if s.agnostic else no_same_class_nms, s.cross_class_iou, s.contained)[: s.max_detections]
         else:
             head = raw[0]  # (4 + nc, A)
-            best = head[4:].max(axis=0)
+            if s.agnostic and s.item_score == "any":  # P(some class) for independent per-class sigmoids
+                best = 1.0 - np.prod(1.0 - np.clip(head[4:], 0.0, 1.0), axis=0)
+            else:
+                best = head[4:].max(axis=0)
             keep = np.flatnonzero(best >= s.confidence)  # most anchors see nothing: drop them first
             if len(keep) > 3000:
                 keep = keep[np.argpartition(-best[keep], 3000)[:3000]]
             scores = best[keep]
             class_id = head[4:, keep].argmax(axis=0)
             xyxy = cxcywh_to_xyxy(head[:4, keep].T)
-            kept = nms(xyxy, scores, np.zeros_like(class_id) if s.agnostic else class_id, s.iou, s.cross_class_iou)[: s.max_detections]
+            groups = np.zeros_like(class_id) if s.agnostic else class_id
+            kept = nms(xyxy, scores, groups, s.iou, s.cross_class_iou, s.contained)[: s.max_detections]
         return Detections(
             box.to_frame(xyxy[kept], width, height),
             scores[kept].astype(np.float32, copy=False),

@@ -94,12 +94,30 @@ def box_iou(a: FloatArray, b: FloatArray) -> FloatArray:
     return np.asarray(inter, np.float32)
 
 
-def nms(xyxy: FloatArray, scores: FloatArray, class_id: IntArray, iou_threshold: float, cross_class_iou: float | None = None) -> IntArray:
+def box_overlap_of_smaller(a: FloatArray) -> FloatArray:
+    """(N, N) intersection of boxes ``a`` (N, 4) xyxy over the smaller box's area of each pair."""
+    a = np.asarray(a, np.float32)
+    w = np.clip(np.minimum(a[:, None, 2], a[None, :, 2]) - np.maximum(a[:, None, 0], a[None, :, 0]), 0, None)
+    h = np.clip(np.minimum(a[:, None, 3], a[None, :, 3]) - np.maximum(a[:, None, 1], a[None, :, 1]), 0, None)
+    area = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    return np.asarray(w * h / np.maximum(np.minimum(area[:, None], area[None, :]), 1e-6), np.float32)
+
+
+def nms(
+    xyxy: FloatArray,
+    scores: FloatArray,
+    class_id: IntArray,
+    iou_threshold: float,
+    cross_class_iou: float | None = None,
+    contained: float | None = None,
+) -> IntArray:
     """Class-aware NMS: indices of kept boxes, highest score first.
 
     Greedy in score order: a box is dropped when its IoU with a kept, higher-scoring box of its class
     exceeds ``iou_threshold`` or, with ``cross_class_iou`` set, its IoU with a kept box of *any* class
-    exceeds ``cross_class_iou`` (one item the model was unsure about is kept once, under its best class).
+    exceeds ``cross_class_iou`` (one item the model was unsure about is kept once, under its best class);
+    with ``contained`` set, also when one of the two boxes lies mostly inside the other (intersection over
+    the smaller box's area above ``contained``): a part of an item boxed beside the whole item.
     """
     n = len(scores)
     if n <= 1:
@@ -111,6 +129,8 @@ def nms(xyxy: FloatArray, scores: FloatArray, class_id: IntArray, iou_threshold:
     over = (iou > iou_threshold) & (classes[:, None] == classes[None, :])
     if cross_class_iou is not None:
         over |= iou > cross_class_iou
+    if contained is not None:
+        over |= box_overlap_of_smaller(boxes) > contained
     np.fill_diagonal(over, False)
     suppressors = np.flatnonzero(over.any(axis=1))
     if len(suppressors) == 0:

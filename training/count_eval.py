@@ -1,0 +1,105 @@
+"""``farz train count-eval``: count a set of belt videos with truth and judge the counts per material.
+
+For each video: the counts of ``farz count`` (same settings: the video's ``NAME.yaml``), its count error
+(``training.evaluate.count_error``: mean over classes of |counted - true| / true, both directions summed)
+and how many items it counted beyond the true number (``extra``: at least that many were counted twice or
+were not items). Over the set: the mean of the videos' errors, the error of the pooled per-class totals,
+items counted and true, extra counts, and frames/s.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+from training.evaluate import Counts, count_error
+from vision import MaterialSettings
+
+DEFAULT_VIDEOS = Path(__file__).resolve().parent.parent / "datasets" / "belts"
+
+
+def _total(counts: Counts) -> int:
+    return sum(n for per in counts.values() for n in per.values())
+
+
+def _pool(all_counts: list[Counts]) -> Counts:
+    pooled: Counts = {"in": {}, "out": {}}
+    for counts in all_counts:
+        for direction, per in counts.items():
+            for name, n in per.items():
+                pooled.setdefault(direction, {})[name] = pooled.setdefault(direction, {}).get(name, 0) + n
+    return pooled
+
+
+def videos_with_truth(paths: list[Path]) -> list[Path]:
+    """Every ``*.mp4`` given or inside a given folder that has ``NAME.truth.json`` beside it, sorted."""
+    found: list[Path] = []
+    for p in paths:
+        found += sorted(p.glob("*.mp4")) if p.is_dir() else [p]
+    missing = [v for v in found if not v.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{missing[0]}: no such video")
+    with_truth = [v for v in found if v.with_suffix(".truth.json").is_file()]
+    if not with_truth:
+        raise FileNotFoundError(f"no video with a NAME.truth.json beside it in {', '.join(map(str, paths))}")
+    return with_truth
+
+
+def count_eval(
+    videos: list[Path],
+    model: Path,
+    classifier: Path | None,
+    progress: bool = False,
+    confidence: float | None = None,
+    material: MaterialSettings | None = None,
+) -> dict[str, object]:
+    """Count every video and report per video and over the set (see the module docstring); ``confidence``
+    replaces each video's detection threshold and ``material`` the crop rules (to choose them by measurement)."""
+    from tqdm import tqdm
+
+    from device.count import count_video
+    from device.count_config import settings_for_video
+
+    rows = []
+    counted_all, truth_all = [], []
+    frames = 0
+    seconds = 0.0
+    for video in tqdm(videos, desc="videos", unit="video", disable=not progress, leave=False):
+        truth: Counts = json.loads(video.with_suffix(".truth.json").read_text())["counts"]
+        settings = settings_for_video(video, None, None)
+        if confidence is not None:
+            settings = settings.model_copy(update={"confidence": confidence})
+        summary = count_video(video, model, settings, progress=False, classifier=classifier, material=material)
+        frames += summary.frames
+        seconds += summary.seconds
+        counted_all.append(summary.counts)
+        truth_all.append(truth)
+        rows.append(
+            {
+                "video": video.name,
+                "count_error": round(count_error(summary.counts, truth), 4),
+                "counted": _total(summary.counts),
+                "true": _total(truth),
+                "extra": max(0, _total(summary.counts) - _total(truth)),
+                "counts": summary.counts,
+                "truth": truth,
+            }
+        )
+    pooled, pooled_truth = _pool(counted_all), _pool(truth_all)
+    return {
+        "model": str(model),
+        "classifier": None if classifier is None else str(classifier),
+        "videos": len(rows),
+        "mean_count_error": round(statistics.mean(float(r["count_error"]) for r in rows), 4),  # type: ignore[arg-type]
+        "pooled_count_error": round(count_error(pooled, pooled_truth), 4),
+        "counted": _total(pooled),
+        "true": _total(pooled_truth),
+        "extra": sum(int(r["extra"]) for r in rows),  # type: ignore[call-overload]
+        "pooled_counts": pooled,
+        "pooled_truth": pooled_truth,
+        "fps": round(frames / seconds, 2) if seconds > 0 else 0.0,
+        "confidence": confidence,
+        "material": None if material is None else material.__dict__,
+        "per_video": rows,
+    }
