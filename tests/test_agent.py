@@ -91,7 +91,21 @@ def test_once_uploads_everything_and_its_summary_equals_farz_count(
         out, err = agent.communicate(timeout=120)
         assert agent.returncode == 0, err
         count = subprocess.run(
-            [sys.executable, "-m", "farz", "count", str(video), "--model", str(model), "--classifier", str(blob_classifier(model)), "--json"], capture_output=True, text=True, check=True
+            [
+                sys.executable,
+                "-m",
+                "farz",
+                "count",
+                str(video),
+                "--model",
+                str(model),
+                "--classifier",
+                str(blob_classifier(model)),
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         assert json.loads(out)["counts"] == json.loads(count.stdout)["counts"] == truth
         assert server.totals() == truth

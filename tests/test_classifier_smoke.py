@@ -30,7 +30,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.training]
 
 def farz(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "YOLO_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "farz", *args], capture_output=True, text=True, cwd=REPO, env=env, check=False, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "farz", *args], capture_output=True, text=True, cwd=REPO, env=env, check=False, timeout=900
+    )
 
 
 def few_photos(out: Path, split: str, per_class: int) -> Path:
@@ -86,7 +88,9 @@ def test_classify_fit_export_quantize_eval(tmp_path: Path) -> None:
     fp32, int8 = tmp_path / "m.onnx", tmp_path / "m.int8.onnx"
     exp = farz("train", "classify-export", str(best), "--out", str(fp32), "--source", str(source))
     assert exp.returncode == 0, exp.stderr[-2000:]
-    qua = farz("train", "quantize", str(fp32), "--out", str(int8), "--source", str(source), "--cutouts", str(tmp_path / "none"), "--images", "8")
+    qua = farz(
+        "train", "quantize", str(fp32), "--out", str(int8), "--source", str(source), "--cutouts", str(tmp_path / "none"), "--images", "8"
+    )
     assert qua.returncode == 0, qua.stderr[-2000:]
     for model in (fp32, int8):
         classifier = Classifier(model)

@@ -109,5 +109,7 @@ def test_bench_edge_json_has_every_method_side_by_side() -> None:
     assert 0 < result["pipeline_over_bare"] < 2 and 0 < result["two_stage_over_detector_only"] < 2
     assert "ultralytics_fps" in result and "pipeline_counts" in result and result["classifier"].endswith("farz-material.int8.onnx")
     stages = result["pipeline_stage_us"]
-    assert list(stages) == ["preprocess", "inference", "postprocess", "track", "count", "classify"] and all(us > 0 for us in stages.values())
+    assert list(stages) == ["preprocess", "inference", "postprocess", "track", "count", "classify"] and all(
+        us > 0 for us in stages.values()
+    )
     assert stages["inference"] > stages["track"]

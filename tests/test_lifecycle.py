@@ -96,7 +96,9 @@ def test_a_classifier_is_assigned_swapped_and_rolled_back_on_its_own(site: dict[
         token = str(tmp / "scientist.token")
         for model in (first, second):
             record = json.loads(farz_out("train", "register", str(model), "--server", server.url, "--token-file", token))
-            farz_out("server", "admin", "assign-model", "--model", str(record["id"]), "--device", "cam-1", "--database-url", str(site["db"]))
+            farz_out(
+                "server", "admin", "assign-model", "--model", str(record["id"]), "--device", "cam-1", "--database-url", str(site["db"])
+            )
         if not wait_for(lambda: "+colour-v2@" in models_in_events(db_file)[-1], 40):
             agent.terminate()
             pytest.fail(f"the new classifier never counted: {models_in_events(db_file)[-1]}; {agent.communicate(timeout=30)[1][-3000:]}")

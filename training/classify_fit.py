@@ -31,6 +31,7 @@ class ClassifierConfig(BaseModel):
     name: str = "farz-material"
     arch: str = "efficientnet-lite0"
     pretrained: bool = True
+    init: Path | None = None  # start from this classify-fit checkpoint (a later sitting) instead of the ImageNet weights
     imgsz: int = Field(224, ge=32, le=512)
     epochs: int = Field(10, ge=1)
     batch: int = Field(32, ge=2)
@@ -114,7 +115,12 @@ def fit_classifier(config: ClassifierConfig, taxonomy: Taxonomy, run_dir: Path, 
     if val_belt:
         val_sets["belt"] = [(b.image, b.class_id) for b in val_belt]
 
-    net = build_network(config.arch, len(names), config.pretrained)
+    net = build_network(config.arch, len(names), config.pretrained and config.init is None)
+    if config.init is not None:
+        checkpoint = torch.load(str(config.init), map_location="cpu", weights_only=False)
+        if tuple(checkpoint.get("names", ())) != names or checkpoint.get("arch") != config.arch:
+            raise ConfigError(f"init: {config.init} is a {checkpoint.get('arch')} for {checkpoint.get('names')}, not {config.arch} for {list(names)}")
+        net.load_state_dict(checkpoint["state_dict"])
     freeze_stem(net, config.freeze_blocks)
     trainable = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
