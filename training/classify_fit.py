@@ -119,7 +119,8 @@ def fit_classifier(config: ClassifierConfig, taxonomy: Taxonomy, run_dir: Path, 
     if config.init is not None:
         checkpoint = torch.load(str(config.init), map_location="cpu", weights_only=False)
         if tuple(checkpoint.get("names", ())) != names or checkpoint.get("arch") != config.arch:
-            raise ConfigError(f"init: {config.init} is a {checkpoint.get('arch')} for {checkpoint.get('names')}, not {config.arch} for {list(names)}")
+            found = f"{checkpoint.get('arch')} for {checkpoint.get('names')}"
+            raise ConfigError(f"init: {config.init} is a {found}, not {config.arch} for {list(names)}")
         net.load_state_dict(checkpoint["state_dict"])
     freeze_stem(net, config.freeze_blocks)
     trainable = [p for p in net.parameters() if p.requires_grad]
