@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from training.classify_data import Labelled, augment, belt_crop, belt_cutouts, fixed_belt_crops, load_photos, photo_crop
-from training.config import ConfigError
+from training.config import ConfigError, load_recipe
 from training.synth import Cutout
 from training.taxonomy import Taxonomy
 
@@ -51,18 +51,7 @@ class ClassifierConfig(BaseModel):
 
 def load_classifier_config(path: Path, overrides: dict[str, object] | None = None) -> ClassifierConfig:
     """Read a classifier recipe; ``overrides`` replace top-level keys. ``ConfigError`` names the field."""
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    try:
-        return ClassifierConfig.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{path}: {problems}") from exc
+    return load_recipe(path, ClassifierConfig, overrides)
 
 
 def class_weights(class_ids: list[int], num_classes: int, balance: float) -> np.ndarray:

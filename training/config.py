@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -63,12 +64,16 @@ class TrainConfig(BaseModel):
     augment: Augment = Augment()
 
 
+Recipe = TypeVar("Recipe", bound=BaseModel)
+
+
 class ConfigError(ValueError):
     """A config file is missing, unreadable or invalid; the message names the field."""
 
 
-def load_train_config(path: Path, overrides: dict[str, object] | None = None) -> TrainConfig:
-    """Read a training config; ``overrides`` (e.g. from CLI flags) replace top-level keys."""
+def load_recipe(path: Path, model: type[Recipe], overrides: dict[str, object] | None = None) -> Recipe:
+    """Read a YAML recipe into ``model``; ``overrides`` (e.g. from CLI flags) replace top-level keys.
+    Raises ``ConfigError`` naming the file and the field."""
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except OSError as exc:
@@ -77,7 +82,12 @@ def load_train_config(path: Path, overrides: dict[str, object] | None = None) ->
         raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
     raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
     try:
-        return TrainConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"{path}: {problems}") from exc
+
+
+def load_train_config(path: Path, overrides: dict[str, object] | None = None) -> TrainConfig:
+    """Read a training config; ``overrides`` (e.g. from CLI flags) replace top-level keys."""
+    return load_recipe(path, TrainConfig, overrides)

@@ -1,0 +1,69 @@
+"""The classifier's data and recipe, without torch: config validation names the field, class weights
+re-balance as documented, belt crops and photo crops have the crop's shape, scores are the usual ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training.classify_data import ClassifyDataError, belt_crop, class_folder_images, photo_crop
+from training.classify_eval import scores
+from training.classify_fit import class_weights, load_classifier_config
+from training.config import ConfigError
+from training.synth import Cutout
+
+REPO = Path(__file__).resolve().parent.parent
+NAMES = ("cardboard", "glass", "metal", "paper", "plastic", "trash")
+
+
+def test_the_shipped_recipes_validate() -> None:
+    for name in ("classifier.yaml", "classifier-continue.yaml"):
+        config = load_classifier_config(REPO / "training" / "configs" / name)
+        assert config.arch == "efficientnet-lite0" and config.imgsz == 224
+
+
+def test_a_bad_recipe_names_the_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("imgsz: 224\nepoch: 3\nbalance: 2\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: balance: Input should be less than or equal to 1; epoch: Extra inputs are not permitted"):
+        load_classifier_config(bad)
+
+
+def test_class_weights_draw_rare_classes_more_often_by_the_power_given() -> None:
+    ids = [0] * 400 + [1] * 100
+    w = class_weights(ids, 2, 0.5)
+    assert w.sum() == pytest.approx(1.0)
+    share_rare = w[400:].sum()
+    assert share_rare == pytest.approx(100**0.5 / (400**0.5 + 100**0.5))  # n_c ** (1 - balance) per class
+    assert class_weights(ids, 2, 0.0)[400:].sum() == pytest.approx(0.2)
+    assert class_weights(ids, 2, 1.0)[400:].sum() == pytest.approx(0.5)
+
+
+def test_belt_and_photo_crops_have_the_crop_shape() -> None:
+    rng = np.random.default_rng(0)
+    rgba = np.zeros((50, 30, 4), np.uint8)
+    rgba[5:45, 5:25] = (40, 200, 90, 255)
+    items = [Cutout(rgba, k, str(k)) for k in range(3)]
+    for _ in range(12):
+        assert belt_crop(items[0], items, 64, rng).shape == (64, 64, 3)
+    photo = np.full((384, 512, 3), 200, np.uint8)
+    assert photo_crop(photo, 64, rng).shape == photo_crop(photo, 64, None).shape == (64, 64, 3)
+
+
+def test_class_folders_must_be_classes_and_hold_images(tmp_path: Path) -> None:
+    with pytest.raises(ClassifyDataError, match="no such folder"):
+        class_folder_images(tmp_path / "absent", NAMES)
+    (tmp_path / "wood").mkdir()
+    with pytest.raises(ClassifyDataError, match=r"\['wood'\] are not classes"):
+        class_folder_images(tmp_path, NAMES)
+
+
+def test_scores_give_accuracy_macro_f1_and_confusion_rows_true() -> None:
+    truth = np.array([0, 0, 1, 1, 2])
+    predicted = np.array([0, 1, 1, 1, 2])
+    result = scores(truth, predicted, ("a", "b", "c"))
+    assert result["accuracy"] == 0.8 and result["confusion"] == [[1, 1, 0], [0, 2, 0], [0, 0, 1]]
+    assert result["per_class"]["b"] == {"precision": 0.6667, "recall": 1.0, "f1": 0.8, "support": 2}  # type: ignore[index]
+    assert result["macro_f1"] == pytest.approx((2 / 3 + 0.8 + 1.0) / 3, abs=1e-4)
