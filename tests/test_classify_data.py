@@ -27,7 +27,9 @@ def test_the_shipped_recipes_validate() -> None:
 def test_a_bad_recipe_names_the_field(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("imgsz: 224\nepoch: 3\nbalance: 2\n")
-    with pytest.raises(ConfigError, match=r"bad.yaml: balance: Input should be less than or equal to 1; epoch: Extra inputs are not permitted"):
+    with pytest.raises(
+        ConfigError, match=r"bad.yaml: balance: Input should be less than or equal to 1; epoch: Extra inputs are not permitted"
+    ):
         load_classifier_config(bad)
 
 
