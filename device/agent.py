@@ -16,17 +16,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from device.config import AgentConfig, read_token_file
-from device.count import CountSummary, build_pipeline, counts_by_direction
+from device.count import CountSummary, build_counters, build_pipeline, counts_by_direction, ignore_zones, privacy_mask
+from device.count_config import CountSettings
 from device.eventid import new_event_id
 from device.hard_samples import HardSampleKeeper, SampleRules
 from device.live_sources import LiveSource, open_live_source
+from device.liveauth import TokenChecker, ensure_local_token, server_fetch
 from device.liveview import LiveState, LiveView
 from device.model_update import ModelUpdater, classifier_kind, detector_kind
 from device.outbox import Outbox, OutboxFull
+from device.setup import DryRun, SetupError, apply_edit, geometry, save_count_settings
 from device.sources import Frame, VideoFileSource
 from device.system import cpu_temperature_c, resident_memory_mb
 from device.uploader import Uploader
-from vision import Annotator, CountEvent
+from vision import Annotator, CountEvent, Detections
 
 log = logging.getLogger("farz.agent")
 STATE_EVERY_S = 1.0  # a replay position is committed at least this often (and with every event)
@@ -51,8 +54,9 @@ class RunStats:
 class Agent:
     """One device agent. ``run()`` counts until the source ends (a file) or ``stop()`` is called."""
 
-    def __init__(self, config: AgentConfig) -> None:
+    def __init__(self, config: AgentConfig, config_path: Path | None = None) -> None:
         self.config = config
+        self.config_path = config_path  # where the live view's setup page saves edits; None: it cannot save
         self.stats = RunStats(started=time.monotonic())
         self._stop = threading.Event()
         config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -64,8 +68,11 @@ class Agent:
         token = self._read_token()
         names = self.pipeline.names
         hs = config.hard_samples
+        mask = privacy_mask(config.count)
         self.samples = (
-            HardSampleKeeper(config.data_dir / "samples", names, SampleRules(min_interval_s=hs.min_interval_s, max_samples=hs.max_samples))
+            HardSampleKeeper(
+                config.data_dir / "samples", names, SampleRules(min_interval_s=hs.min_interval_s, max_samples=hs.max_samples), mask
+            )
             if hs.enabled
             else None
         )
@@ -119,9 +126,79 @@ class Agent:
             if config.server_url
             else None
         )
-        zones = tuple(tuple(z.polygon) for z in config.count.zones)
-        self.live_state = LiveState(Annotator(self.pipeline.names, config.count.line_specs(), zones))
+        self.live_state = LiveState(self._annotator(config.count), mask)
         self.live_view: LiveView | None = None
+        self._setup_lock = threading.Lock()
+        self._pending_count: CountSettings | None = None
+        self.dry_run: DryRun | None = None
+
+    def _annotator(self, settings: CountSettings) -> Annotator:
+        return Annotator(self.pipeline.names, settings.line_specs(), tuple(tuple(z.polygon) for z in settings.zones))
+
+    # The live view's setup page (device.liveview.Setup) ------------------------------------------------
+
+    def setup_state(self) -> dict[str, object]:
+        """The count geometry in use, the frame size, and whether edits can be saved."""
+        size = self.live_state.frame_size()
+        return {
+            "device_id": self.config.device_id,
+            "count": geometry(self.config.count),
+            "frame": {"width": size[0], "height": size[1]} if size else None,
+            "config_file": str(self.config_path) if self.config_path else None,
+            "can_save": self.config_path is not None,
+        }
+
+    def start_dry_run(self, edit: object) -> dict[str, object]:
+        """Count the next items with ``edit`` applied, beside the real counters; SetupError on a bad edit."""
+        settings = apply_edit(self.config.count, edit)
+        run = DryRun(settings, self.pipeline.names)
+        with self._setup_lock:
+            self.dry_run = run
+        log.info("setup: dry run started with %d line(s), %d zone(s)", len(settings.lines), len(settings.zones))
+        return run.state()
+
+    def dry_run_state(self) -> dict[str, object]:
+        with self._setup_lock:
+            run = self.dry_run
+        return run.state() if run is not None else {"active": False}
+
+    def stop_dry_run(self) -> None:
+        with self._setup_lock:
+            self.dry_run = None
+
+    def save_setup(self, edit: object) -> dict[str, object]:
+        """Validate ``edit``, write it into the config file atomically and apply it between two frames."""
+        if self.config_path is None:
+            raise SetupError("this agent was started without a config file (--config), so there is nowhere to save; start it with one")
+        settings = apply_edit(self.config.count, edit)
+        backup = save_count_settings(self.config_path, settings)
+        with self._setup_lock:
+            self._pending_count = settings
+            self.dry_run = None
+        log.info("setup: saved %s (previous kept as %s); applying it from the next frame", self.config_path, backup.name)
+        return {"saved": str(self.config_path), "backup": str(backup), "count": geometry(settings)}
+
+    def _apply_pending_count(self) -> None:
+        """Between frames: switch to saved count settings. Unchanged lines keep their state; a changed line
+        does not count again a track its old version counted; the old counters' totals are kept."""
+        with self._setup_lock:
+            settings, self._pending_count = self._pending_count, None
+        if settings is None:
+            return
+        old = self.pipeline.counters
+        new = build_counters(settings, self.pipeline.names, old)
+        for counter in old:
+            if not any(counter is kept for kept in new):
+                for key, n in counter.totals.items():
+                    self.base_totals[key] = self.base_totals.get(key, 0) + n
+        self.pipeline.counters = new
+        self.pipeline.ignore = ignore_zones(settings)
+        mask = privacy_mask(settings)
+        self.live_state.reconfigure(self._annotator(settings), mask)
+        if self.samples is not None:
+            self.samples.mask = mask
+        self.config = self.config.model_copy(update={"count": settings})
+        log.info("now counting with the saved setup: %s", ", ".join(c.name for c in settings.lines) or "zones only")
 
     def _models_id(self) -> str:
         """What every event and heartbeat names: ``detector@sha256:…`` and, in the two-stage pipeline,
@@ -129,6 +206,18 @@ class Agent:
         detector = self.pipeline.detector.info.model_id
         material = self.pipeline.material
         return detector if material is None else f"{detector}+{material.classifier.info.model_id}"
+
+    def _token_checker(self) -> TokenChecker:
+        """Live-view tokens: the device-local one (made in the data folder when the config names none) and,
+        with a server, people's tokens checked there."""
+        lv = self.config.live_view
+        path = lv.token_file or self.config.data_dir / "liveview.token"
+        created = not path.is_file()
+        local = ensure_local_token(path)
+        if created:
+            log.warning("live view: made a device-local installer token in %s (read it there; it is never logged)", path)
+        fetch = server_fetch(self.config.server_url, min(self.config.request_timeout_s, 5.0)) if self.config.server_url else None
+        return TokenChecker(local, self.config.site, fetch, fresh_s=lv.token_cache_s, stale_s=lv.token_offline_s)
 
     def _read_token(self) -> str | None:
         return read_token_file(self.config.token_file) if self.config.token_file is not None else None
@@ -232,10 +321,9 @@ class Agent:
             if updater is not None:
                 updater.start()
         if self.config.live_view.enabled:
-            lv = self.config.live_view
-            self.live_view = LiveView(self.live_state, self.status, lv.host, lv.port, lv.max_fps)
+            self.live_view = LiveView(self.live_state, self.status, self._token_checker(), self, self.config.live_view)
             self.live_view.start()
-            log.info("live view on http://%s:%d/", lv.host, self.live_view.port)
+            log.info("live view on http://%s:%d/ (a token is needed to open it)", self.config.live_view.host, self.live_view.port)
         log.info("counting %s with %s", self.config.source.split("@")[-1], self.model_id)
         start = time.perf_counter()
         processed = 0
@@ -266,6 +354,7 @@ class Agent:
             for frame in frames:
                 t0 = time.perf_counter()
                 self._maybe_swap_model(frame)
+                self._apply_pending_count()
                 result = self.pipeline.process(frame)
                 frame_no += 1
                 processed += 1
@@ -281,6 +370,7 @@ class Agent:
                     self._commit(events, None)
                 if events and self.uploader:
                     self.uploader.wake()
+                self._feed_dry_run(frame, result.detections)
                 self.live_state.publish(frame, result.detections, self.totals())
                 if self.samples is not None:
                     # A file replays faster than it was filmed: pace samples by footage time, not wall clock.
@@ -300,6 +390,15 @@ class Agent:
             if isinstance(frames, (VideoFileSource, LiveSource)):
                 frames.close()
         return processed
+
+    def _feed_dry_run(self, frame: Frame, detections: Detections) -> None:
+        run = self.dry_run
+        if run is None:
+            return
+        if run.expired:
+            self.stop_dry_run()
+            return
+        run.feed(detections, frame.shape[1], frame.shape[0], self.pipeline.frame_index)
 
     def _maybe_swap_model(self, frame: Frame) -> None:
         """Keep a reference frame for testing new models; swap in a verified one between frames."""

@@ -32,6 +32,13 @@ class LiveViewConfig(BaseModel):
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=0, le=65535)
     max_fps: float = Field(default=10.0, gt=0, description="frames/s of the MJPEG stream")
+    token_file: Path | None = Field(
+        default=None, description="the device-local installer token; default DATA_DIR/liveview.token, made on first start"
+    )
+    token_cache_s: float = Field(default=60.0, gt=0, description="seconds a server's answer about a token is used before asking again")
+    token_offline_s: float = Field(
+        default=12 * 3600.0, ge=0, description="while the server is unreachable, tokens it accepted this recently still open the view"
+    )
 
 
 class HardSampleConfig(BaseModel):
@@ -148,6 +155,8 @@ count:
       points: [0.5, 1.0, 0.5, 0.0]  # x1, y1, x2, y2 in 0-1; crossing to where (x2-x1)*(y-y1)-(y2-y1)*(x-x1) > 0 is `in`
       anchor: center                # or bottom_center
   zones: []                         # polygons: - {name: chute, polygon: [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9]]}
+  masks: []                         # privacy masks, blacked out in the live view, hard samples and saved videos (not for the detector)
+  ignore: []                        # ignore zones: detections centred inside are dropped (a sign, a person's hands)
   confidence: 0.25
   threads: 0                        # ONNX Runtime threads, 0 = all cores
 upload_interval_s: 2
@@ -156,10 +165,11 @@ request_timeout_s: 10
 outbox:
   max_mb: 256                       # disk budget; when full the agent stops counting and logs it loudly
   batch_size: 500
-live_view:
+live_view:                          # every page but /healthz needs a token: a viewer's from the server, or this device's own
   enabled: true
   host: 0.0.0.0
   port: 8080
   max_fps: 10
+  token_file: null                  # the device-local installer token; null: DATA_DIR/liveview.token, made on first start
 log_level: INFO
 """

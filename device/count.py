@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +17,13 @@ from vision import (
     Classifier,
     CountEvent,
     DetectorSettings,
+    IgnoreZones,
     LineCounter,
     MaterialSettings,
     MaterialVoter,
     OnnxDetector,
     Pipeline,
+    PrivacyMask,
     Tracker,
     TrackerSettings,
     ZoneCounter,
@@ -103,9 +105,53 @@ def build_pipeline(
     )
     voter = MaterialVoter(load_classifier(classifier, detector, settings.threads), material) if classifier is not None else None
     names = voter.names if voter is not None else detector.names
-    counters: list[Counter] = [LineCounter(spec, names) for spec in settings.line_specs()]
-    counters += [ZoneCounter(list(z.polygon), names, name=z.name, anchor=z.anchor) for z in settings.zones]
-    return Pipeline(detector, tracker, counters, material=voter)
+    return Pipeline(detector, tracker, build_counters(settings, names), material=voter, ignore=ignore_zones(settings))
+
+
+def build_counters(settings: CountSettings, names: tuple[str, ...], previous: Sequence[Counter] = ()) -> list[Counter]:
+    """The line and zone counters of ``settings``. With the ``previous`` counters (settings edited while
+    counting): a counter whose line or zone is unchanged is kept as it is, and a changed one of the same
+    name does not count again the tracks its predecessor counted."""
+    by_name = {_counter_key(c)[0]: c for c in previous}
+    counters: list[Counter] = []
+
+    def carried(name: str, key: tuple[str, object]) -> tuple[Counter | None, frozenset[int]]:
+        old = by_name.get(name)
+        if old is not None and _counter_key(old) == key:
+            return old, frozenset()
+        return None, old.counted_tracks() if old is not None else frozenset()
+
+    for spec in settings.line_specs():
+        kept, _ = carried(spec.name, (spec.name, spec))
+        if kept is None:
+            line = LineCounter(spec, names)
+            old = by_name.get(spec.name)
+            if isinstance(old, LineCounter):
+                line.carry_from(old)
+            kept = line
+        counters.append(kept)
+    for z in settings.zones:
+        polygon = [(float(x), float(y)) for x, y in z.polygon]
+        kept, counted = carried(z.name, (z.name, (tuple(polygon), z.anchor)))
+        counters.append(kept or ZoneCounter(polygon, names, name=z.name, anchor=z.anchor, counted=counted))
+    return counters
+
+
+def _counter_key(counter: Counter) -> tuple[str, object]:
+    """(name, geometry) of a line or zone counter: equal keys count the same way."""
+    if isinstance(counter, LineCounter):
+        return counter.spec.name, counter.spec
+    if isinstance(counter, ZoneCounter):
+        return counter.name, (tuple(tuple(float(v) for v in p) for p in counter.polygon.tolist()), counter.anchor)
+    raise TypeError(f"unknown counter {counter!r}")
+
+
+def ignore_zones(settings: CountSettings) -> IgnoreZones:
+    return IgnoreZones([tuple(r.polygon) for r in settings.ignore])
+
+
+def privacy_mask(settings: CountSettings) -> PrivacyMask:
+    return PrivacyMask([tuple(r.polygon) for r in settings.masks])
 
 
 def count_video(
@@ -132,6 +178,7 @@ def count_video(
                 raise SourceError(f"{save}: cannot write a video there")
             zones = tuple(tuple(z.polygon) for z in settings.zones)
             annotator = Annotator(pipeline.names, settings.line_specs(), zones)
+        mask = privacy_mask(settings)
         bar = tqdm(total=source.info.frame_count or None, unit="frame", desc=video.name, disable=not progress, leave=False)
         start = time.perf_counter()
         frames = 0
@@ -143,7 +190,7 @@ def count_video(
                     for event in result.events:
                         on_event(event)
                 if writer is not None and annotator is not None:
-                    writer.write(annotator.draw(frame, result.detections, pipeline.totals()))
+                    writer.write(annotator.draw(mask.apply(frame), result.detections, pipeline.totals()))
                 bar.update(1)
         finally:
             bar.close()

@@ -38,13 +38,12 @@ class LineConfig(BaseModel):
         return LineSpec(*self.points, name=self.name, anchor=self.anchor)
 
 
-class ZoneConfig(BaseModel):
-    """A named polygon zone with at least three 0-1 points."""
+class RegionConfig(BaseModel):
+    """A named polygon with at least three 0-1 points: a privacy mask or an ignore zone."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = "zone-1"
+    name: str = "region-1"
     polygon: list[tuple[float, float]] = Field(min_length=3)
-    anchor: Anchor = "center"
 
     @field_validator("polygon")
     @classmethod
@@ -52,6 +51,13 @@ class ZoneConfig(BaseModel):
         if not all(0.0 <= c <= 1.0 for p in v for c in p):
             raise ValueError("coordinates must be in 0-1")
         return v
+
+
+class ZoneConfig(RegionConfig):
+    """A named count zone: items entering it count ``in``, leaving it ``out``."""
+
+    name: str = "zone-1"
+    anchor: Anchor = "center"
 
 
 class CountSettings(BaseModel):
@@ -62,6 +68,13 @@ class CountSettings(BaseModel):
     anchor: Anchor = "center"
     lines: list[LineConfig] = Field(default_factory=list)
     zones: list[ZoneConfig] = Field(default_factory=list)
+    masks: list[RegionConfig] = Field(
+        default_factory=list,
+        description="privacy masks: black in the live view, hard samples and saved videos; the detector still sees them",
+    )
+    ignore: list[RegionConfig] = Field(
+        default_factory=list, description="ignore zones: detections centred inside are dropped before tracking"
+    )
     confidence: float = Field(default=0.25, gt=0, lt=1)
     iou: float = Field(default=0.5, gt=0, lt=1)
     threads: int = Field(default=0, ge=0, description="ONNX Runtime intra-op threads, 0 = all cores")
@@ -74,6 +87,10 @@ class CountSettings(BaseModel):
         names = [c.name for c in self.lines] + [z.name for z in self.zones]
         if len(set(names)) != len(names):
             raise ValueError(f"line and zone names must be unique, got {names}")
+        for kind, regions in (("mask", self.masks), ("ignore zone", self.ignore)):
+            region_names = [r.name for r in regions]
+            if len(set(region_names)) != len(region_names):
+                raise ValueError(f"{kind} names must be unique, got {region_names}")
         return self
 
     def line_specs(self) -> tuple[LineSpec, ...]:
@@ -83,23 +100,33 @@ class CountSettings(BaseModel):
 DEFAULT_LINE = (0.5, 1.0, 0.5, 0.0)  # vertical through the middle: left-to-right motion counts as `in`
 
 
-def format_validation_error(path: Path, exc: ValidationError) -> str:
-    """One readable line per problem: ``file: field.path: message``."""
-    return "\n".join(f"{path}: {'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in exc.errors())
+def format_validation_error(path: Path | str, exc: ValidationError, prefix: str = "") -> str:
+    """One readable line per problem: ``file: field.path: message`` (``prefix`` before each field path)."""
+    return "\n".join(f"{path}: {prefix}{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in exc.errors())
+
+
+def is_agent_config(raw: object) -> bool:
+    """Whether a parsed YAML document is a device agent's config (its count settings under ``count:``)."""
+    return isinstance(raw, dict) and "device_id" in raw and "source" in raw
 
 
 def load_count_settings(path: Path) -> CountSettings:
-    """Read and validate a count settings YAML file; raises ConfigError naming every problem."""
+    """Read and validate a count settings YAML file, or the ``count:`` section of a device agent's config
+    (so a line set in the device's browser editor counts the same in ``farz count --config``); raises
+    ConfigError naming every problem."""
     try:
         raw = yaml.safe_load(path.read_text())
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the settings file ({exc.strerror})") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    prefix = ""
+    if is_agent_config(raw):
+        raw, prefix = raw.get("count") or {}, "count."
     try:
         return CountSettings.model_validate(raw or {})
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(path, exc)) from exc
+        raise ConfigError(format_validation_error(path, exc, prefix)) from exc
 
 
 def settings_for_video(video: Path, config: Path | None, line: LineSpec | None) -> CountSettings:

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 
 from device.sources import Frame
-from vision import Classified, Detections, MaterialSettings, Tracker
+from vision import Classified, Detections, MaterialSettings, PrivacyMask, Tracker
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,11 @@ class SampleRules:
 class HardSampleKeeper:
     """Keeps hard samples as ``<id>.jpg`` + ``<id>.json`` in ``folder``; ids begin with the time in ns, so they sort oldest first."""
 
-    def __init__(self, folder: Path, names: tuple[str, ...], rules: SampleRules | None = None) -> None:
+    def __init__(self, folder: Path, names: tuple[str, ...], rules: SampleRules | None = None, mask: PrivacyMask | None = None) -> None:
         self.folder = folder
         self.names = names
         self.rules = rules or SampleRules()
+        self.mask = mask or PrivacyMask()  # blacked out before the JPEG is encoded: no unmasked copy is stored or sent
         self._last = float("-inf")
         folder.mkdir(parents=True, exist_ok=True)
 
@@ -86,7 +87,7 @@ class HardSampleKeeper:
         why = self.reason(detections, tracker, classified, material)
         if why is None:
             return False
-        ok, jpeg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self.rules.jpeg_quality])
+        ok, jpeg = cv2.imencode(".jpg", self.mask.apply(frame), [cv2.IMWRITE_JPEG_QUALITY, self.rules.jpeg_quality])
         if not ok:
             return False
         self._last = now

@@ -18,8 +18,16 @@ def register(sub: SubParsers) -> None:
     """Add ``device`` and its subcommands to the top-level parser."""
     dev = sub.add_parser("device", help="the device agent: camera → counts → outbox → server, with a live view")
     dev_sub = dev.add_subparsers(dest="device", metavar="STEP", required=True)
-    init = dev_sub.add_parser("init", help="write a commented example config")
-    init.add_argument("--out", type=Path, default=None, help="file to write (default: print it)")
+    init = dev_sub.add_parser(
+        "init",
+        help="write a commented example config and a device-local live-view token",
+        description=(
+            "Write a commented example agent config. With --out, also make the device-local installer token for the live view "
+            "(LIVEVIEW.token beside the config, mode 0600), name it in the config and print it once: it opens the live view and "
+            "its setup page without a server."
+        ),
+    )
+    init.add_argument("--out", type=Path, default=None, help="file to write (default: print the example config)")
     init.set_defaults(handler=run_init)
     check = dev_sub.add_parser("check-config", help="validate a config file and report every problem with its location")
     check.add_argument("config", type=Path)
@@ -59,15 +67,24 @@ def register(sub: SubParsers) -> None:
 
 def run_init(args: argparse.Namespace) -> int:
     from device.config import EXAMPLE_CONFIG
+    from device.liveauth import ensure_local_token
 
     if args.out is None:
         sys.stdout.write(EXAMPLE_CONFIG)
+        print("# no --out: the agent makes its live-view token in DATA_DIR/liveview.token on first start", file=sys.stderr)
         return 0
     if args.out.exists():
         print(f"farz device init: {args.out} exists; not overwriting it", file=sys.stderr)
         return 3
-    args.out.write_text(EXAMPLE_CONFIG)
+    token_path = args.out.resolve().with_name("liveview.token")
+    try:
+        token = ensure_local_token(token_path)
+        args.out.write_text(EXAMPLE_CONFIG.replace("  token_file: null", f"  token_file: {token_path}"))
+    except OSError as exc:
+        print(f"farz device init: cannot write {args.out} or {token_path}: {exc.strerror or exc}", file=sys.stderr)
+        return 3
     print(f"wrote {args.out}; edit it, then `farz device check-config {args.out}`")
+    print(f"live view installer token (kept in {token_path}, shown only now): {token}")
     return 0
 
 
@@ -160,7 +177,7 @@ def run_agent(args: argparse.Namespace) -> int:
     if args.once and not is_file_source(config.source):
         raise ConfigError("--once needs a video file source")
     logging.basicConfig(level=config.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    agent = Agent(config)
+    agent = Agent(config, config_path=args.config)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         logging.getLogger("farz.agent").info("signal %d: stopping after this frame and flushing the outbox", signum)

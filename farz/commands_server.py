@@ -76,8 +76,10 @@ def register(sub: SubParsers) -> None:
     push.add_argument("--every", type=float, default=0.0, help="repeat every N seconds (0 = once)")
     _db_arg(push)
     push.set_defaults(handler=run_push_ngsi)
-    tok = a.add_parser("create-token", help="make a viewer, reader, scientist or admin token; prints it")
-    tok.add_argument("--role", required=True, choices=["viewer", "reader", "scientist", "admin"])
+    tok = a.add_parser(
+        "create-token", help="make a viewer, installer (sets up device cameras), reader, scientist or admin token; prints it"
+    )
+    tok.add_argument("--role", required=True, choices=["viewer", "installer", "reader", "scientist", "admin"])
     tok.add_argument("--site", default=None, help="limit the token to one site")
     _db_arg(tok)
     tok.set_defaults(handler=run_create_token)

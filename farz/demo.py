@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+import yaml
+
 SITE = "demo-site"
 
 
@@ -73,7 +75,7 @@ def setup(database_url: str, videos: list[Path]) -> tuple[dict[str, str], dict[s
         create_site(s, SITE, "Demo sorting centre", "Africa/Casablanca", latitude=34.92, longitude=-2.32)
         s.flush()
         devices = {f"demo-{v.stem}": create_device(s, f"demo-{v.stem}", SITE) for v in videos}
-        people = {"viewer": create_token(s, "viewer"), "reader": create_token(s, "reader")}
+        people = {"viewer": create_token(s, "viewer"), "reader": create_token(s, "reader"), "installer": create_token(s, "installer")}
         s.commit()
     engine.dispose()
     return devices, people
@@ -115,30 +117,25 @@ def run(videos: list[Path], model: Path, data: Path | None, port: int, live_port
             token_file = data / f"{d.device_id}.token"
             token_file.write_text(device_tokens[d.device_id] + "\n")
             token_file.chmod(0o600)
-            args = [
-                sys.executable,
-                "-m",
-                "farz",
-                "device",
-                "run",
-                "--source",
-                str(d.video),
-                "--model",
-                str(model),
-                "--classifier",
-                str(classifier) if classifier is not None else "none",
-                "--server",
-                base,
-                "--token-file",
-                str(token_file),
-                "--device-id",
-                d.device_id,
-                "--data-dir",
-                str(data / d.device_id),
-                "--live-port",
-                str(d.live_port),
-                "--realtime",
-            ]
+            config = data / f"{d.device_id}.yaml"  # the setup page saves its edits here
+            config.write_text(
+                yaml.safe_dump(
+                    {
+                        "device_id": d.device_id,
+                        "site": SITE,
+                        "server_url": base,
+                        "token_file": str(token_file),
+                        "source": str(d.video),
+                        "model": str(model),
+                        "classifier": str(classifier) if classifier is not None else None,
+                        "data_dir": str(data / d.device_id),
+                        "realtime": True,
+                        "live_view": {"port": d.live_port, "host": "127.0.0.1"},
+                    },
+                    sort_keys=False,
+                )
+            )
+            args = [sys.executable, "-m", "farz", "device", "run", "--config", str(config)]
             args += ["--once", "--json"] if once else ["--loop"]
             log = stack.enter_context((data / f"{d.device_id}.log").open("w"))
             d.process = subprocess.Popen(args, stdout=subprocess.PIPE if once else log, stderr=log, text=True)
@@ -151,7 +148,8 @@ def run(videos: list[Path], model: Path, data: Path | None, port: int, live_port
         )
         print(f"dashboard:   {base}/#token={people['viewer']}")
         for d in devices:
-            print(f"live view:   http://127.0.0.1:{d.live_port}/   ({d.device_id}: {d.video.name})")
+            print(f"live view:   http://127.0.0.1:{d.live_port}/?token={people['viewer']}   ({d.device_id}: {d.video.name})")
+        print(f"camera setup (installer): http://127.0.0.1:{devices[0].live_port}/setup?token={people['installer']}")
         print(f"city API:    curl -H 'Authorization: Bearer {people['reader']}' '{base}/api/v1/sites/{SITE}/summary'")
         print(f"NGSI-LD:     curl -H 'Authorization: Bearer {people['reader']}' '{base}/ngsi-ld/v1/entities?type=SortedWasteObserved'")
         print(f"logs and data in {data}" + ("" if once else "; Ctrl-C stops everything"), flush=True)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from server.models import Device, Site, Token
 
-ROLES = ("device", "viewer", "reader", "scientist", "admin")
+ROLES = ("device", "viewer", "installer", "reader", "scientist", "admin")
 
 
 class AdminError(ValueError):
@@ -29,7 +29,7 @@ class Principal:
     device_id: str | None
 
     def may_read(self, site_id: str) -> bool:
-        return self.role in ("viewer", "reader", "admin") and (self.site_id is None or self.site_id == site_id)
+        return self.role in ("viewer", "installer", "reader", "admin") and (self.site_id is None or self.site_id == site_id)
 
 
 def hash_token(token: str) -> str:

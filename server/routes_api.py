@@ -16,9 +16,20 @@ from server import aggregates
 from server.deps import PrincipalDep, SessionDep, SettingsDep, readable_site
 from server.ingest import ingest
 from server.models import Device, Site
-from server.schemas import CountsOut, IngestIn, IngestOut, SiteOut, SummaryOut
+from server.schemas import CountsOut, IngestIn, IngestOut, SiteOut, SummaryOut, WhoAmIOut
 
 router = APIRouter(prefix="/api/v1")
+
+
+@router.get(
+    "/whoami",
+    response_model=WhoAmIOut,
+    summary="The role and site of the calling token",
+    responses={401: {"description": "missing or unknown token"}},
+)
+def get_whoami(principal: PrincipalDep) -> WhoAmIOut:
+    """Devices ask this to check a person's token before opening their live view to them."""
+    return WhoAmIOut(role=principal.role, site=principal.site_id, device_id=principal.device_id)
 
 
 @router.post(

@@ -126,3 +126,11 @@ class SummaryOut(BaseModel):
     today: PeriodTotals
     this_week: PeriodTotals
     devices: list[DeviceHealth]
+
+
+class WhoAmIOut(BaseModel):
+    """Who a token belongs to: what a device's live view asks before it lets a person in."""
+
+    role: str
+    site: str | None = Field(description="the site the token is bound to; null = every site")
+    device_id: str | None = None

@@ -100,20 +100,29 @@ def blob_classifier(model: Path) -> Path:
     return path if path.is_file() else write_colour_classifier(path)
 
 
-def write_blob_video(path: Path, items: list[str], size: tuple[int, int] = (128, 96), step: int = 8, fps: int = 20) -> dict[str, object]:
+def write_blob_video(
+    path: Path,
+    items: list[str],
+    size: tuple[int, int] = (128, 96),
+    step: int = 8,
+    fps: int = 20,
+    background: np.ndarray | None = None,
+) -> dict[str, object]:
     """Squares crossing left to right one after another (``items``: 'red' or 'blue'); writes the video,
-    a ``NAME.yaml`` with a vertical middle line (left-to-right = in) and returns the truth."""
+    a ``NAME.yaml`` with a vertical middle line (left-to-right = in) and returns the truth. ``background``
+    (H, W, 3 uint8, every channel below 128 so the blob model never sees it) replaces the flat dark grey."""
     w, h = size
     side = 16
+    ground = np.full((h, w, 3), 20, np.uint8) if background is None else background
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, size)
     for colour in items:
         bgr = (40, 40, 255) if colour == "red" else (255, 80, 40)
         for x in range(-side, w + side, step):
-            frame = np.full((h, w, 3), 20, np.uint8)
+            frame = ground.copy()
             cv2.rectangle(frame, (x, h // 2 - side // 2), (x + side, h // 2 + side // 2), bgr, -1)
             writer.write(frame)
         for _ in range(3):
-            writer.write(np.full((h, w, 3), 20, np.uint8))
+            writer.write(ground.copy())
     writer.release()
     path.with_suffix(".yaml").write_text("line: [0.5, 1.0, 0.5, 0.0]\n")
     counts = {"in": {}, "out": {}}

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 import types
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +15,7 @@ from device.config import EXAMPLE_CONFIG, load_agent_config
 from device.count_config import ConfigError
 from device.eventid import new_event_id
 from device.live_sources import LiveSource, open_live_source
-from device.liveview import LiveState, LiveView
+from device.liveview import LiveState
 from device.outbox import Outbox, OutboxFull
 from device.uploader import Uploader
 from vision import Annotator, Detections
@@ -163,23 +161,6 @@ def test_picamera_source_uses_picamera2_only_when_asked(monkeypatch: pytest.Monk
     frame = next(iter(source))
     source.close()
     assert frame.shape == (6, 8, 3) and calls[:3] == ["open 1", "configure RGB888", "start"] and calls[-2:] == ["stop", "close"]
-
-
-def test_live_view_serves_page_status_health_and_an_mjpeg_stream() -> None:
-    state = LiveState(Annotator(("glass",)))
-    view = LiveView(state, lambda: {"device_id": "cam-1", "counts": {"in": {"glass": 2}, "out": {}}}, "127.0.0.1", 0)
-    view.start()
-    try:
-        base = f"http://127.0.0.1:{view.port}"
-        assert b"farz live view" in urllib.request.urlopen(base + "/").read()
-        assert json.loads(urllib.request.urlopen(base + "/api/status").read())["counts"]["in"]["glass"] == 2
-        assert json.loads(urllib.request.urlopen(base + "/healthz").read()) == {"ok": True}
-        state.publish(np.zeros((48, 64, 3), np.uint8), Detections.empty(), {})
-        with urllib.request.urlopen(base + "/stream.mjpg", timeout=5) as stream:
-            head = stream.read(200)
-        assert head.startswith(b"--frame\r\nContent-Type: image/jpeg") and b"\xff\xd8" in head
-    finally:
-        view.stop()
 
 
 def test_nobody_watching_means_no_jpeg_is_encoded(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,6 +12,7 @@ from vision.errors import LineError, ModelError, VisionError
 from vision.geometry import Letterbox, box_iou, letterbox, nms
 from vision.material import Classified, MaterialSettings, MaterialVoter
 from vision.pipeline import FrameResult, Pipeline, StageTimings
+from vision.regions import IgnoreZones, PrivacyMask
 from vision.tracker import Tracker, TrackerSettings
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "Detections",
     "DetectorSettings",
     "FrameResult",
+    "IgnoreZones",
     "Letterbox",
     "LineCounter",
     "LineError",
@@ -33,6 +35,7 @@ __all__ = [
     "ModelInfo",
     "OnnxDetector",
     "Pipeline",
+    "PrivacyMask",
     "StageTimings",
     "Tracker",
     "TrackerSettings",

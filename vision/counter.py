@@ -11,7 +11,7 @@ so an id switch at the line does not count an item twice.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -94,8 +94,17 @@ class _Memory:
     """Per-track state of one counter, pruned after ``max_age`` frames unseen."""
 
     states: dict[int, _TrackState] = field(default_factory=dict)
+    carried: set[int] = field(default_factory=set)  # tracks counted by the counter this one replaced
+    frames_since_carried: int = 0
+
+    def counted(self) -> frozenset[int]:
+        """Ids of the tracks already counted here (or carried over as counted)."""
+        return frozenset(self.carried | {t for t, s in self.states.items() if s.counted})
 
     def prune(self, frame_index: int, max_age: int) -> None:
+        self.frames_since_carried += 1
+        if self.frames_since_carried > max_age:
+            self.carried.clear()  # a carried track unseen this long is gone
         for tid in [t for t, s in self.states.items() if frame_index - s.last_frame > max_age]:
             del self.states[tid]
 
@@ -122,10 +131,18 @@ class LineCounter:
         hysteresis: half-width of the dead band around the line, as a fraction of the frame diagonal.
         relink_frames: how long (frames) a lost track's state may be inherited by a new id.
         relink_radius: how far (in box sizes) a new id may be from where the lost track was last seen.
+        counted: ids of tracks already counted by the counter this one replaces (a line edited while the
+            agent runs): they are not counted again.
     """
 
     def __init__(
-        self, spec: LineSpec, names: tuple[str, ...], hysteresis: float = 0.01, relink_frames: int = 30, relink_radius: float = 1.5
+        self,
+        spec: LineSpec,
+        names: tuple[str, ...],
+        hysteresis: float = 0.01,
+        relink_frames: int = 30,
+        relink_radius: float = 1.5,
+        counted: frozenset[int] = frozenset(),
     ) -> None:
         self.spec = spec
         self.names = names
@@ -133,16 +150,31 @@ class LineCounter:
         self.relink_frames = relink_frames
         self.relink_radius = relink_radius
         self.totals: dict[tuple[str, str], int] = {}
-        self._memory = _Memory()
+        self._memory = _Memory(carried=set(counted))
         self._frame_size: tuple[int, int] | None = None
         self._p1 = self._p2 = np.zeros(2)
         self._band = 0.0
         self._normal = np.zeros(2)
+        self._resides = False  # carried-over tracks still to be placed on this line's sides
 
     def reset(self) -> None:
         """Forget tracks and totals."""
         self.totals = {}
         self._memory = _Memory()
+
+    def counted_tracks(self) -> frozenset[int]:
+        """Ids of the tracks this line has counted (to carry over when the line is edited)."""
+        return self._memory.counted()
+
+    def carry_from(self, previous: LineCounter) -> None:
+        """Take over the tracks of the counter this one replaces (the line was edited while counting): a
+        track it counted is not counted again, and every other track keeps where it was last seen clearly
+        on a side — judged against this line at the next frame — so a track on its way across still counts."""
+        self._memory = _Memory(
+            {tid: replace(state, velocity=state.velocity.copy()) for tid, state in previous._memory.states.items()},
+            set(previous._memory.carried),
+        )
+        self._resides = True
 
     def _geometry(self, width: int, height: int) -> None:
         if self._frame_size != (width, height):
@@ -176,6 +208,11 @@ class LineCounter:
         if detections.tracker_id is None:
             raise ValueError("LineCounter needs tracked detections (tracker_id set)")
         self._geometry(width, height)
+        if self._resides:
+            self._resides = False
+            for kept in self._memory.states.values():
+                d = self._signed_distance(kept.side_anchor)
+                kept.side = 1 if d > self._band else -1 if d < -self._band else 0
         events: list[CountEvent] = []
         anchors = detections.anchors(self.spec.anchor).astype(np.float64)
         sizes = (detections.xyxy[:, 2:] - detections.xyxy[:, :2]).max(axis=1, initial=0.0).tolist()
@@ -188,7 +225,7 @@ class LineCounter:
             if state is None:
                 state = self._memory.inherit(p, sizes[i], frame_index, self.relink_frames, self.relink_radius)
                 if state is None:
-                    state = _TrackState(p, side, p, False, frame_index, sizes[i])
+                    state = _TrackState(p, side, p, tid in self._memory.carried, frame_index, sizes[i])
                 self._memory.states[tid] = state
             if side != 0 and state.side not in (0, side) and not state.counted and self._crosses_segment(state.side_anchor, p):
                 state.counted = True
@@ -218,6 +255,7 @@ class ZoneCounter:
         anchor: str = "center",
         relink_frames: int = 30,
         relink_radius: float = 1.5,
+        counted: frozenset[int] = frozenset(),
     ) -> None:
         if len(polygon) < 3 or not all(-0.0001 <= v <= 1.0001 for pt in polygon for v in pt):
             raise LineError(f"zone {name!r}: needs at least 3 points with 0-1 coordinates, got {polygon}")
@@ -230,12 +268,16 @@ class ZoneCounter:
         self.relink_frames = relink_frames
         self.relink_radius = relink_radius
         self.totals: dict[tuple[str, str], int] = {}
-        self._memory = _Memory()
+        self._memory = _Memory(carried=set(counted))
 
     def reset(self) -> None:
         """Forget tracks and totals."""
         self.totals = {}
         self._memory = _Memory()
+
+    def counted_tracks(self) -> frozenset[int]:
+        """Ids of the tracks this zone has counted entering (to carry over when the zone is edited)."""
+        return self._memory.counted()
 
     def _inside(self, p: npt.NDArray[np.float64], poly: npt.NDArray[np.float64]) -> bool:
         x, y = p
@@ -276,7 +318,7 @@ class ZoneCounter:
                 state = self._memory.inherit(p, float(sizes[i]), frame_index, self.relink_frames, self.relink_radius)
                 if state is None:
                     # A new item seen first inside the zone (dropped into it) has entered it.
-                    state = _TrackState(p, -1, p, False, frame_index, float(sizes[i]))
+                    state = _TrackState(p, -1, p, tid in self._memory.carried, frame_index, float(sizes[i]))
                 self._memory.states[tid] = state
             was_inside = state.side == 1
             passed = not was_inside and not inside and self._passes(state.anchor, p, poly)

@@ -14,6 +14,7 @@ from vision.counter import CountEvent, Resolver
 from vision.detections import Detections
 from vision.detector import OnnxDetector
 from vision.material import Classified, MaterialVoter
+from vision.regions import IgnoreZones
 from vision.tracker import Tracker
 
 
@@ -27,6 +28,8 @@ class Counter(Protocol):
     ) -> list[CountEvent]: ...
 
     def reset(self) -> None: ...
+
+    def counted_tracks(self) -> frozenset[int]: ...
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class FrameResult:
 
 
 class Pipeline:
-    """Runs one frame through detection, tracking, the material voter (when given: the two-stage
+    """Runs one frame through detection (minus the detections in ``ignore`` zones), tracking, the material voter (when given: the two-stage
     pipeline, whose counters then count in the classifier's class names) and every counter.
 
     Example:
@@ -73,10 +76,12 @@ class Pipeline:
         counters: Sequence[Counter],
         clock: Callable[[], float] = time.perf_counter,
         material: MaterialVoter | None = None,
+        ignore: IgnoreZones | None = None,
     ) -> None:
         self.detector = detector
         self.tracker = tracker
         self.material = material
+        self.ignore = ignore or IgnoreZones()
         self.counters = list(counters)
         self.clock = clock
         self.frame_index = 0
@@ -112,7 +117,7 @@ class Pipeline:
         t1 = self.clock()
         raw = self.detector.infer(blob)
         t2 = self.clock()
-        detections = self.detector.postprocess(raw, box, w, h)
+        detections = self.ignore.filter(self.detector.postprocess(raw, box, w, h), w, h)
         t3 = self.clock()
         tracked = self.tracker.update(detections)
         t4 = self.clock()
