@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -16,9 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from browser import chrome, needs_chromium
 
 pytestmark = pytest.mark.browser
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 
 def free_port() -> int:
@@ -84,32 +82,10 @@ def post_event(base: str, device_token: str, cls: str) -> None:
     assert json.loads(urllib.request.urlopen(request).read())["accepted"] == 1
 
 
-@pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER) and not os.environ.get("FARZ_REQUIRE_BROWSER"),
-    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
-)
+@needs_chromium
 def test_a_count_shows_on_the_dashboard_within_one_second(server: tuple[str, str, str], tmp_path: Path) -> None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
     base, viewer, device = server
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'chrome'}",
-        "--window-size=390,844",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver = chrome(tmp_path / "chrome")
     try:
         driver.get(f"{base}/#token={viewer}")
 

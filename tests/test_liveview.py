@@ -13,11 +13,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import yaml
 from blob_model import blob_classifier, write_blob_model, write_blob_video
+from masks import MASK, masked_area_is_black, pattern
 from system_helpers import ServerProcess, farz_out
 
 from device.agent import Agent
@@ -376,29 +376,6 @@ def test_the_setup_api_over_http(scene: tuple[Path, Path], tmp_path: Path) -> No
 
 
 # Privacy masks ------------------------------------------------------------------------------------------
-
-MASK = [[0.0, 0.625], [0.375, 0.625], [0.375, 1.0], [0.0, 1.0]]  # the bottom-left 48 x 36 px of a 128 x 96 frame
-
-
-def pattern(size: tuple[int, int] = (128, 96)) -> np.ndarray:
-    """A checkerboard every channel of which stays below the blob model's threshold."""
-    w, h = size
-    yy, xx = np.mgrid[0:h, 0:w]
-    board = ((xx // 4 + yy // 4) % 2).astype(bool)
-    image = np.zeros((h, w, 3), np.uint8)
-    image[board] = (100, 20, 100)
-    image[~board] = (20, 100, 20)
-    return image
-
-
-def masked_area_is_black(jpeg: bytes) -> None:
-    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-    assert image is not None and image.shape[:2] == (96, 128)
-    inside = image[64:94, 2:44]  # the mask, less a margin for JPEG's blocks at its edge
-    outside = image[64:, 80:]
-    assert int(inside.max()) <= 24, f"masked pixels survived (max {int(inside.max())})"
-    assert float(outside.std()) > 15, "the unmasked picture should keep its pattern"
-
 
 def test_masked_pixels_never_leave_the_device(tmp_path: Path) -> None:
     """A known pattern inside a privacy mask: streamed, kept as a hard sample and uploaded — black everywhere."""

@@ -190,3 +190,15 @@ def test_a_model_upload_is_refused_when_its_card_is_bad_or_its_bytes_do_not_matc
     good = {**card, "sha256": hashlib.sha256(body).hexdigest()}
     assert post(base64.b64encode(jsonlib.dumps(good).encode()).decode(), world.tokens["reader"]) == 403
     assert post(base64.b64encode(jsonlib.dumps(good).encode()).decode()) == 201
+
+
+def test_whoami_names_the_role_and_site_a_device_checks_live_view_tokens_against(world: World) -> None:
+    assert world.client.get("/api/v1/whoami").status_code == 401
+    assert world.client.get("/api/v1/whoami", headers={"Authorization": "Bearer farz_nope"}).status_code == 401
+    assert world.client.get("/api/v1/whoami", headers=world.headers("viewer")).json() == {
+        "role": "viewer",
+        "site": "berkane-c1",
+        "device_id": None,
+    }
+    assert world.client.get("/api/v1/whoami", headers=world.headers("admin")).json()["site"] is None
+    assert world.client.get("/api/v1/whoami", headers=world.headers("cam-1")).json()["device_id"] == "cam-1"
