@@ -101,7 +101,13 @@ def register(sub: SubParsers) -> None:
     from farz.commands_server import register_bench
 
     register_bench(bench_sub)
-    agent = bench_sub.add_parser("agent", help="the device agent's frames/s against `farz count` on the same file, and its peak memory")
+    agent = bench_sub.add_parser(
+        "agent",
+        help="the device agent's frames/s against `farz count` on the same file, and its peak memory",
+        description="Runs `farz count` and `farz device run --once` alternately on VIDEO with one agent config (the video's line, "
+        "two privacy masks, a token-protected live view watched twice a second, uploads to a loopback sink) and prints "
+        "agent frames/s over count frames/s (measured in the same run) and each one's peak resident memory.",
+    )
     agent.add_argument("--video", type=Path, required=True)
     agent.add_argument("--model", type=Path, default=None, help="ONNX detector (default: the bundled INT8 model)")
     agent.add_argument("--rounds", type=int, default=2, help="alternate runs of each; the best is kept")
@@ -205,7 +211,10 @@ def run_bench_agent(args: argparse.Namespace) -> int:
     else:
         print(
             f"farz count {result['count_fps']} frames/s, agent {result['agent_fps']} frames/s "
-            f"({result['agent_over_count']}x); peak memory: agent {result['agent_peak_rss_mb']} MB, count {result['count_peak_rss_mb']} MB"
+            f"({result['agent_over_count']}x); peak memory: agent {result['agent_peak_rss_mb']} MB, "
+            f"count {result['count_peak_rss_mb']} MB; "
+            f"{result['privacy_masks']} privacy masks, live view watched with a token ({result['live_view_requests_served']} answers, "
+            f"{result['live_view_requests_refused']} refused without one)"
         )
     return 0
 

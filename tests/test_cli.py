@@ -113,3 +113,21 @@ def test_bench_edge_json_has_every_method_side_by_side() -> None:
         us > 0 for us in stages.values()
     )
     assert stages["inference"] > stages["track"]
+
+
+def test_bench_agent_runs_with_masks_and_a_watched_token_protected_live_view() -> None:
+    repo = Path(__file__).resolve().parent.parent
+    video = repo / "datasets" / "samples" / "belt-a.mp4"
+    proc = subprocess.run(
+        [sys.executable, "-m", "farz", "bench", "agent", "--video", str(video), "--rounds", "1", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=repo,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert result["same_counts"] is True and result["privacy_masks"] == 2
+    assert result["live_view_requests_served"] >= 1 and result["live_view_requests_refused"] == 1
+    assert result["agent_fps"] > 0 and result["count_fps"] > 0

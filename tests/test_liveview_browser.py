@@ -94,7 +94,8 @@ def pointer_drag(driver: Any, canvas: Any, start: tuple[float, float], end: tupl
     at = lambda p: (round(p[0] * w - w / 2), round(p[1] * h - h / 2))  # noqa: E731 offsets from the centre
     chain = ActionChains(driver).move_to_element_with_offset(canvas, *at(start)).click_and_hold()
     for k in range(1, 6):
-        chain = chain.move_to_element_with_offset(canvas, *at((start[0] + (end[0] - start[0]) * k / 5, start[1] + (end[1] - start[1]) * k / 5)))
+        step = (start[0] + (end[0] - start[0]) * k / 5, start[1] + (end[1] - start[1]) * k / 5)
+        chain = chain.move_to_element_with_offset(canvas, *at(step))
     chain.release().perform()
 
 
@@ -159,7 +160,8 @@ def test_set_the_line_in_the_browser_dry_run_save_and_mask(device: dict[str, Any
         assert abs(x1 - 0.45) < 0.02 and abs(y1 - 0.03) < 0.02 and abs(x2 - 0.55) < 0.02 and abs(y2 - 0.97) < 0.02
         saved_in = sum(status(base)["counts"]["in"].values())
         driver.find_element("id", "dry-run").click()
-        assert wait(lambda: int(driver.find_element("id", "dry-state").get_attribute("data-counted") or 0) >= 2, 30), "the dry run counted nothing"
+        dry_counted = lambda: int(driver.find_element("id", "dry-state").get_attribute("data-counted") or 0)  # noqa: E731
+        assert wait(lambda: dry_counted() >= 2, 30), "the dry run counted nothing"
         directions = {row.text.split()[-1] for row in driver.find_elements("css selector", "#dry-events tr")}
         assert directions == {"out"}, directions
         assert sum(status(base)["counts"]["out"].values()) == 0  # a dry run counts nothing for real
