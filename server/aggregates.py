@@ -127,3 +127,49 @@ def device_health(session: Session, site: Site, offline_after_s: float, now: dat
         online = seen is not None and (now - seen).total_seconds() <= offline_after_s
         out.append(DeviceHealth(id=d.id, online=online, last_seen=seen, heartbeat=json.loads(d.heartbeat) if d.heartbeat else None))
     return out
+
+
+COMPOSITION_BUCKETS = {"15min": "minute", "hour": "hour", "day": "day"}  # composition bucket: the rollup it sums
+
+
+def composition(
+    session: Session,
+    site: Site,
+    bucket: str,
+    start: datetime,
+    end: datetime,
+    direction: str = "in",
+    device: str | None = None,
+    line: str | None = None,
+) -> tuple[list[str], list[dict[str, object]]]:
+    """Class shares per ``bucket`` (15min, hour or day, in the site's time zone) in [start, end), from the
+    rollups: (classes in name order, [{start, total, counts{class: n}, shares{class: 0-1}}] in time order).
+    15-minute buckets are the minute rollups summed per local quarter hour."""
+    rollup = COMPOSITION_BUCKETS[bucket]
+    tz = ZoneInfo(site.tz)
+    per_bucket: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    quarter: dict[str, str] = {}
+    for row in series(session, site, rollup, start, end, device, line):
+        if row["direction"] != direction and direction != "both":
+            continue
+        key = str(row["start"])
+        if rollup == "minute":
+            if key not in quarter:
+                moment = datetime.fromisoformat(key).astimezone(tz)
+                quarter[key] = moment.replace(minute=moment.minute - moment.minute % 15).isoformat()
+            key = quarter[key]
+        per_bucket[key][str(row["class"])] += int(row["count"])  # type: ignore[call-overload]
+    classes = sorted({c for counts in per_bucket.values() for c in counts})
+    out: list[dict[str, object]] = []
+    for key in sorted(per_bucket, key=datetime.fromisoformat):
+        counts = per_bucket[key]
+        total = sum(counts.values())
+        out.append(
+            {
+                "start": key,
+                "total": total,
+                "counts": {c: counts[c] for c in classes if counts.get(c)},
+                "shares": {c: round(counts[c] / total, 4) for c in classes if counts.get(c)} if total else {},
+            }
+        )
+    return classes, out

@@ -6,6 +6,7 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -16,7 +17,7 @@ from server import aggregates
 from server.deps import PrincipalDep, SessionDep, SettingsDep, readable_site
 from server.ingest import ingest
 from server.models import Device, Site
-from server.schemas import CountsOut, IngestIn, IngestOut, SiteOut, SummaryOut, WhoAmIOut
+from server.schemas import CompositionOut, CountsOut, IngestIn, IngestOut, SiteOut, SummaryOut, WhoAmIOut
 
 router = APIRouter(prefix="/api/v1")
 
@@ -103,6 +104,56 @@ def get_counts(
         return _csv(page, ["start", "device", "line", "class", "direction", "count"])
     # Built directly (not through the response model) so that large series serialise quickly; same shape.
     body = {"site": row.id, "bucket": bucket, "from": start.isoformat(), "to": end.isoformat(), "series": page, "next_offset": next_offset}
+    return JSONResponse(body)
+
+
+@router.get(
+    "/composition",
+    response_model=CompositionOut,
+    summary="Shares per class over time (15 min, hour or day buckets in the site's time zone)",
+    responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv or Accept: text/csv"}},
+)
+def get_composition(
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    site: Annotated[str | None, Query(description="site id (optional when the token is bound to one site)")] = None,
+    device: str | None = None,
+    line: str | None = None,
+    from_: Annotated[AwareDatetime | None, Query(alias="from", description="start, ISO-8601 with offset; default local midnight")] = None,
+    to: Annotated[AwareDatetime | None, Query(description="end (exclusive); default now")] = None,
+    bucket: Literal["15min", "hour", "day"] = "hour",
+    direction: Literal["in", "out", "both"] = "in",
+    format: Annotated[Literal["json", "csv"] | None, Query()] = None,
+) -> CompositionOut | Response:
+    """What the line carried: each class's share of the items counted, per bucket. Same rollups as `/counts`,
+    so each bucket's counts sum to what `/counts` gives for the same period."""
+    row = readable_site(session, principal, site)
+    end = to or datetime.now(UTC)
+    start = from_ or aggregates.local_midnight(end.astimezone(ZoneInfo(row.tz)).date(), ZoneInfo(row.tz))
+    if start >= end:
+        raise HTTPException(422, "`from` must be before `to`")
+    if bucket == "15min" and end - start > timedelta(days=31):
+        raise HTTPException(422, "15min buckets cover at most 31 days: use hour or day")
+    classes, points = aggregates.composition(session, row, bucket, start, end, direction, device, line)
+    if _wants_csv(request, format):
+        rows = [
+            {"start": p["start"], "class": c, "count": n, "total": p["total"], "share": p["shares"][c]}  # type: ignore[index]
+            for p in points
+            for c, n in p["counts"].items()  # type: ignore[attr-defined]
+        ]
+        return _csv(rows, ["start", "class", "count", "total", "share"])
+    body = {
+        "site": row.id,
+        "bucket": bucket,
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "direction": direction,
+        "device": device,
+        "line": line,
+        "classes": classes,
+        "series": points,
+    }
     return JSONResponse(body)
 
 

@@ -96,6 +96,27 @@ class CountsOut(BaseModel):
     next_offset: int | None = Field(default=None, description="pass as `offset` for the next page; null on the last page")
 
 
+class CompositionPoint(BaseModel):
+    start: str = Field(description="bucket start, ISO-8601 in the site's time zone")
+    total: int = Field(description="items counted in the bucket (in the chosen direction)")
+    counts: dict[str, int] = Field(description="items per class")
+    shares: dict[str, float] = Field(description="each class's share of `total`, 0-1")
+
+
+class CompositionOut(BaseModel):
+    """Shares per class over time, read from the rollups."""
+
+    site: str
+    bucket: Literal["15min", "hour", "day"]
+    from_: datetime = Field(serialization_alias="from", alias="from")
+    to: datetime
+    direction: Literal["in", "out", "both"]
+    device: str | None
+    line: str | None
+    classes: list[str]
+    series: list[CompositionPoint]
+
+
 class SiteOut(BaseModel):
     id: str
     name: str

@@ -1,4 +1,4 @@
-"""The staff dashboard in headless Chromium (Debian's package): an ingested event shows within 1 s."""
+"""The staff dashboard in headless Chromium (Debian's package): an ingested event shows within 1 s, and the composition chart draws it."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from browser import chrome, needs_chromium
+from browser import chrome, needs_chromium, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -93,6 +93,10 @@ def test_a_count_shows_on_the_dashboard_within_one_second(server: tuple[str, str
             """Read in one script call: the page replaces rows while it updates (no stale elements)."""
             return str(driver.execute_script("const e = document.querySelector(arguments[0]); return e ? e.textContent : '';", selector))
 
+        def attribute(selector: str, name: str) -> str:
+            script = "const e = document.querySelector(arguments[0]); return e && e.getAttribute(arguments[1]);"
+            return str(driver.execute_script(script, selector, name))
+
         def cell() -> str:
             return text('#class-table tr[data-class="glass"] .count-in')
 
@@ -117,5 +121,15 @@ def test_a_count_shows_on_the_dashboard_within_one_second(server: tuple[str, str
         while "cam-1" not in text("#device-table") and time.monotonic() < deadline:
             time.sleep(0.1)
         assert "cam-1" in text("#device-table")
+        post_event(base, device, "plastic")
+        deadline = time.monotonic() + 10
+        while attribute("#composition", "data-items") != "3" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert attribute("#composition", "data-items") == "3", "the composition chart never drew the counts"
+        assert attribute("#composition", "data-buckets") == "1" and text("#comp-legend") == "glassplastic"
+        screenshot(driver, "dashboard-desktop")
+        driver.set_window_size(390, 844)
+        driver.execute_script("document.getElementById('composition').scrollIntoView()")
+        screenshot(driver, "dashboard-phone")
     finally:
         driver.quit()

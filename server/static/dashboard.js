@@ -1,4 +1,5 @@
-// farz staff dashboard: live totals over server-sent events, a 24 h chart and device health. No external assets.
+// farz staff dashboard: live totals over server-sent events, a 24 h chart, composition over time and device health.
+// No external assets.
 "use strict";
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.hash.slice(1));
@@ -59,10 +60,59 @@ async function refreshChart(site) {
   drawChart((await api(`/api/v1/counts?${q}`)).series);
 }
 
+const COLOURS = { cardboard: "#a0522d", glass: "#2a9d8f", metal: "#6c757d", paper: "#e9c46a", plastic: "#1d6fb8", trash: "#b23b1e" };
+const colour = (c, i) => COLOURS[c] || ["#7b2cbf", "#f4a261", "#588157", "#d62828"][i % 4];
+
+function drawComposition(body) {  // one slot per bucket of the period (96 quarter hours, or 7 days), stacked shares
+  const canvas = $("composition"), ctx = canvas.getContext("2d"), w = canvas.width, h = canvas.height, pad = 34;
+  const points = body.series, first = new Date(body.from), daily = body.bucket === "day";
+  const width = daily ? 86400e3 : 900e3, slots = daily ? 7 : 96, bw = (w - pad) / slots;
+  ctx.clearRect(0, 0, w, h); ctx.font = "12px system-ui"; ctx.fillStyle = "#6a716d";
+  ctx.fillText("100%", 0, 12); ctx.fillText("0", 20, h - pad + 4);
+  for (let i = 0; i < slots; i += daily ? 1 : 12) {
+    const t = new Date(first.getTime() + i * width);
+    ctx.fillText(daily ? t.toLocaleDateString([], { weekday: "short" }) : t.toTimeString().slice(0, 5), pad + i * bw, h - 10);
+  }
+  points.forEach((p) => {
+    const i = Math.min(slots - 1, Math.max(0, Math.round((new Date(p.start) - first) / width)));
+    let y = h - pad;
+    body.classes.forEach((c, k) => {
+      const bh = (h - pad - 8) * (p.shares[c] || 0);
+      ctx.fillStyle = colour(c, k); ctx.fillRect(pad + i * bw + 1, y - bh, Math.max(1, bw - 2), bh); y -= bh;
+    });
+  });
+  ctx.fillStyle = "#6a716d";
+  if (!points.length) ctx.fillText("nothing counted in this period yet", pad + 10, h / 2);
+  canvas.dataset.buckets = String(points.length);
+  canvas.dataset.items = String(points.reduce((a, p) => a + p.total, 0));
+  $("comp-legend").innerHTML = body.classes.map((c, k) => `<span><i style="background:${colour(c, k)}"></i>${c}</span>`).join("");
+}
+
+async function refreshComposition(site) {
+  const week = $("comp-range").value === "week", to = new Date();
+  const from = week ? new Date(to - 6 * 86400e3) : new Date(to);
+  from.setHours(0, 0, 0, 0);
+  const q = new URLSearchParams({ site, bucket: week ? "day" : "15min", from: from.toISOString(), to: to.toISOString() });
+  drawComposition(await api(`/api/v1/composition?${q}`));
+}
+
+let compositionTimer = null;
+function scheduleComposition(site) {  // both charts, at most once a second, after counts change
+  if (compositionTimer) return;
+  compositionTimer = setTimeout(() => {
+    compositionTimer = null;
+    refreshComposition(site).catch(() => {});
+    refreshChart(site).catch(() => {});
+  }, 1000);
+}
+
 function connect(site) {
   if (source) source.close();
   source = new EventSource(`/api/v1/live?site=${encodeURIComponent(site)}&token=${encodeURIComponent(token)}`);
-  source.addEventListener("totals", (e) => { renderTotals(JSON.parse(e.data)); $("live-state").textContent = `updated ${new Date().toLocaleTimeString()}`; });
+  source.addEventListener("totals", (e) => {
+    renderTotals(JSON.parse(e.data)); $("live-state").textContent = `updated ${new Date().toLocaleTimeString()}`;
+    scheduleComposition(site);
+  });
   source.addEventListener("health", (e) => renderDevices(JSON.parse(e.data).devices));
   source.onerror = () => { $("live-state").textContent = "reconnecting…"; };
 }
@@ -83,6 +133,7 @@ async function start() {
   const wanted = params.get("site") || localStorage.getItem("farz-site");
   if (wanted && sites.some((s) => s.id === wanted)) $("site").value = wanted;
   $("site").onchange = () => open($("site").value);
+  $("comp-range").onchange = () => refreshComposition($("site").value);
   if (sites.length) await open($("site").value);
   setInterval(() => refreshChart($("site").value), 60000);
 }
