@@ -68,6 +68,20 @@ def register(sub: SubParsers) -> None:
     rb.add_argument("--classifier", action="store_true", help="roll back the material classifier; the detector stays as it is")
     _db_arg(rb)
     rb.set_defaults(handler=run_rollback_model)
+    st = a.add_parser(
+        "set-target",
+        help="purity targets on a line: a class's minimum and/or maximum share of its items over a rolling window",
+        description="Example: --site berkane-c1 --line pet --min plastic=0.9 --max trash=0.05 --window-min 15 --min-items 20. "
+        "A target given again replaces the old one. The dashboard shows each line red while one of its targets is breached.",
+    )
+    st.add_argument("--site", required=True)
+    st.add_argument("--line", required=True)
+    st.add_argument("--min", action="append", default=[], metavar="CLASS=SHARE", help="CLASS makes at least SHARE (0-1) of the items")
+    st.add_argument("--max", action="append", default=[], metavar="CLASS=SHARE", help="CLASS makes at most SHARE (0-1) of the items")
+    st.add_argument("--window-min", type=int, default=15, help="rolling window in minutes (default 15)")
+    st.add_argument("--min-items", type=int, default=20, help="items the window must hold before it is judged (default 20)")
+    _db_arg(st)
+    st.set_defaults(handler=run_set_target)
     push = s.add_parser("push-ngsi", help="upsert today's NGSI-LD entities into a FIWARE context broker (run it from cron or a timer)")
     push.add_argument("--broker", required=True, metavar="URL", help="context broker base URL, e.g. http://orion-ld:1026")
     push.add_argument("--context-url", required=True, help="public URL of this server's /ngsi-ld/context.jsonld")
@@ -150,6 +164,31 @@ def run_create_token(args: argparse.Namespace) -> int:
     from server.auth import create_token
 
     return _admin(args, lambda session: create_token(session, args.role, site_id=args.site))
+
+
+def _class_share(value: str, flag: str) -> tuple[str, float]:
+    from server.auth import AdminError
+
+    cls, _, share = value.partition("=")
+    try:
+        return cls.strip(), float(share)
+    except ValueError:
+        raise AdminError(f"{flag} {value!r}: expected CLASS=SHARE with SHARE in 0-1, e.g. plastic=0.9") from None
+
+
+def run_set_target(args: argparse.Namespace) -> int:
+    from server.auth import AdminError
+    from server.targets import describe, set_target
+
+    wanted = [("min", *_class_share(v, "--min")) for v in args.min] + [("max", *_class_share(v, "--max")) for v in args.max]
+    if not wanted:
+        raise AdminError("give at least one --min CLASS=SHARE or --max CLASS=SHARE")
+
+    def action(session: Any) -> str:
+        rows = [set_target(session, args.site, args.line, cls, kind, share, args.window_min, args.min_items) for kind, cls, share in wanted]
+        return "\n".join(f"target {row.id} on {args.site}/{args.line}: {describe(row)}, judged from {row.min_items} items" for row in rows)
+
+    return _admin(args, action)
 
 
 def _registry_call(action: Any) -> Any:

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Table, func
 from sqlalchemy.orm import Session
 
+from server import targets
 from server.models import Device, Event, RollupDay, RollupHour, RollupMinute, Site
 from server.schemas import CountEventIn, IngestIn, IngestOut, Rejected
 from server.settings import Settings
@@ -104,10 +105,19 @@ def ingest(session: Session, device: Device, site: Site, body: IngestIn, setting
     _bump(session, RollupMinute.__table__, site.id, minute)  # type: ignore[arg-type]
     _bump(session, RollupHour.__table__, site.id, hour)  # type: ignore[arg-type]
     _bump(session, RollupDay.__table__, site.id, day)  # type: ignore[arg-type]
+    newest: dict[str, datetime] = {}
+    for r in inserted:
+        if r["direction"] == "in":
+            line, ts = str(r["line"]), r["ts"]
+            assert isinstance(ts, datetime)
+            newest[line] = max(ts, newest.get(line, ts))
+    targets.evaluate_lines(session, site.id, newest)
     if body.heartbeat is not None or inserted:
         device.last_seen = now
     if body.heartbeat is not None:
         device.heartbeat = json.dumps({**body.heartbeat.model_dump(exclude_none=True), "received": now.isoformat()})
+    if body.heartbeat is not None or inserted:
+        targets.judge_device(session, device, settings.offline_after_s, settings.outbox_alert_depth, now)
     session.commit()
     return IngestOut(accepted=len(inserted), duplicates=len(rows) - len(inserted) + repeated, rejected=rejected)
 

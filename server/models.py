@@ -133,3 +133,40 @@ class HardSample(Base):
     labels: Mapped[str] = mapped_column(Text)  # JSON list of {class, confidence, xyxy}
     image: Mapped[bytes] = mapped_column(LargeBinary)
     __table_args__ = (UniqueConstraint("device_id", "sample_id", name="uq_samples_device_sample"),)
+
+
+class LineTarget(Base):
+    """A purity target on a line: ``cls`` makes at least (``kind`` min) or at most (max) ``share`` of the items
+    counted ``in`` over the last ``window_min`` minutes, judged once ``min_items`` are in the window."""
+
+    __tablename__ = "line_targets"
+    __table_args__ = (UniqueConstraint("site_id", "line", "class", "kind", name="uq_targets_site_line_class_kind"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    line: Mapped[str] = mapped_column(String(64))
+    cls: Mapped[str] = mapped_column("class", String(64))
+    kind: Mapped[str] = mapped_column(String(3))  # "min" | "max"
+    share: Mapped[float] = mapped_column(Float)
+    window_min: Mapped[int] = mapped_column(Integer)
+    min_items: Mapped[int] = mapped_column(Integer)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Alert(Base):
+    """A breach (a purity target missed, a device offline, an outbox growing): open while ``ended`` is null.
+    ``open_key`` names what is breached while it is open (null once closed), unique per site: one open alert each."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("site_id", "open_key", name="uq_alerts_site_open_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "purity" | "device_offline" | "outbox"
+    line: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    device_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    target_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    summary: Mapped[str] = mapped_column(String(200))
+    value: Mapped[float] = mapped_column(Float)  # measured share, seconds offline, or outbox depth
+    items: Mapped[int] = mapped_column(Integer)  # items in the window (purity), else 0
+    started: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    open_key: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -25,6 +25,7 @@ class Settings(BaseModel):
     max_future_s: float = Field(default=300.0, ge=0, description="events stamped further ahead are rejected")
     max_past_days: float = Field(default=30.0, gt=0, description="events older than this are rejected")
     offline_after_s: float = Field(default=120.0, gt=0, description="a device silent this long shows as offline")
+    outbox_alert_depth: int = Field(default=1000, ge=1, description="a device whose outbox holds more counts raises an alert")
     live_poll_s: float = Field(default=0.25, gt=0, description="how often a live stream looks for new counts")
     page_size: int = Field(default=1000, ge=1, le=100_000)
     model_dir: str = Field(default="farz-models", description="where registered model files are kept")

@@ -1,0 +1,259 @@
+"""Purity targets per line and the alerts they (and devices) raise: judged from the minute rollups as counts
+arrive, never from raw events.
+
+A target says that on a line a class makes at least (``min``) or at most (``max``) a share of the items counted
+``in`` over a rolling window of minutes that ends at the newest count, once the window holds ``min_items``. A
+breach opens one alert (start, line, target, measured share, items); the first judged window back within
+target closes it. Devices raise alerts too: offline (silent longer than ``offline_after_s``) and a growing
+outbox (a heartbeat's ``outbox_depth`` over ``outbox_alert_depth``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from server.aggregates import as_utc
+from server.auth import AdminError
+from server.models import Alert, Device, LineTarget, RollupMinute, Site
+
+KINDS = ("min", "max")
+
+
+def describe(target: LineTarget) -> str:
+    """``plastic ≥ 90 % over 15 min`` (what the dashboard and the alerts show)."""
+    sign = "≥" if target.kind == "min" else "≤"
+    return f"{target.cls} {sign} {target.share * 100:g} % over {target.window_min} min"
+
+
+def set_target(
+    session: Session, site_id: str, line: str, cls: str, kind: str, share: float, window_min: int = 15, min_items: int = 20
+) -> LineTarget:
+    """Create or replace the ``kind`` target of ``cls`` on a line."""
+    if session.get(Site, site_id) is None:
+        raise AdminError(f"unknown site {site_id!r}: create it first with `farz server admin create-site`")
+    if kind not in KINDS:
+        raise AdminError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    if not 0.0 <= share <= 1.0:
+        raise AdminError(f"share {share:g} is not between 0 and 1 (90 % is 0.9)")
+    if not 1 <= window_min <= 24 * 60:
+        raise AdminError(f"window {window_min} min is not between 1 and 1440")
+    if min_items < 1:
+        raise AdminError("min_items must be at least 1")
+    row = session.execute(
+        select(LineTarget).where(LineTarget.site_id == site_id, LineTarget.line == line, LineTarget.cls == cls, LineTarget.kind == kind)
+    ).scalar_one_or_none()
+    if row is None:
+        row = LineTarget(site_id=site_id, line=line, cls=cls, kind=kind, created=datetime.now(UTC))
+        session.add(row)
+    row.share, row.window_min, row.min_items = share, window_min, min_items
+    session.flush()
+    return row
+
+
+def delete_target(session: Session, site_id: str, target_id: int) -> None:
+    """Remove a target and close its open alert."""
+    row = session.get(LineTarget, target_id)
+    if row is None or row.site_id != site_id:
+        raise AdminError(f"no target {target_id} on site {site_id!r}")
+    _close(session, site_id, f"purity:{target_id}", datetime.now(UTC), None, None)
+    session.delete(row)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A target judged on one window: the class's share of ``items`` (None below ``min_items``)."""
+
+    items: int
+    measured: float | None
+    breached: bool
+
+
+def window_counts(session: Session, site_id: str, line: str, end: datetime, window_min: int) -> dict[str, int]:
+    """Items counted ``in`` per class on a line in the ``window_min`` minutes up to and including ``end``'s minute."""
+    last = as_utc(end).replace(second=0, microsecond=0)
+    stmt = (
+        select(RollupMinute.cls, func.sum(RollupMinute.count))
+        .where(
+            RollupMinute.site_id == site_id,
+            RollupMinute.bucket > last - timedelta(minutes=window_min),
+            RollupMinute.bucket <= last,
+            RollupMinute.line == line,
+            RollupMinute.direction == "in",
+        )
+        .group_by(RollupMinute.cls)
+    )
+    return {c: int(n) for c, n in session.execute(stmt)}
+
+
+def judge(target: LineTarget, counts: dict[str, int]) -> Judgement:
+    items = sum(counts.values())
+    if items < target.min_items:
+        return Judgement(items, None, False)
+    measured = counts.get(target.cls, 0) / items
+    breached = measured < target.share if target.kind == "min" else measured > target.share
+    return Judgement(items, measured, breached)
+
+
+def _insert(session: Session) -> Any:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(Alert.__table__)
+
+
+def _open(session: Session, site_id: str, key: str, values: dict[str, object]) -> None:
+    """Open the alert ``key`` unless it is open already (safe with several server workers)."""
+    stmt = _insert(session).values(site_id=site_id, open_key=key, **values).on_conflict_do_nothing(index_elements=["site_id", "open_key"])
+    session.execute(stmt)
+
+
+def _close(session: Session, site_id: str, key: str, at: datetime, value: float | None, items: int | None) -> None:
+    row = session.execute(select(Alert).where(Alert.site_id == site_id, Alert.open_key == key)).scalar_one_or_none()
+    if row is not None:
+        row.ended, row.open_key = at, None
+        if value is not None:
+            row.value = value
+        if items is not None:
+            row.items = items
+
+
+def evaluate_lines(session: Session, site_id: str, newest: dict[str, datetime]) -> None:
+    """Judge the targets of each line that just got counts (``newest``: line → its newest count's time), in
+    the ingest's own transaction (after the rollups are bumped)."""
+    if not newest:
+        return
+    targets = session.execute(select(LineTarget).where(LineTarget.site_id == site_id, LineTarget.line.in_(list(newest)))).scalars().all()
+    windows: dict[tuple[str, int], dict[str, int]] = {}
+    for target in targets:
+        end = newest[target.line]
+        key = (target.line, target.window_min)
+        if key not in windows:
+            windows[key] = window_counts(session, site_id, target.line, end, target.window_min)
+        verdict = judge(target, windows[key])
+        if verdict.measured is None:
+            continue
+        alert_key = f"purity:{target.id}"
+        if verdict.breached:
+            values = {
+                "kind": "purity",
+                "line": target.line,
+                "target_id": target.id,
+                "summary": describe(target),
+                "value": round(verdict.measured, 4),
+                "items": verdict.items,
+                "started": end,
+            }
+            _open(session, site_id, alert_key, values)
+        else:
+            _close(session, site_id, alert_key, end, round(verdict.measured, 4), verdict.items)
+
+
+def evaluate_devices(session: Session, site_id: str, offline_after_s: float, outbox_alert_depth: int, now: datetime | None = None) -> None:
+    """Open or close each device's offline and outbox alerts (on reads of alerts and on the live stream's ticks)."""
+    now = now or datetime.now(UTC)
+    for device in session.execute(select(Device).where(Device.site_id == site_id)).scalars():
+        judge_device(session, device, offline_after_s, outbox_alert_depth, now)
+
+
+def judge_device(session: Session, device: Device, offline_after_s: float, outbox_alert_depth: int, now: datetime) -> None:
+    """One device's offline and outbox alerts, from its last contact and its last heartbeat."""
+    seen = as_utc(device.last_seen) if device.last_seen else None
+    key = f"device_offline:{device.id}"
+    if seen is not None and (now - seen).total_seconds() > offline_after_s:
+        values = {
+            "kind": "device_offline",
+            "device_id": device.id,
+            "summary": f"{device.id} offline (silent more than {offline_after_s:g} s)",
+            "value": round((now - seen).total_seconds(), 1),
+            "items": 0,
+            "started": seen + timedelta(seconds=offline_after_s),
+        }
+        _open(session, device.site_id, key, values)
+    elif seen is not None:
+        _close(session, device.site_id, key, seen, None, None)
+    depth = (json.loads(device.heartbeat) if device.heartbeat else {}).get("outbox_depth")
+    key = f"outbox:{device.id}"
+    if isinstance(depth, int) and depth > outbox_alert_depth:
+        values = {
+            "kind": "outbox",
+            "device_id": device.id,
+            "summary": f"{device.id}: {depth} counts wait in its outbox (alert above {outbox_alert_depth})",
+            "value": float(depth),
+            "items": 0,
+            "started": seen or now,
+        }
+        _open(session, device.site_id, key, values)
+    elif isinstance(depth, int):
+        _close(session, device.site_id, key, seen or now, float(depth), None)
+
+
+def target_states(session: Session, site_id: str, now: datetime | None = None) -> list[dict[str, object]]:
+    """Each target with its window judged at ``now`` and its open alert (the dashboard's line colours)."""
+    now = now or datetime.now(UTC)
+    open_alerts = {
+        a.target_id: a.id
+        for a in session.execute(select(Alert).where(Alert.site_id == site_id, Alert.kind == "purity", Alert.ended.is_(None))).scalars()
+    }
+    out = []
+    targets = session.execute(select(LineTarget).where(LineTarget.site_id == site_id).order_by(LineTarget.line, LineTarget.id)).scalars()
+    for t in targets:
+        verdict = judge(t, window_counts(session, site_id, t.line, now, t.window_min))
+        out.append(
+            {
+                "id": t.id,
+                "line": t.line,
+                "class": t.cls,
+                "kind": t.kind,
+                "share": t.share,
+                "window_min": t.window_min,
+                "min_items": t.min_items,
+                "summary": describe(t),
+                "items": verdict.items,
+                "measured": None if verdict.measured is None else round(verdict.measured, 4),
+                "alert_id": open_alerts.get(t.id),
+                "state": "breach" if t.id in open_alerts else ("ok" if verdict.measured is not None else "not_judged"),
+            }
+        )
+    return out
+
+
+def alert_rows(
+    session: Session, site_id: str, start: datetime | None = None, end: datetime | None = None, open_only: bool = False, limit: int = 1000
+) -> list[dict[str, object]]:
+    """Alerts of a site, newest first: those open in [start, end) (an alert counts if it overlaps the period)."""
+    stmt = select(Alert).where(Alert.site_id == site_id)
+    if open_only:
+        stmt = stmt.where(Alert.ended.is_(None))
+    if end is not None:
+        stmt = stmt.where(Alert.started < end)
+    if start is not None:
+        stmt = stmt.where((Alert.ended.is_(None)) | (Alert.ended >= start))
+    rows = session.execute(stmt.order_by(Alert.started.desc(), Alert.id.desc()).limit(limit)).scalars()
+    return [
+        {
+            "id": a.id,
+            "kind": a.kind,
+            "line": a.line,
+            "device": a.device_id,
+            "target_id": a.target_id,
+            "summary": a.summary,
+            "value": a.value,
+            "items": a.items,
+            "started": as_utc(a.started).isoformat(),
+            "ended": as_utc(a.ended).isoformat() if a.ended else None,
+            "open": a.ended is None,
+        }
+        for a in rows
+    ]
+
+
+def alerts_marker(session: Session, site_id: str) -> tuple[int, int]:
+    """(alerts, closed alerts) of a site: changes whenever one opens or closes."""
+    total, closed = session.execute(select(func.count(Alert.id), func.count(Alert.ended)).where(Alert.site_id == site_id)).one()
+    return int(total), int(closed)
