@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -108,7 +108,12 @@ def post_target(body: TargetIn, principal: PrincipalDep, session: SessionDep) ->
 
 
 @router.delete("/targets/{target_id}", status_code=204, summary="Remove a purity target and close its alert (admin)")
-def delete_target(target_id: int, principal: PrincipalDep, session: SessionDep, site: Annotated[str | None, Query()] = None) -> Response:
+def delete_target(
+    target_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    principal: PrincipalDep,
+    session: SessionDep,
+    site: Annotated[str | None, Query()] = None,
+) -> Response:
     row = readable_site(session, principal, site)
     _admin(principal, row.id)
     try:

@@ -2,7 +2,8 @@
 
 Each stream polls the site's newest event row id (an indexed lookup) every ``live_poll_s`` and sends
 today's totals when it changed, so it works the same with several server workers and after restarts; the
-targets and the last alerts follow whenever an alert opened or closed (looked at after counts and every tick).
+targets (judged now) and the last alerts follow each change of the counts, and any alert opened or closed
+between counts (a device gone offline) at the next tick.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ async def live(
             if ticked:
                 yield await asyncio.to_thread(read, health)
                 since_health = 0.0
-            if (counted or ticked) and await asyncio.to_thread(read, lambda s: targets.alerts_marker(s, site_id)) != last_alerts:
+            if counted or (ticked and await asyncio.to_thread(read, lambda s: targets.alerts_marker(s, site_id)) != last_alerts):
                 last_alerts, message = await asyncio.to_thread(read, alerts)
                 yield message
             await asyncio.sleep(settings.live_poll_s)

@@ -36,6 +36,8 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
     farz("server", "admin", "create-site", "berkane-c1", "--name", "Berkane C1", "--tz", "Africa/Casablanca", "--database-url", db)
     device = farz("server", "admin", "create-device", "cam-1", "--site", "berkane-c1", "--database-url", db)
     viewer = farz("server", "admin", "create-token", "--role", "viewer", "--database-url", db)
+    target = ["--site", "berkane-c1", "--line", "belt-1", "--min", "glass=0.5", "--min-items", "2"]
+    farz("server", "admin", "set-target", *target, "--database-url", db)
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "farz", "server", "run", "--port", str(port), "--database-url", db],
@@ -131,5 +133,47 @@ def test_a_count_shows_on_the_dashboard_within_one_second(server: tuple[str, str
         driver.set_window_size(390, 844)
         driver.execute_script("document.getElementById('composition').scrollIntoView()")
         screenshot(driver, "dashboard-phone")
+    finally:
+        driver.quit()
+
+
+@needs_chromium
+def test_a_purity_breach_turns_the_line_red_within_two_seconds_and_recovery_green(server: tuple[str, str, str], tmp_path: Path) -> None:
+    base, viewer, device = server
+    driver = chrome(tmp_path / "chrome")
+    try:
+        driver.get(f"{base}/#token={viewer}")
+
+        def line_state() -> str:
+            script = "const e = document.querySelector('#line-table tr[data-line=\"belt-1\"]'); return e ? e.dataset.lineState : '';"
+            return str(driver.execute_script(script))
+
+        def wait_for(state: str, within_s: float) -> float:
+            start = time.monotonic()
+            while line_state() != state and time.monotonic() - start < max(within_s, 10):
+                time.sleep(0.02)
+            elapsed = time.monotonic() - start
+            assert line_state() == state, f"the line never turned {state}"
+            assert elapsed <= within_s, f"the line turned {state} after {elapsed:.2f} s"
+            return elapsed
+
+        post_event(base, device, "glass")
+        wait_for("not_judged", 10)  # one item: below the target's two
+        post_event(base, device, "glass")
+        wait_for("ok", 2)
+        for _ in range(3):
+            post_event(base, device, "plastic")  # 2 glass of 5: 40 % < 50 %
+        wait_for("breach", 2)
+        rows = driver.find_elements("css selector", "#alert-table tr.open-alert")
+        assert len(rows) == 1 and "belt-1: glass ≥ 50 % over 15 min" in rows[0].text and "40.0 % of 5" in rows[0].text
+        screenshot(driver, "dashboard-breach-desktop")
+        driver.set_window_size(390, 844)
+        driver.execute_script("document.getElementById('lines-panel').scrollIntoView()")
+        screenshot(driver, "dashboard-breach-phone")
+        for _ in range(3):
+            post_event(base, device, "glass")  # 5 of 8: 62.5 %
+        wait_for("ok", 2)
+        assert driver.find_elements("css selector", "#alert-table tr.closed-alert")
+        assert not driver.find_elements("css selector", "#alert-table tr.open-alert")
     finally:
         driver.quit()

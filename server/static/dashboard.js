@@ -1,4 +1,5 @@
-// farz staff dashboard: live totals over server-sent events, a 24 h chart, composition over time and device health.
+// farz staff dashboard: live totals, targets and alerts over server-sent events, a 24 h chart, composition over time and
+// device health.
 // No external assets.
 "use strict";
 const $ = (id) => document.getElementById(id);
@@ -60,6 +61,24 @@ async function refreshChart(site) {
   drawChart((await api(`/api/v1/counts?${q}`)).series);
 }
 
+const esc = (v) => String(v).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const pct = (v) => (v == null ? "–" : `${(v * 100).toFixed(1)} %`);
+const clock = (iso) => (iso ? new Date(iso).toLocaleString([], { dateStyle: "short", timeStyle: "short" }) : "open");
+const STATES = { ok: "OK", breach: "BREACH", not_judged: "too few items" };
+
+function renderAlerts(data) {  // targets judged now (line colours) and the last alerts
+  const lines = new Map();
+  for (const t of data.targets) lines.set(t.line, lines.get(t.line) === "breach" || t.state === "breach" ? "breach" : (lines.get(t.line) || t.state));
+  $("lines-panel").hidden = !data.targets.length;
+  $("line-table").tBodies[0].innerHTML = data.targets.map((t) =>
+    `<tr class="${t.state}" data-line="${esc(t.line)}" data-line-state="${lines.get(t.line)}"><td>${esc(t.line)}</td><td>${esc(t.summary)}</td>` +
+    `<td>${pct(t.measured)}</td><td>${t.items}</td><td class="state">${STATES[t.state]}</td></tr>`).join("");
+  $("alert-table").tBodies[0].innerHTML = data.alerts.map((a) =>
+    `<tr class="${a.open ? "open-alert" : "closed-alert"}" data-alert="${a.id}"><td>${esc(a.line ? `${a.line}: ${a.summary}` : a.summary)}</td>` +
+    `<td>${clock(a.started)}</td><td>${clock(a.ended)}</td><td>${a.kind === "purity" ? `${pct(a.value)} of ${a.items}` : a.value}</td></tr>`).join("") ||
+    '<tr><td colspan="4" class="muted">no alerts</td></tr>';
+}
+
 const COLOURS = { cardboard: "#a0522d", glass: "#2a9d8f", metal: "#6c757d", paper: "#e9c46a", plastic: "#1d6fb8", trash: "#b23b1e" };
 const colour = (c, i) => COLOURS[c] || ["#7b2cbf", "#f4a261", "#588157", "#d62828"][i % 4];
 
@@ -114,6 +133,7 @@ function connect(site) {
     scheduleComposition(site);
   });
   source.addEventListener("health", (e) => renderDevices(JSON.parse(e.data).devices));
+  source.addEventListener("alerts", (e) => renderAlerts(JSON.parse(e.data)));
   source.onerror = () => { $("live-state").textContent = "reconnecting…"; };
 }
 
