@@ -3,7 +3,10 @@
 A ``farz server run`` process serves on loopback; client threads post batches of 500 events over
 keep-alive connections (each device's events spread over the past four weeks in time order, as devices
 report them, across lines and classes);
-then random aggregate queries (every bucket, with and without filters) are timed end to end.
+then random aggregate queries (every bucket, with and without filters) are timed end to end. Last, the
+cost of purity targets: the same ingest into sites without targets and sites with two targets on every
+line, alternately (ABBA, so drift cancels), in batches of 20 as a device that keeps up posts them,
+printed as a ratio of events/s measured in the same run.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from server.migrate import migrate
 CLASSES = ("cardboard", "glass", "metal", "paper", "plastic", "trash")
 LINES = ("belt-1", "belt-2")
 BATCH = 500
+DEVICE_BATCH = 20  # what a device posts at a time while it keeps up (the targets comparison)
 SPAN = timedelta(days=28)
 
 
@@ -57,7 +61,7 @@ def _batch(device: str, n: int, rng: random.Random, start: datetime, step: timed
     return f'{{"device_id":"{device}","events":[{",".join(events)}]}}'.encode()
 
 
-def _post_all(port: int, device: str, token: str, total: int, seed: int, errors: list[str]) -> None:
+def _post_all(port: int, device: str, token: str, total: int, seed: int, errors: list[str], batch: int = BATCH) -> None:
     rng = random.Random(seed)
     step = SPAN / max(total, 1)  # this device's events cover the past four weeks, in order
     start = datetime.now(UTC) - SPAN
@@ -65,7 +69,7 @@ def _post_all(port: int, device: str, token: str, total: int, seed: int, errors:
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     sent = 0
     while sent < total:
-        n = min(BATCH, total - sent)
+        n = min(batch, total - sent)
         conn.request("POST", "/api/v1/ingest", body=_batch(device, n, rng, start + step * sent, step), headers=headers)
         response = conn.getresponse()
         body = response.read()
@@ -115,18 +119,56 @@ def _stored_total(port: int, token: str, site: str) -> int:
     return sum(int(p["count"]) for p in series)
 
 
-def bench_server(database_url: str | None, events: int, devices: int = 8, queries: int = 200, workers: int = 1) -> dict[str, object]:
-    """Ingest ``events`` over HTTP, then time ``queries`` aggregate reads; returns the figures."""
+def _ingest(port: int, names: list[str], tokens: list[str], events: int, seed: int, batch: int = BATCH) -> float:
+    """Post ``events`` spread over the devices ``names``, one thread each, ``batch`` per request; returns the seconds."""
+    errors: list[str] = []
+    devices = len(names)
+    per = [events // devices + (1 if i < events % devices else 0) for i in range(devices)]
+    threads = [
+        threading.Thread(target=_post_all, args=(port, d, t, n, seed + i, errors, batch))
+        for i, (d, t, n) in enumerate(zip(names, tokens, per, strict=True))
+    ]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - start
+    if errors:
+        raise RuntimeError(f"ingest failed: {errors[0]}")
+    return seconds
+
+
+def _site(session: object, site: str, devices: int, with_targets: bool) -> tuple[list[str], list[str]]:
+    """A site with ``devices`` devices (and, ``with_targets``, two purity targets on each line)."""
+    from server.targets import set_target
+
+    create_site(session, site, "Benchmark site", "Africa/Casablanca")  # type: ignore[arg-type]
+    session.flush()  # type: ignore[attr-defined]
+    names = [f"{site}-cam{i}" for i in range(devices)]
+    tokens = [create_device(session, d, site) for d in names]  # type: ignore[arg-type]
+    if with_targets:
+        for line in LINES:
+            set_target(session, site, line, "plastic", "min", 0.5, 15, 20)  # type: ignore[arg-type]
+            set_target(session, site, line, "trash", "max", 0.05, 15, 20)  # type: ignore[arg-type]
+    return names, tokens
+
+
+def bench_server(
+    database_url: str | None, events: int, devices: int = 8, queries: int = 200, workers: int = 1, target_events: int = 20_000
+) -> dict[str, object]:
+    """Ingest ``events`` over HTTP, then time ``queries`` aggregate reads; then ingest ``target_events`` into a
+    site without targets and one with purity targets on every line, alternately (ABBA), for the cost of
+    judging targets as counts arrive; returns the figures."""
     tmp = tempfile.mkdtemp(prefix="farz-bench-")
     url = database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
     migrate(url)
     engine = make_engine(url)
     site = f"bench-{uuid.uuid4().hex[:6]}"
-    names = [f"{site}-cam{i}" for i in range(devices)]
     with session_factory(engine)() as s:
-        create_site(s, site, "Benchmark site", "Africa/Casablanca")
-        s.flush()
-        tokens = [create_device(s, d, site) for d in names]
+        names, tokens = _site(s, site, devices, False)
+        plain = [_site(s, f"{site}-p{k}", devices, False) for k in range(2)]
+        judged = [_site(s, f"{site}-t{k}", devices, True) for k in range(2)]
         reader = create_token(s, "reader", site_id=site)
         s.commit()
     engine.dispose()
@@ -145,22 +187,16 @@ def bench_server(database_url: str | None, events: int, devices: int = 8, querie
                 break
             except OSError:
                 time.sleep(0.1)
-        errors: list[str] = []
-        per = [events // devices + (1 if i < events % devices else 0) for i in range(devices)]
-        threads = [
-            threading.Thread(target=_post_all, args=(port, d, t, n, i, errors))
-            for i, (d, t, n) in enumerate(zip(names, tokens, per, strict=True))
-        ]
-        start = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        seconds = time.perf_counter() - start
-        if errors:
-            raise RuntimeError(f"ingest failed: {errors[0]}")
+        seconds = _ingest(port, names, tokens, events, 0)
         stored = _stored_total(port, reader, site)
         times = _query_times(port, reader, site, names, queries)
+        half = max(target_events // 2, devices)
+        plain_s = judged_s = 0.0
+        for k, (first, second) in enumerate(((plain[0], judged[0]), (judged[1], plain[1]))):
+            a = _ingest(port, *first, half, 100 + k, DEVICE_BATCH)
+            b = _ingest(port, *second, half, 200 + k, DEVICE_BATCH)
+            plain_s += a if first in plain else b
+            judged_s += b if first in plain else a
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -177,4 +213,8 @@ def bench_server(database_url: str | None, events: int, devices: int = 8, querie
         "workers": workers,
         "errors": 0,
         "lost": events - stored,
+        "targets_events": 2 * half,
+        "targets_ingest_events_per_s": round(2 * half / judged_s, 1),
+        "no_targets_ingest_events_per_s": round(2 * half / plain_s, 1),
+        "targets_over_no_targets": round(plain_s / judged_s, 3),
     }

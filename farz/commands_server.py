@@ -106,6 +106,9 @@ def register_bench(bench_sub: SubParsers) -> None:
     b.add_argument("--devices", type=int, default=8)
     b.add_argument("--queries", type=int, default=200)
     b.add_argument("--workers", type=int, default=1, help="server worker processes")
+    b.add_argument(
+        "--target-events", type=int, default=20_000, help="events for the side-by-side ingest into sites with and without purity targets"
+    )
     b.add_argument("--json", action="store_true")
     b.set_defaults(handler=run_bench_server)
 
@@ -265,10 +268,12 @@ def run_server(args: argparse.Namespace) -> int:
 def run_bench_server(args: argparse.Namespace) -> int:
     from bench.server import bench_server
 
-    result = bench_server(_database_url(args) if args.database_url else None, args.events, args.devices, args.queries, args.workers)
+    result = bench_server(
+        _database_url(args) if args.database_url else None, args.events, args.devices, args.queries, args.workers, args.target_events
+    )
     if args.json:
         print(json.dumps(result))
     else:
         for key, value in result.items():
-            print(f"{key:<24}{value}")
+            print(f"{key:<32}{value}")
     return 0

@@ -111,13 +111,14 @@ def ingest(session: Session, device: Device, site: Site, body: IngestIn, setting
             line, ts = str(r["line"]), r["ts"]
             assert isinstance(ts, datetime)
             newest[line] = max(ts, newest.get(line, ts))
-    targets.evaluate_lines(session, site.id, newest)
+    open_now = targets.open_keys(session, site.id)
+    targets.evaluate_lines(session, site.id, newest, open_now)
     if body.heartbeat is not None or inserted:
         device.last_seen = now
     if body.heartbeat is not None:
         device.heartbeat = json.dumps({**body.heartbeat.model_dump(exclude_none=True), "received": now.isoformat()})
     if body.heartbeat is not None or inserted:
-        targets.judge_device(session, device, settings.offline_after_s, settings.outbox_alert_depth, now)
+        targets.judge_device(session, device, settings.offline_after_s, settings.outbox_alert_depth, now, open_now)
     session.commit()
     return IngestOut(accepted=len(inserted), duplicates=len(rows) - len(inserted) + repeated, rejected=rejected)
 

@@ -107,13 +107,26 @@ def _insert(session: Session) -> Any:
     return dialect.insert(Alert.__table__)
 
 
-def _open(session: Session, site_id: str, key: str, values: dict[str, object]) -> None:
+def open_keys(session: Session, site_id: str) -> set[str]:
+    """What is breached on a site now (the ``open_key`` of each open alert): one indexed query, usually empty."""
+    keys = session.execute(select(Alert.open_key).where(Alert.site_id == site_id, Alert.open_key.is_not(None))).scalars()
+    return {k for k in keys if k is not None}
+
+
+def _open(session: Session, site_id: str, key: str, values: dict[str, object], open_now: set[str]) -> None:
     """Open the alert ``key`` unless it is open already (safe with several server workers)."""
+    if key in open_now:
+        return
     stmt = _insert(session).values(site_id=site_id, open_key=key, **values).on_conflict_do_nothing(index_elements=["site_id", "open_key"])
     session.execute(stmt)
+    open_now.add(key)
 
 
-def _close(session: Session, site_id: str, key: str, at: datetime, value: float | None, items: int | None) -> None:
+def _close(
+    session: Session, site_id: str, key: str, at: datetime, value: float | None, items: int | None, open_now: set[str] | None = None
+) -> None:
+    if open_now is not None and key not in open_now:
+        return
     row = session.execute(select(Alert).where(Alert.site_id == site_id, Alert.open_key == key)).scalar_one_or_none()
     if row is not None:
         row.ended, row.open_key = at, None
@@ -121,21 +134,37 @@ def _close(session: Session, site_id: str, key: str, at: datetime, value: float 
             row.value = value
         if items is not None:
             row.items = items
+    if open_now is not None:
+        open_now.discard(key)
 
 
-def evaluate_lines(session: Session, site_id: str, newest: dict[str, datetime]) -> None:
+def evaluate_lines(session: Session, site_id: str, newest: dict[str, datetime], open_now: set[str]) -> None:
     """Judge the targets of each line that just got counts (``newest``: line → its newest count's time), in
-    the ingest's own transaction (after the rollups are bumped)."""
+    the ingest's own transaction (after the rollups are bumped). One query for the targets and, when there
+    are any, one for every window's minute counts."""
     if not newest:
         return
     targets = session.execute(select(LineTarget).where(LineTarget.site_id == site_id, LineTarget.line.in_(list(newest)))).scalars().all()
-    windows: dict[tuple[str, int], dict[str, int]] = {}
+    if not targets:
+        return
+    ends = {line: as_utc(t).replace(second=0, microsecond=0) for line, t in newest.items()}
+    widest = max(t.window_min for t in targets)
+    stmt = select(RollupMinute.line, RollupMinute.cls, RollupMinute.bucket, RollupMinute.count).where(
+        RollupMinute.site_id == site_id,
+        RollupMinute.bucket > min(ends.values()) - timedelta(minutes=widest),
+        RollupMinute.bucket <= max(ends.values()),
+        RollupMinute.line.in_({t.line for t in targets}),
+        RollupMinute.direction == "in",
+    )
+    minutes = [(line, cls, as_utc(bucket), int(n)) for line, cls, bucket, n in session.execute(stmt)]
     for target in targets:
-        end = newest[target.line]
-        key = (target.line, target.window_min)
-        if key not in windows:
-            windows[key] = window_counts(session, site_id, target.line, end, target.window_min)
-        verdict = judge(target, windows[key])
+        end = ends[target.line]
+        first = end - timedelta(minutes=target.window_min)
+        counts: dict[str, int] = {}
+        for line, cls, bucket, n in minutes:
+            if line == target.line and first < bucket <= end:
+                counts[cls] = counts.get(cls, 0) + n
+        verdict = judge(target, counts)
         if verdict.measured is None:
             continue
         alert_key = f"purity:{target.id}"
@@ -147,21 +176,24 @@ def evaluate_lines(session: Session, site_id: str, newest: dict[str, datetime]) 
                 "summary": describe(target),
                 "value": round(verdict.measured, 4),
                 "items": verdict.items,
-                "started": end,
+                "started": newest[target.line],
             }
-            _open(session, site_id, alert_key, values)
+            _open(session, site_id, alert_key, values, open_now)
         else:
-            _close(session, site_id, alert_key, end, round(verdict.measured, 4), verdict.items)
+            _close(session, site_id, alert_key, newest[target.line], round(verdict.measured, 4), verdict.items, open_now)
 
 
 def evaluate_devices(session: Session, site_id: str, offline_after_s: float, outbox_alert_depth: int, now: datetime | None = None) -> None:
     """Open or close each device's offline and outbox alerts (on reads of alerts and on the live stream's ticks)."""
     now = now or datetime.now(UTC)
+    open_now = open_keys(session, site_id)
     for device in session.execute(select(Device).where(Device.site_id == site_id)).scalars():
-        judge_device(session, device, offline_after_s, outbox_alert_depth, now)
+        judge_device(session, device, offline_after_s, outbox_alert_depth, now, open_now)
 
 
-def judge_device(session: Session, device: Device, offline_after_s: float, outbox_alert_depth: int, now: datetime) -> None:
+def judge_device(
+    session: Session, device: Device, offline_after_s: float, outbox_alert_depth: int, now: datetime, open_now: set[str]
+) -> None:
     """One device's offline and outbox alerts, from its last contact and its last heartbeat."""
     seen = as_utc(device.last_seen) if device.last_seen else None
     key = f"device_offline:{device.id}"
@@ -174,9 +206,9 @@ def judge_device(session: Session, device: Device, offline_after_s: float, outbo
             "items": 0,
             "started": seen + timedelta(seconds=offline_after_s),
         }
-        _open(session, device.site_id, key, values)
+        _open(session, device.site_id, key, values, open_now)
     elif seen is not None:
-        _close(session, device.site_id, key, seen, None, None)
+        _close(session, device.site_id, key, seen, None, None, open_now)
     depth = (json.loads(device.heartbeat) if device.heartbeat else {}).get("outbox_depth")
     key = f"outbox:{device.id}"
     if isinstance(depth, int) and depth > outbox_alert_depth:
@@ -188,9 +220,9 @@ def judge_device(session: Session, device: Device, offline_after_s: float, outbo
             "items": 0,
             "started": seen or now,
         }
-        _open(session, device.site_id, key, values)
+        _open(session, device.site_id, key, values, open_now)
     elif isinstance(depth, int):
-        _close(session, device.site_id, key, seen or now, float(depth), None)
+        _close(session, device.site_id, key, seen or now, float(depth), None, open_now)
 
 
 def target_states(session: Session, site_id: str, now: datetime | None = None) -> list[dict[str, object]]:
