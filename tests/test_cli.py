@@ -115,19 +115,24 @@ def test_bench_edge_json_has_every_method_side_by_side() -> None:
     assert stages["inference"] > stages["track"]
 
 
+def farz_json(*args: str) -> dict[str, object]:
+    """Run ``farz ARGS`` from the repository root; its stdout as JSON (it must exit 0)."""
+    repo = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-m", "farz", *args], capture_output=True, text=True, check=False, cwd=repo, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
+
 def test_bench_agent_runs_with_masks_and_a_watched_token_protected_live_view() -> None:
     repo = Path(__file__).resolve().parent.parent
     video = repo / "datasets" / "samples" / "belt-a.mp4"
-    proc = subprocess.run(
-        [sys.executable, "-m", "farz", "bench", "agent", "--video", str(video), "--rounds", "1", "--json"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=repo,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    result = json.loads(proc.stdout)
+    result = farz_json("bench", "agent", "--video", str(video), "--rounds", "1", "--json")
     assert result["same_counts"] is True and result["privacy_masks"] == 2
     assert result["live_view_requests_served"] >= 1 and result["live_view_requests_refused"] == 1
     assert result["agent_fps"] > 0 and result["count_fps"] > 0
+
+
+def test_bench_server_measures_ingest_with_and_without_targets_side_by_side() -> None:
+    result = farz_json("bench", "server", "--events", "2000", "--queries", "20", "--target-events", "2000", "--json")
+    assert result["lost"] == 0 and result["errors"] == 0 and result["targets_events"] == 2000
+    assert result["targets_ingest_events_per_s"] > 0 and 0 < result["targets_over_no_targets"] < 3
