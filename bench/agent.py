@@ -119,7 +119,7 @@ def _run(args: list[str]) -> tuple[dict[str, object], float]:
     return json.loads(out.decode().strip().splitlines()[-1]), usage.ru_maxrss / 1024.0
 
 
-def bench_agent(video: Path, model: Path, rounds: int = 2, classifier: Path | None = None) -> dict[str, object]:
+def bench_agent(video: Path, model: Path, rounds: int = 4, classifier: Path | None = None) -> dict[str, object]:
     """Best-of-``rounds`` frames/s of ``farz count`` and ``farz device run --once``, and peak memory (both
     with ``classifier``: the two-stage pipeline; None: the detector's classes)."""
     material = ["--classifier", str(classifier) if classifier is not None else "none"]
