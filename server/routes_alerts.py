@@ -13,7 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from server import targets
 from server.auth import AdminError, Principal
 from server.deps import PrincipalDep, SessionDep, SettingsDep, readable_site
-from server.routes_api import _csv, _wants_csv
+from server.formats import csv_response, wants_csv
 from server.schemas import ID
 
 router = APIRouter(prefix="/api/v1")
@@ -148,7 +148,7 @@ def get_alerts(
     targets.evaluate_devices(session, row.id, settings.offline_after_s, settings.outbox_alert_depth, datetime.now(UTC))
     session.commit()
     alerts = targets.alert_rows(session, row.id, from_, to, open, limit)
-    if _wants_csv(request, format):
+    if wants_csv(request, format):
         columns = ["id", "kind", "line", "device", "summary", "value", "items", "started", "ended", "open"]
-        return _csv(alerts, columns)
+        return csv_response(alerts, columns)
     return AlertsOut.model_validate({"site": row.id, "alerts": alerts})

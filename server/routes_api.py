@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
@@ -15,6 +13,7 @@ from sqlalchemy import func, select
 
 from server import aggregates
 from server.deps import PrincipalDep, SessionDep, SettingsDep, readable_site
+from server.formats import csv_response, wants_csv
 from server.ingest import ingest
 from server.models import Device, Site
 from server.schemas import CompositionOut, CountsOut, IngestIn, IngestOut, SiteOut, SummaryOut, WhoAmIOut
@@ -55,18 +54,6 @@ def post_ingest(body: IngestIn, request: Request, principal: PrincipalDep, sessi
     return result
 
 
-def _wants_csv(request: Request, fmt: str | None) -> bool:
-    return fmt == "csv" or (fmt is None and "text/csv" in request.headers.get("accept", ""))
-
-
-def _csv(rows: list[dict[str, object]], columns: list[str]) -> Response:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8")
-
-
 @router.get(
     "/counts",
     response_model=CountsOut,
@@ -100,8 +87,8 @@ def get_counts(
     size = limit or settings.page_size
     page = points[offset : offset + size]
     next_offset = offset + size if offset + size < len(points) else None
-    if _wants_csv(request, format):
-        return _csv(page, ["start", "device", "line", "class", "direction", "count"])
+    if wants_csv(request, format):
+        return csv_response(page, ["start", "device", "line", "class", "direction", "count"])
     # Built directly (not through the response model) so that large series serialise quickly; same shape.
     body = {"site": row.id, "bucket": bucket, "from": start.isoformat(), "to": end.isoformat(), "series": page, "next_offset": next_offset}
     return JSONResponse(body)
@@ -136,13 +123,13 @@ def get_composition(
     if bucket == "15min" and end - start > timedelta(days=31):
         raise HTTPException(422, "15min buckets cover at most 31 days: use hour or day")
     classes, points = aggregates.composition(session, row, bucket, start, end, direction, device, line)
-    if _wants_csv(request, format):
+    if wants_csv(request, format):
         rows = [
             {"start": p["start"], "class": c, "count": n, "total": p["total"], "share": p["shares"][c]}  # type: ignore[index]
             for p in points
             for c, n in p["counts"].items()  # type: ignore[attr-defined]
         ]
-        return _csv(rows, ["start", "class", "count", "total", "share"])
+        return csv_response(rows, ["start", "class", "count", "total", "share"])
     body = {
         "site": row.id,
         "bucket": bucket,
@@ -188,12 +175,12 @@ def get_summary(
         this_week=aggregates.period(session, site, week),
         devices=aggregates.device_health(session, site, settings.offline_after_s),
     )
-    if _wants_csv(request, format):
+    if wants_csv(request, format):
         rows = [
             {"period": name, "direction": d, "class": c, "count": n}
             for name, p in (("today", summary.today), ("this_week", summary.this_week))
             for d, per in p.counts.items()
             for c, n in sorted(per.items())
         ]
-        return _csv(rows, ["period", "direction", "class", "count"])
+        return csv_response(rows, ["period", "direction", "class", "count"])
     return summary
