@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server import ngsi, registry, routes_alerts, routes_api, routes_live
+from server import ngsi, registry, routes_alerts, routes_api, routes_labels, routes_live
 from server.db import WalGuard, make_engine, session_factory
 from server.settings import Settings
 
@@ -71,6 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.wal_guard = WalGuard(engine)
     app.include_router(routes_api.router, tags=["api"])
     app.include_router(routes_alerts.router, tags=["targets and alerts"])
+    app.include_router(routes_labels.router, tags=["time labels"])
     app.include_router(routes_live.router, tags=["live"])
     app.include_router(ngsi.router, tags=["ngsi-ld"])
     app.include_router(registry.router, tags=["models and samples"])

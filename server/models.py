@@ -170,3 +170,17 @@ class Alert(Base):
     started: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ended: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     open_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class TimeLabel(Base):
+    """Staff's name for a period on a site (or one line of it): ``load from supplier A, 10:00-10:40``."""
+
+    __tablename__ = "time_labels"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    line: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    text: Mapped[str] = mapped_column(String(200))
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(16))  # the role of the token that made it

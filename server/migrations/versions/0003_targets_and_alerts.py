@@ -1,4 +1,4 @@
-"""purity targets and alerts
+"""purity targets, alerts and time labels
 
 Revision ID: 0003
 Revises: 0002
@@ -49,9 +49,25 @@ def upgrade() -> None:
         sa.UniqueConstraint("site_id", "open_key", name="uq_alerts_site_open_key"),
     )
     op.create_index("ix_alerts_site_id", "alerts", ["site_id"])
+    op.create_table(
+        "time_labels",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("site_id", sa.String(length=64), nullable=False),
+        sa.Column("line", sa.String(length=64), nullable=True),
+        sa.Column("start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("end", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("text", sa.String(length=200), nullable=False),
+        sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_by", sa.String(length=16), nullable=False),
+        sa.ForeignKeyConstraint(["site_id"], ["sites.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_time_labels_site_id", "time_labels", ["site_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_time_labels_site_id", table_name="time_labels")
+    op.drop_table("time_labels")
     op.drop_index("ix_alerts_site_id", table_name="alerts")
     op.drop_table("alerts")
     op.drop_index("ix_line_targets_site_id", table_name="line_targets")
