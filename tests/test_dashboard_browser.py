@@ -144,6 +144,9 @@ def test_a_purity_breach_turns_the_line_red_within_two_seconds_and_recovery_gree
     try:
         driver.get(f"{base}/#token={viewer}")
 
+        def text(selector: str) -> str:
+            return str(driver.execute_script("const e = document.querySelector(arguments[0]); return e ? e.textContent : '';", selector))
+
         def line_state() -> str:
             script = "const e = document.querySelector('#line-table tr[data-line=\"belt-1\"]'); return e ? e.dataset.lineState : '';"
             return str(driver.execute_script(script))
@@ -175,5 +178,15 @@ def test_a_purity_breach_turns_the_line_red_within_two_seconds_and_recovery_gree
         wait_for("ok", 2)
         assert driver.find_elements("css selector", "#alert-table tr.closed-alert")
         assert not driver.find_elements("css selector", "#alert-table tr.open-alert")
+        driver.set_window_size(1280, 900)
+        driver.find_element("id", "label-text").send_keys("load from supplier A")
+        for field, value in (("label-from", "00:00"), ("label-to", "23:59")):
+            driver.execute_script("document.getElementById(arguments[0]).value = arguments[1]", field, value)
+        driver.find_element("css selector", "#label-form button").click()
+        deadline = time.monotonic() + 10
+        while "supplier A" not in text("#label-table") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        row = text("#label-table tbody tr")
+        assert "load from supplier A" in row and "glass 62.5 %" in row and "plastic 37.5 %" in row, row
     finally:
         driver.quit()

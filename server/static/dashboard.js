@@ -79,6 +79,32 @@ function renderAlerts(data) {  // targets judged now (line colours) and the last
     '<tr><td colspan="4" class="muted">no alerts</td></tr>';
 }
 
+async function refreshLabels(site) {
+  const from = new Date(Date.now() - 7 * 86400e3);
+  const body = await api(`/api/v1/labels?${new URLSearchParams({ site, from: from.toISOString() })}`);
+  $("label-table").tBodies[0].innerHTML = body.labels.map((l) =>
+    `<tr data-label="${l.id}"><td>${esc(l.text)}${l.line ? ` <span class="muted">(${esc(l.line)})</span>` : ""}</td>` +
+    `<td>${clock(l.start)} – ${new Date(l.end).toTimeString().slice(0, 5)}</td><td>${l.total}</td>` +
+    `<td>${Object.entries(l.shares).map(([c, v]) => `${esc(c)} ${pct(v)}`).join(", ") || "–"}</td></tr>`).join("") ||
+    '<tr><td colspan="4" class="muted">no labelled periods this week</td></tr>';
+}
+
+async function addLabel(site) {
+  const at = (hhmm) => { const [h, m] = hhmm.split(":"); const t = new Date(); t.setHours(+h, +m, 0, 0); return t.toISOString(); };
+  const body = { site, start: at($("label-from").value), end: at($("label-to").value), text: $("label-text").value.trim() };
+  if ($("label-line").value.trim()) body.line = $("label-line").value.trim();
+  const r = await fetch("/api/v1/labels", {
+    method: "POST", headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+  if (!r.ok) {
+    const detail = (await r.json().catch(() => ({}))).detail;
+    $("label-error").textContent = Array.isArray(detail) ? detail.map((d) => d.msg).join("; ") : detail || `HTTP ${r.status}`;
+    return;
+  }
+  $("label-error").textContent = ""; $("label-text").value = "";
+  await refreshLabels(site);
+}
+
 const COLOURS = { cardboard: "#a0522d", glass: "#2a9d8f", metal: "#6c757d", paper: "#e9c46a", plastic: "#1d6fb8", trash: "#b23b1e" };
 const colour = (c, i) => COLOURS[c] || ["#7b2cbf", "#f4a261", "#588157", "#d62828"][i % 4];
 
@@ -116,12 +142,13 @@ async function refreshComposition(site) {
 }
 
 let compositionTimer = null;
-function scheduleComposition(site) {  // both charts, at most once a second, after counts change
+function scheduleComposition(site) {  // charts and labelled periods, at most once a second, after counts change
   if (compositionTimer) return;
   compositionTimer = setTimeout(() => {
     compositionTimer = null;
     refreshComposition(site).catch(() => {});
     refreshChart(site).catch(() => {});
+    refreshLabels(site).catch(() => {});
   }, 1000);
 }
 
@@ -141,6 +168,7 @@ async function open(site) {
   localStorage.setItem("farz-site", site);
   connect(site);
   await refreshChart(site);
+  await refreshLabels(site).catch(() => {});
 }
 
 async function start() {
@@ -154,6 +182,7 @@ async function start() {
   if (wanted && sites.some((s) => s.id === wanted)) $("site").value = wanted;
   $("site").onchange = () => open($("site").value);
   $("comp-range").onchange = () => refreshComposition($("site").value);
+  $("label-form").onsubmit = (e) => { e.preventDefault(); addLabel($("site").value); };
   if (sites.length) await open($("site").value);
   setInterval(() => refreshChart($("site").value), 60000);
 }
