@@ -55,3 +55,11 @@ class WalGuard:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def upsert_insert(session: Session, table: Any) -> Any:
+    """The dialect's INSERT that supports ON CONFLICT (PostgreSQL's or SQLite's) for ``table``."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)

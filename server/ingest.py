@@ -5,26 +5,18 @@ from __future__ import annotations
 import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, func
 from sqlalchemy.orm import Session
 
 from server import targets
+from server.db import upsert_insert
 from server.models import Device, Event, RollupDay, RollupHour, RollupMinute, Site
 from server.schemas import CountEventIn, IngestIn, IngestOut, Rejected
 from server.settings import Settings
 
 RollupKey = tuple[object, str, str, str, str]  # bucket, device, line, class, direction
-
-
-def _insert(session: Session, table: Any) -> Any:
-    """The dialect's INSERT that supports ON CONFLICT (PostgreSQL's or SQLite's)."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
 
 
 def _bump(session: Session, table: Table, site_id: str, counts: Counter[RollupKey]) -> None:
@@ -34,7 +26,7 @@ def _bump(session: Session, table: Table, site_id: str, counts: Counter[RollupKe
         {"site_id": site_id, "bucket": b, "device_id": d, "line": ln, "class": c, "direction": dr, "count": n}
         for (b, d, ln, c, dr), n in counts.items()
     ]
-    stmt = _insert(session, table)
+    stmt = upsert_insert(session, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=["site_id", "bucket", "device_id", "line", "class", "direction"],
         set_={"count": table.c["count"] + stmt.excluded["count"]},
@@ -88,7 +80,7 @@ def ingest(session: Session, device: Device, site: Site, body: IngestIn, setting
     inserted: list[dict[str, object]] = []
     if rows:
         table = Event.__table__
-        stmt = _insert(session, table).on_conflict_do_nothing(index_elements=["device_id", "event_id"])
+        stmt = upsert_insert(session, table).on_conflict_do_nothing(index_elements=["device_id", "event_id"])
         returning = stmt.returning(table.c.event_id)
         new_ids = {r[0] for r in session.execute(returning, rows)}
         inserted = [r for r in rows if r["event_id"] in new_ids]

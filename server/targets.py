@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.aggregates import as_utc
 from server.auth import AdminError
+from server.db import upsert_insert
 from server.models import Alert, Device, LineTarget, RollupMinute, Site
 
 KINDS = ("min", "max")
@@ -100,13 +100,6 @@ def judge(target: LineTarget, counts: dict[str, int]) -> Judgement:
     return Judgement(items, measured, breached)
 
 
-def _insert(session: Session) -> Any:
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(Alert.__table__)
-
-
 def open_keys(session: Session, site_id: str) -> set[str]:
     """What is breached on a site now (the ``open_key`` of each open alert): one indexed query, usually empty."""
     keys = session.execute(select(Alert.open_key).where(Alert.site_id == site_id, Alert.open_key.is_not(None))).scalars()
@@ -117,7 +110,11 @@ def _open(session: Session, site_id: str, key: str, values: dict[str, object], o
     """Open the alert ``key`` unless it is open already (safe with several server workers)."""
     if key in open_now:
         return
-    stmt = _insert(session).values(site_id=site_id, open_key=key, **values).on_conflict_do_nothing(index_elements=["site_id", "open_key"])
+    stmt = (
+        upsert_insert(session, Alert.__table__)
+        .values(site_id=site_id, open_key=key, **values)
+        .on_conflict_do_nothing(index_elements=["site_id", "open_key"])
+    )
     session.execute(stmt)
     open_now.add(key)
 
