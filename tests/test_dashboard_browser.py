@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from browser import chrome, needs_chromium, screenshot
@@ -84,6 +85,11 @@ def post_event(base: str, device_token: str, cls: str) -> None:
     assert json.loads(urllib.request.urlopen(request).read())["accepted"] == 1
 
 
+def page_text(driver: Any, selector: str) -> str:
+    """Read in one script call: the page replaces rows while it updates (no stale elements)."""
+    return str(driver.execute_script("const e = document.querySelector(arguments[0]); return e ? e.textContent : '';", selector))
+
+
 @needs_chromium
 def test_a_count_shows_on_the_dashboard_within_one_second(server: tuple[str, str, str], tmp_path: Path) -> None:
     base, viewer, device = server
@@ -92,8 +98,7 @@ def test_a_count_shows_on_the_dashboard_within_one_second(server: tuple[str, str
         driver.get(f"{base}/#token={viewer}")
 
         def text(selector: str) -> str:
-            """Read in one script call: the page replaces rows while it updates (no stale elements)."""
-            return str(driver.execute_script("const e = document.querySelector(arguments[0]); return e ? e.textContent : '';", selector))
+            return page_text(driver, selector)
 
         def attribute(selector: str, name: str) -> str:
             script = "const e = document.querySelector(arguments[0]); return e && e.getAttribute(arguments[1]);"
@@ -145,7 +150,7 @@ def test_a_purity_breach_turns_the_line_red_within_two_seconds_and_recovery_gree
         driver.get(f"{base}/#token={viewer}")
 
         def text(selector: str) -> str:
-            return str(driver.execute_script("const e = document.querySelector(arguments[0]); return e ? e.textContent : '';", selector))
+            return page_text(driver, selector)
 
         def line_state() -> str:
             script = "const e = document.querySelector('#line-table tr[data-line=\"belt-1\"]'); return e ? e.dataset.lineState : '';"
