@@ -82,6 +82,43 @@ def register(sub: SubParsers) -> None:
     st.add_argument("--min-items", type=int, default=20, help="items the window must hold before it is judged (default 20)")
     _db_arg(st)
     st.set_defaults(handler=run_set_target)
+    sh = a.add_parser(
+        "set-shift",
+        help="a named shift in the site's time zone (an end at or before the start runs into the next day)",
+        description="Example: --site berkane-c1 --name night --start 22:00 --end 06:00. A shift given again replaces the old one.",
+    )
+    sh.add_argument("--site", required=True)
+    sh.add_argument("--name", required=True)
+    sh.add_argument("--start", required=True, metavar="HH:MM")
+    sh.add_argument("--end", required=True, metavar="HH:MM")
+    _db_arg(sh)
+    sh.set_defaults(handler=run_set_shift)
+    wh = a.add_parser(
+        "set-webhook",
+        help="POST the site's alerts (opened, closed) as JSON to a URL, retried with backoff; --remove stops it",
+        description="Each body is {type: alert.opened|alert.closed, site, alert}. With --secret-env, the header "
+        "X-Farz-Signature: sha256=<HMAC-SHA256 of the body> lets the receiver check it came from this server.",
+    )
+    wh.add_argument("--site", required=True)
+    what = wh.add_mutually_exclusive_group(required=True)
+    what.add_argument("--url", help="http:// or https:// address of the receiver")
+    what.add_argument("--remove", action="store_true", help="remove the site's webhook")
+    wh.add_argument("--secret-env", metavar="VAR", default=None, help="name of an environment variable holding the signing secret")
+    _db_arg(wh)
+    wh.set_defaults(handler=run_set_webhook)
+    rep = s.add_parser(
+        "report",
+        help="write a shift report (PDF, or JSON/CSV by the file's suffix) straight from the database",
+        description="Example: farz server report --site berkane-c1 --date 2026-12-02 --shift morning --out morning.pdf. "
+        "DATE is the local day the shift starts on. The figures are the ones /api/v1/reports/shift serves.",
+    )
+    rep.add_argument("--site", required=True)
+    rep.add_argument("--date", required=True, metavar="YYYY-MM-DD")
+    rep.add_argument("--shift", required=True, metavar="NAME")
+    rep.add_argument("--out", required=True, type=Path, metavar="FILE", help="FILE.pdf, FILE.json or FILE.csv")
+    rep.add_argument("--config", type=Path, default=None, help="server settings YAML (for offline_after_s)")
+    _db_arg(rep)
+    rep.set_defaults(handler=run_report)
     push = s.add_parser("push-ngsi", help="upsert today's NGSI-LD entities into a FIWARE context broker (run it from cron or a timer)")
     push.add_argument("--broker", required=True, metavar="URL", help="context broker base URL, e.g. http://orion-ld:1026")
     push.add_argument("--context-url", required=True, help="public URL of this server's /ngsi-ld/context.jsonld")
@@ -190,6 +227,76 @@ def run_set_target(args: argparse.Namespace) -> int:
     def action(session: Any) -> str:
         rows = [set_target(session, args.site, args.line, cls, kind, share, args.window_min, args.min_items) for kind, cls, share in wanted]
         return "\n".join(f"target {row.id} on {args.site}/{args.line}: {describe(row)}, judged from {row.min_items} items" for row in rows)
+
+    return _admin(args, action)
+
+
+def run_set_shift(args: argparse.Namespace) -> int:
+    from server.shifts import set_shift
+
+    def action(session: Any) -> str:
+        row = set_shift(session, args.site, args.name, args.start, args.end)
+        return f"shift {row.name!r} on {args.site}: {row.start}-{row.end}" + (" (ends the next day)" if row.end <= row.start else "")
+
+    return _admin(args, action)
+
+
+def run_set_webhook(args: argparse.Namespace) -> int:
+    from server.auth import AdminError
+    from server.webhooks import set_webhook
+
+    secret = None
+    if args.secret_env:
+        secret = os.environ.get(args.secret_env)
+        if not secret:
+            raise AdminError(f"--secret-env {args.secret_env}: that environment variable is not set or empty")
+
+    def action(session: Any) -> str:
+        set_webhook(session, args.site, None if args.remove else args.url, secret)
+        if args.remove:
+            return f"{args.site}: webhook removed"
+        return f"{args.site}: alerts go to {args.url}" + (" (signed)" if secret else "")
+
+    return _admin(args, action)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from server.auth import AdminError
+    from server.formats import csv_text
+    from server.models import Site
+    from server.reports import CSV_COLUMNS, csv_rows, shift_report
+    from server.settings import Settings
+    from server.shifts import find_shift
+
+    suffix = args.out.suffix.lower()
+    if suffix not in (".pdf", ".json", ".csv"):
+        raise AdminError(f"--out {args.out}: name a .pdf, .json or .csv file")
+    try:
+        day = dt.date.fromisoformat(args.date)
+    except ValueError:
+        raise AdminError(f"--date {args.date!r} is not a date as YYYY-MM-DD") from None
+    settings = Settings.load(args.config)
+
+    def action(session: Any) -> str:
+        site = session.get(Site, args.site)
+        if site is None:
+            raise AdminError(f"unknown site {args.site!r}")
+        report = shift_report(session, site, find_shift(session, site.id, args.shift), day, settings.offline_after_s)
+        if suffix == ".pdf":
+            from server.report_pdf import render_pdf
+
+            data = render_pdf(report)
+        elif suffix == ".json":
+            data = report.model_dump_json(indent=2, by_alias=True).encode()
+        else:
+            data = csv_text(csv_rows(report), CSV_COLUMNS).encode()
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_bytes(data)
+        t = report.totals
+        shift = f"shift {report.shift.name} of {report.shift.date}"
+        return f"{args.out}: {shift}, {t.total_in} items in, {t.total_out} out, {len(report.alerts)} alerts"
 
     return _admin(args, action)
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
-from server.models import Device, RollupDay, RollupHour, RollupMinute, Site
+from server.models import Device, RollupDay, RollupHour, RollupMinute, Site, TimeLabel
 from server.schemas import DeviceHealth, PeriodTotals
 
 BUCKETS = ("minute", "hour", "day", "week")
@@ -173,3 +173,24 @@ def composition(
             }
         )
     return classes, out
+
+
+def label_with_counts(session: Session, site: Site, label: TimeLabel) -> dict[str, object]:
+    """A time label with the items counted `in` during it (on its line or the whole site), from the minute rollups."""
+    start, end = as_utc(label.start), as_utc(label.end)
+    counts: dict[str, int] = defaultdict(int)
+    for row in series(session, site, "minute", start.replace(second=0, microsecond=0), end, None, label.line):
+        if row["direction"] == "in":
+            counts[str(row["class"])] += int(row["count"])  # type: ignore[call-overload]
+    total = sum(counts.values())
+    return {
+        "id": label.id,
+        "line": label.line,
+        "start": start.astimezone(ZoneInfo(site.tz)).isoformat(),
+        "end": end.astimezone(ZoneInfo(site.tz)).isoformat(),
+        "text": label.text,
+        "created_by": label.created_by,
+        "total": total,
+        "counts": dict(sorted(counts.items())),
+        "shares": {c: round(n / total, 4) for c, n in sorted(counts.items())} if total else {},
+    }

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -11,9 +12,10 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server import ngsi, registry, routes_alerts, routes_api, routes_labels, routes_live
+from server import ngsi, registry, routes_alerts, routes_api, routes_labels, routes_live, routes_reports
 from server.db import WalGuard, make_engine, session_factory
 from server.settings import Settings
+from server.webhooks import Sender
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -56,8 +58,21 @@ class BodyTooLarge(Exception):
 
 
 def create_app(settings: Settings) -> FastAPI:
-    """The app for ``settings``; the database must be migrated (``farz server migrate``)."""
+    """The app for ``settings``; the database must be migrated (``farz server migrate``). While it is served,
+    a thread sends the sites' alert webhooks."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        s = settings
+        sender = Sender(app.state.sessions, s.webhook_poll_s, s.webhook_timeout_s, s.webhook_backoff_s, s.webhook_max_attempts)
+        sender.start()
+        try:
+            yield
+        finally:
+            sender.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="farz server",
         version="0.1.0",
         summary="Waste items counted at sorting points: ingest from devices, aggregates for staff and the city.",
@@ -72,6 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(routes_api.router, tags=["api"])
     app.include_router(routes_alerts.router, tags=["targets and alerts"])
     app.include_router(routes_labels.router, tags=["time labels"])
+    app.include_router(routes_reports.router, tags=["shifts and reports"])
     app.include_router(routes_live.router, tags=["live"])
     app.include_router(ngsi.router, tags=["ngsi-ld"])
     app.include_router(registry.router, tags=["models and samples"])

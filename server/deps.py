@@ -58,3 +58,9 @@ def readable_site(session: Session, principal: Principal, site_id: str | None) -
     if site is None:
         raise HTTPException(404, f"unknown site {site_id!r}")
     return site
+
+
+def require_admin(principal: Principal, site_id: str, what: str) -> None:
+    """403 unless ``principal`` is an admin who may read ``site_id``."""
+    if principal.role != "admin" or not principal.may_read(site_id):
+        raise HTTPException(403, f"only an admin of this site may {what}")

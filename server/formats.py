@@ -13,10 +13,14 @@ def wants_csv(request: Request, fmt: str | None) -> bool:
     return fmt == "csv" or (fmt is None and "text/csv" in request.headers.get("accept", ""))
 
 
-def csv_response(rows: list[dict[str, object]], columns: list[str]) -> Response:
-    """``rows`` as CSV with a header of ``columns`` (other keys are left out)."""
+def csv_text(rows: list[dict[str, object]], columns: list[str]) -> str:
+    """``rows`` as CSV with a header of ``columns`` (other keys are left out, missing ones empty)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
-    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8")
+    return buf.getvalue()
+
+
+def csv_response(rows: list[dict[str, object]], columns: list[str]) -> Response:
+    return Response(csv_text(rows, columns), media_type="text/csv; charset=utf-8")

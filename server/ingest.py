@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Table, func
 from sqlalchemy.orm import Session
 
-from server import targets
+from server import availability, targets
 from server.db import upsert_insert
 from server.models import Device, Event, RollupDay, RollupHour, RollupMinute, Site
 from server.schemas import CountEventIn, IngestIn, IngestOut, Rejected
@@ -107,6 +107,8 @@ def ingest(session: Session, device: Device, site: Site, body: IngestIn, setting
     targets.evaluate_lines(session, site.id, newest, open_now)
     if body.heartbeat is not None or inserted:
         device.last_seen = now
+        named = body.heartbeat.model if body.heartbeat is not None and body.heartbeat.model else None
+        availability.record_contact(session, site.id, device.id, now, named or (str(inserted[-1]["model"]) if inserted else ""))
     if body.heartbeat is not None:
         device.heartbeat = json.dumps({**body.heartbeat.model_dump(exclude_none=True), "received": now.isoformat()})
     if body.heartbeat is not None or inserted:

@@ -184,3 +184,54 @@ class TimeLabel(Base):
     text: Mapped[str] = mapped_column(String(200))
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[str] = mapped_column(String(16))  # the role of the token that made it
+
+
+class Shift(Base):
+    """A named shift of a site, in the site's own time zone: ``start``–``end`` as ``HH:MM``. An end at or before
+    the start means the shift runs into the next day (``22:00``–``06:00``; equal times: 24 hours)."""
+
+    __tablename__ = "shifts"
+    __table_args__ = (UniqueConstraint("site_id", "name", name="uq_shifts_site_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    start: Mapped[str] = mapped_column(String(5))
+    end: Mapped[str] = mapped_column(String(5))
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DeviceMinute(Base):
+    """A UTC minute in which a device reached the server (events or a heartbeat), with the models it named:
+    availability comes from the gaps between these minutes, and the models in use from ``model``."""
+
+    __tablename__ = "device_minutes"
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    minute: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(64), index=True)
+    model: Mapped[str] = mapped_column(String(200))
+
+
+class Webhook(Base):
+    """Where a site's alerts are POSTed as JSON (signed with HMAC-SHA256 of ``secret`` when one is set)."""
+
+    __tablename__ = "webhooks"
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookDelivery(Base):
+    """One alert message waiting for (or done with) its POST: written in the transaction that opened or closed
+    the alert, so none is lost; the sender retries with backoff until ``delivered`` or it gives up."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(String(64), index=True)
+    payload: Mapped[str] = mapped_column(Text)  # JSON
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    delivered: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    failed: Mapped[bool] = mapped_column(default=False)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))

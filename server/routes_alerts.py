@@ -11,10 +11,10 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from server import targets
-from server.auth import AdminError, Principal
-from server.deps import PrincipalDep, SessionDep, SettingsDep, readable_site
+from server.auth import AdminError
+from server.deps import PrincipalDep, SessionDep, SettingsDep, readable_site, require_admin
 from server.formats import csv_response, wants_csv
-from server.schemas import ID
+from server.schemas import ID, AlertOut
 
 router = APIRouter(prefix="/api/v1")
 
@@ -60,28 +60,9 @@ class TargetsOut(BaseModel):
     targets: list[TargetState]
 
 
-class AlertOut(BaseModel):
-    id: int
-    kind: Literal["purity", "device_offline", "outbox"]
-    line: str | None
-    device: str | None
-    target_id: int | None
-    summary: str
-    value: float = Field(description="measured share (purity), seconds silent (device_offline) or counts waiting (outbox)")
-    items: int
-    started: str
-    ended: str | None
-    open: bool
-
-
 class AlertsOut(BaseModel):
     site: str
     alerts: list[AlertOut]
-
-
-def _admin(principal: Principal, site: str) -> None:
-    if principal.role != "admin" or not principal.may_read(site):
-        raise HTTPException(403, "only an admin of this site may set targets")
 
 
 @router.get("/targets", response_model=TargetsOut, summary="A site's purity targets, each judged on its window ending now")
@@ -97,7 +78,7 @@ def get_targets(principal: PrincipalDep, session: SessionDep, site: Annotated[st
     responses={403: {"description": "not an admin of this site"}},
 )
 def post_target(body: TargetIn, principal: PrincipalDep, session: SessionDep) -> TargetState:
-    _admin(principal, body.site)
+    require_admin(principal, body.site, "set targets")
     readable_site(session, principal, body.site)
     try:
         row = targets.set_target(session, body.site, body.line, body.cls, body.kind, body.share, body.window_min, body.min_items)
@@ -115,7 +96,7 @@ def delete_target(
     site: Annotated[str | None, Query()] = None,
 ) -> Response:
     row = readable_site(session, principal, site)
-    _admin(principal, row.id)
+    require_admin(principal, row.id, "set targets")
     try:
         targets.delete_target(session, row.id, target_id)
     except AdminError as exc:

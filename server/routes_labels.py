@@ -3,23 +3,19 @@ what was counted in it, so labelled periods compare side by side. Counts come fr
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from server import aggregates
-from server.aggregates import as_utc
+from server.aggregates import label_with_counts
 from server.deps import PrincipalDep, SessionDep, readable_site
 from server.formats import csv_response, wants_csv
-from server.models import Site, TimeLabel
-from server.schemas import ID
+from server.models import TimeLabel
+from server.schemas import ID, LabelOut
 
 router = APIRouter(prefix="/api/v1")
 MAX_LABEL = timedelta(days=31)
@@ -55,41 +51,9 @@ class LabelIn(BaseModel):
         return self
 
 
-class LabelOut(BaseModel):
-    id: int
-    line: str | None
-    start: str
-    end: str
-    text: str
-    created_by: str
-    total: int = Field(description="items counted `in` in the period (on the line, or on the whole site)")
-    counts: dict[str, int]
-    shares: dict[str, float]
-
-
 class LabelsOut(BaseModel):
     site: str
     labels: list[LabelOut]
-
-
-def _with_counts(session: Session, site: Site, label: TimeLabel) -> dict[str, object]:
-    start, end = as_utc(label.start), as_utc(label.end)
-    counts: dict[str, int] = defaultdict(int)
-    for row in aggregates.series(session, site, "minute", start.replace(second=0, microsecond=0), end, None, label.line):
-        if row["direction"] == "in":
-            counts[str(row["class"])] += int(row["count"])  # type: ignore[call-overload]
-    total = sum(counts.values())
-    return {
-        "id": label.id,
-        "line": label.line,
-        "start": start.astimezone(ZoneInfo(site.tz)).isoformat(),
-        "end": end.astimezone(ZoneInfo(site.tz)).isoformat(),
-        "text": label.text,
-        "created_by": label.created_by,
-        "total": total,
-        "counts": dict(sorted(counts.items())),
-        "shares": {c: round(n / total, 4) for c, n in sorted(counts.items())} if total else {},
-    }
 
 
 @router.post(
@@ -114,7 +78,7 @@ def post_label(body: LabelIn, principal: PrincipalDep, session: SessionDep) -> L
     )
     session.add(label)
     session.commit()
-    return LabelOut.model_validate(_with_counts(session, site, label))
+    return LabelOut.model_validate(label_with_counts(session, site, label))
 
 
 @router.get(
@@ -139,7 +103,7 @@ def get_labels(
     if to is not None:
         stmt = stmt.where(TimeLabel.start < to)
     found = session.execute(stmt.order_by(TimeLabel.start, TimeLabel.id).limit(1000)).scalars()
-    labels = [LabelOut.model_validate(_with_counts(session, row, t)) for t in found]
+    labels = [LabelOut.model_validate(label_with_counts(session, row, t)) for t in found]
     if wants_csv(request, format):
         rows: list[dict[str, object]] = [
             {

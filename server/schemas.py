@@ -155,3 +155,29 @@ class WhoAmIOut(BaseModel):
     role: str
     site: str | None = Field(description="the site the token is bound to; null = every site")
     device_id: str | None = None
+
+
+class AlertOut(BaseModel):
+    id: int
+    kind: Literal["purity", "device_offline", "outbox"]
+    line: str | None
+    device: str | None
+    target_id: int | None
+    summary: str
+    value: float = Field(description="measured share (purity), seconds silent (device_offline) or counts waiting (outbox)")
+    items: int
+    started: str
+    ended: str | None
+    open: bool
+
+
+class LabelOut(BaseModel):
+    id: int
+    line: str | None
+    start: str
+    end: str
+    text: str
+    created_by: str
+    total: int = Field(description="items counted `in` in the period (on the line, or on the whole site)")
+    counts: dict[str, int]
+    shares: dict[str, float]

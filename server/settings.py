@@ -30,6 +30,10 @@ class Settings(BaseModel):
     page_size: int = Field(default=1000, ge=1, le=100_000)
     model_dir: str = Field(default="farz-models", description="where registered model files are kept")
     max_model_bytes: int = Field(default=64 * 2**20, ge=1024, description="largest model upload")
+    webhook_poll_s: float = Field(default=1.0, gt=0, description="how often the webhook sender looks for due messages")
+    webhook_timeout_s: float = Field(default=5.0, gt=0, description="how long one webhook POST may take")
+    webhook_backoff_s: float = Field(default=2.0, gt=0, description="first retry delay; it doubles per failure, at most an hour")
+    webhook_max_attempts: int = Field(default=20, ge=1, description="a message is given up after this many failed POSTs")
 
     @staticmethod
     def load(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:

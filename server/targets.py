@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from server import webhooks
 from server.aggregates import as_utc
 from server.auth import AdminError
 from server.db import upsert_insert
@@ -115,8 +116,17 @@ def _open(session: Session, site_id: str, key: str, values: dict[str, object], o
         .values(site_id=site_id, open_key=key, **values)
         .on_conflict_do_nothing(index_elements=["site_id", "open_key"])
     )
-    session.execute(stmt)
+    if getattr(session.execute(stmt), "rowcount", 0) == 1:  # inserted, not already open
+        _announce(session, site_id, key, "alert.opened")
     open_now.add(key)
+
+
+def _announce(session: Session, site_id: str, key: str, kind: str, row: Alert | None = None) -> None:
+    """Queue the alert's webhook message (when the site has a webhook) in this transaction."""
+    if row is None:
+        row = session.execute(select(Alert).where(Alert.site_id == site_id, Alert.open_key == key)).scalar_one_or_none()
+    if row is not None:
+        webhooks.enqueue(session, site_id, {"type": kind, "site": site_id, "alert": alert_dict(row)})
 
 
 def _close(
@@ -131,6 +141,8 @@ def _close(
             row.value = value
         if items is not None:
             row.items = items
+        session.flush()
+        _announce(session, site_id, key, "alert.closed", row)
     if open_now is not None:
         open_now.discard(key)
 
@@ -264,22 +276,24 @@ def alert_rows(
     if start is not None:
         stmt = stmt.where((Alert.ended.is_(None)) | (Alert.ended >= start))
     rows = session.execute(stmt.order_by(Alert.started.desc(), Alert.id.desc()).limit(limit)).scalars()
-    return [
-        {
-            "id": a.id,
-            "kind": a.kind,
-            "line": a.line,
-            "device": a.device_id,
-            "target_id": a.target_id,
-            "summary": a.summary,
-            "value": a.value,
-            "items": a.items,
-            "started": as_utc(a.started).isoformat(),
-            "ended": as_utc(a.ended).isoformat() if a.ended else None,
-            "open": a.ended is None,
-        }
-        for a in rows
-    ]
+    return [alert_dict(a) for a in rows]
+
+
+def alert_dict(a: Alert) -> dict[str, object]:
+    """An alert as the API, the reports and the webhook show it."""
+    return {
+        "id": a.id,
+        "kind": a.kind,
+        "line": a.line,
+        "device": a.device_id,
+        "target_id": a.target_id,
+        "summary": a.summary,
+        "value": a.value,
+        "items": a.items,
+        "started": as_utc(a.started).isoformat(),
+        "ended": as_utc(a.ended).isoformat() if a.ended else None,
+        "open": a.ended is None,
+    }
 
 
 def alerts_marker(session: Session, site_id: str) -> tuple[int, int]:
