@@ -115,8 +115,9 @@ def _open(session: Session, site_id: str, key: str, values: dict[str, object], o
         upsert_insert(session, Alert.__table__)
         .values(site_id=site_id, open_key=key, **values)
         .on_conflict_do_nothing(index_elements=["site_id", "open_key"])
+        .returning(Alert.__table__.c.id)
     )
-    if getattr(session.execute(stmt), "rowcount", 0) == 1:  # inserted, not already open
+    if session.execute(stmt).first() is not None:  # inserted, not already open
         _announce(session, site_id, key, "alert.opened")
     open_now.add(key)
 

@@ -4,7 +4,8 @@ Messages are written to ``webhook_deliveries`` in the transaction that opens or 
 waits on the network, and a message is lost neither by a crash nor by a receiver that is down). A ``Sender``
 thread in each server process POSTs due messages, claiming each one first so that several workers never send
 it twice at once, and retries failures with exponential backoff (``webhook_backoff_s`` doubling, at most an hour
-apart) up to ``webhook_max_attempts``. With a secret, ``X-Farz-Signature: sha256=<hex HMAC of the body>``.
+apart) up to ``webhook_max_attempts``. A site's messages go out in order: one waits while an older one is
+pending. With a secret, ``X-Farz-Signature: sha256=<hex HMAC of the body>``.
 """
 
 from __future__ import annotations
@@ -116,14 +117,16 @@ class Sender:
         with self.sessions() as session:
             now = now or datetime.now(UTC)
             due = session.execute(
-                select(WebhookDelivery.id, WebhookDelivery.next_attempt)
+                select(WebhookDelivery.id, WebhookDelivery.site_id, WebhookDelivery.next_attempt)
                 .where(WebhookDelivery.delivered.is_(None), WebhookDelivery.failed.is_(False), WebhookDelivery.next_attempt <= now)
                 .order_by(WebhookDelivery.next_attempt, WebhookDelivery.id)
                 .limit(50)
             ).all()
-            for delivery_id, planned in due:
+            for delivery_id, site_id, planned in due:
                 if self._stop.is_set():
                     break
+                if self._waits_behind(session, site_id, delivery_id):
+                    continue
                 lease = now + timedelta(seconds=self.timeout_s * 2 + 1)
                 claimed = session.execute(
                     update(WebhookDelivery)
@@ -136,6 +139,21 @@ class Sender:
                 delivered += self._send(session, delivery_id)
                 now = datetime.now(UTC)
         return delivered
+
+    @staticmethod
+    def _waits_behind(session: Session, site_id: str, delivery_id: int) -> bool:
+        """Whether an older message of the site is still pending: a site's messages arrive in order."""
+        older = session.execute(
+            select(WebhookDelivery.id)
+            .where(
+                WebhookDelivery.site_id == site_id,
+                WebhookDelivery.id < delivery_id,
+                WebhookDelivery.delivered.is_(None),
+                WebhookDelivery.failed.is_(False),
+            )
+            .limit(1)
+        ).first()
+        return older is not None
 
     def _send(self, session: Session, delivery_id: int) -> int:
         row = session.get(WebhookDelivery, delivery_id)
