@@ -76,9 +76,11 @@ def down_gaps(seen: list[datetime], start: datetime, end: datetime, offline_afte
 
 
 def availability(session: Session, site_id: str, device_id: str, start: datetime, end: datetime, offline_after_s: float) -> Availability:
-    """``device_id``'s availability over [start, end) (UTC; ``end`` is clipped by the caller to now)."""
+    """``device_id``'s availability over [start, end) in whole minutes (UTC; the caller clips ``end`` to now, and
+    the minute now runs in is counted)."""
     start = as_utc(start).replace(second=0, microsecond=0)
-    end = as_utc(end).replace(second=0, microsecond=0)
+    end_floor = as_utc(end).replace(second=0, microsecond=0)
+    end = end_floor if end_floor == as_utc(end) else end_floor + MINUTE  # the running minute counts
     look_back = start - math.ceil(offline_after_s / 60) * MINUTE
     rows = session.execute(
         select(DeviceMinute.minute, DeviceMinute.model)

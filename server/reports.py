@@ -133,7 +133,7 @@ def shift_report(session: Session, site: Site, shift: Shift, day: date, offline_
             if key not in hour_of:
                 hour_of[key] = max(datetime.fromisoformat(key).replace(minute=0), period.start).astimezone(tz).isoformat()
             per_hour[hour_of[key]][cls] += n
-    alerts = [AlertOut.model_validate(a) for a in targets.alert_rows(session, site.id, period.start, period.end)]
+    alerts = [_local_alert(a, tz) for a in targets.alert_rows(session, site.id, period.start, period.end)]
     devices = [
         _device(session, site, device, period.start, until, offline_after_s, tz)
         for device in session.execute(select(Device).where(Device.site_id == site.id).order_by(Device.id)).scalars()
@@ -166,6 +166,12 @@ def shift_report(session: Session, site: Site, shift: Shift, day: date, offline_
         models=sorted({m for d in devices for m in d.models}),
         labels=[LabelOut.model_validate(label_with_counts(session, site, label)) for label in labels],
     )
+
+
+def _local_alert(row: dict[str, object], tz: ZoneInfo) -> AlertOut:
+    """An alert with its times in the site's zone, like the rest of the report."""
+    local = {k: datetime.fromisoformat(str(row[k])).astimezone(tz).isoformat() if row[k] else None for k in ("started", "ended")}
+    return AlertOut.model_validate({**row, **local})
 
 
 def _device(

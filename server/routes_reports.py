@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from server import shifts, webhooks
+from server import shifts, targets, webhooks
 from server.auth import AdminError
 from server.deps import PrincipalDep, SessionDep, SettingsDep, readable_site, require_admin
 from server.formats import csv_response, wants_csv
@@ -117,6 +117,8 @@ def get_shift_report(
         found = shifts.find_shift(session, row.id, shift)
     except AdminError as exc:
         raise HTTPException(404, str(exc)) from None
+    targets.evaluate_devices(session, row.id, settings.offline_after_s, settings.outbox_alert_depth)
+    session.commit()
     report = shift_report(session, row, found, date, settings.offline_after_s)
     if format == "pdf":
         from server.report_pdf import render_pdf

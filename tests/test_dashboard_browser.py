@@ -1,4 +1,5 @@
-"""The staff dashboard in headless Chromium (Debian's package): an ingested event shows within 1 s, and the composition chart draws it."""
+"""The staff dashboard in headless Chromium (Debian's package): an ingested event shows within 1 s, the composition chart
+draws it, a breach turns a line red, and the shift report page shows the numbers the dashboard and the API show."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from browser import chrome, needs_chromium, screenshot
@@ -39,6 +41,9 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
     viewer = farz("server", "admin", "create-token", "--role", "viewer", "--database-url", db)
     target = ["--site", "berkane-c1", "--line", "belt-1", "--min", "glass=0.5", "--min-items", "2"]
     farz("server", "admin", "set-target", *target, "--database-url", db)
+    farz(
+        "server", "admin", "set-shift", "--site", "berkane-c1", "--name", "day", "--start", "00:00", "--end", "00:00", "--database-url", db
+    )
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "farz", "server", "run", "--port", str(port), "--database-url", db],
@@ -193,5 +198,50 @@ def test_a_purity_breach_turns_the_line_red_within_two_seconds_and_recovery_gree
             time.sleep(0.05)
         row = text("#label-table tbody tr")
         assert "load from supplier A" in row and "glass 62.5 %" in row and "plastic 37.5 %" in row, row
+    finally:
+        driver.quit()
+
+
+def get_json(base: str, path: str, token: str) -> Any:
+    request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
+    return json.loads(urllib.request.urlopen(request).read())
+
+
+@needs_chromium
+def test_the_shift_report_page_shows_what_the_dashboard_and_the_api_show(server: tuple[str, str, str], tmp_path: Path) -> None:
+    base, viewer, device = server
+    for cls in ("plastic", "plastic", "plastic", "glass", "glass"):
+        post_event(base, device, cls)
+    today = datetime.now(ZoneInfo("Africa/Casablanca")).date().isoformat()
+    driver = chrome(tmp_path / "chrome", 1280, 900)
+    try:
+        driver.get(f"{base}/#token={viewer}")
+
+        def wait_text(selector: str, wanted: str) -> None:
+            deadline = time.monotonic() + 15
+            while page_text(driver, selector) != wanted and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert page_text(driver, selector) == wanted, (selector, page_text(driver, selector))
+
+        wait_text("#total-today", "5")
+        dashboard = {c: int(page_text(driver, f'#class-table tr[data-class="{c}"] .count-in')) for c in ("glass", "plastic")}
+        driver.execute_script("document.getElementById('report-date').value = arguments[0]", today)
+        driver.find_element("css selector", "#report-form button").click()
+        wait_text("#total-in", "5")
+        assert "/reports/shift?" in driver.current_url and "shift=day" in driver.current_url
+        report = {c: int(page_text(driver, f'#totals tr[data-class="{c}"] .count-in')) for c in ("glass", "plastic")}
+        api = get_json(base, f"/api/v1/reports/shift?site=berkane-c1&date={today}&shift=day", viewer)
+        summary = get_json(base, "/api/v1/sites/berkane-c1/summary", viewer)
+        assert dashboard == report == api["totals"]["counts"]["in"] == summary["today"]["counts"]["in"] == {"glass": 2, "plastic": 3}
+        assert page_text(driver, '#lines section[data-line="belt-1"] tr.all .count-in') == "5"
+        purity = page_text(driver, "#purity tbody tr")
+        assert "glass ≥ 50 % over 15 min" in purity and "40.0 %" in purity and "MISSED" in purity, purity
+        assert page_text(driver, '#devices tr[data-device="cam-1"] .models') == "m"
+        assert driver.execute_script("return document.getElementById('hours').dataset.items") == "5"
+        driver.set_window_size(1280, 2600)  # the whole page
+        screenshot(driver, "shift-report-desktop")
+        driver.set_window_size(390, 844)
+        screenshot(driver, "shift-report-phone")
+        assert driver.execute_script("return document.documentElement.scrollWidth") <= 400  # nothing wider than a phone
     finally:
         driver.quit()

@@ -2,17 +2,9 @@
 // device health.
 // No external assets.
 "use strict";
-const $ = (id) => document.getElementById(id);
-const params = new URLSearchParams(location.hash.slice(1));
-let token = params.get("token") || localStorage.getItem("farz-token") || "";
+// Shared with the report page (common.js): $, params, token, api, esc, pct, clock, colour.
 let source = null;
 
-async function api(path) {
-  const r = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
-  if (r.status === 401) { showLogin(); throw new Error("unauthorised"); }
-  if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
-  return r.json();
-}
 
 function showLogin() { $("login").hidden = false; $("main").hidden = true; }
 
@@ -61,9 +53,6 @@ async function refreshChart(site) {
   drawChart((await api(`/api/v1/counts?${q}`)).series);
 }
 
-const esc = (v) => String(v).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-const pct = (v) => (v == null ? "–" : `${(v * 100).toFixed(1)} %`);
-const clock = (iso) => (iso ? new Date(iso).toLocaleString([], { dateStyle: "short", timeStyle: "short" }) : "open");
 const STATES = { ok: "OK", breach: "BREACH", not_judged: "too few items" };
 
 function renderAlerts(data) {  // targets judged now (line colours) and the last alerts
@@ -105,8 +94,6 @@ async function addLabel(site) {
   await refreshLabels(site);
 }
 
-const COLOURS = { cardboard: "#a0522d", glass: "#2a9d8f", metal: "#6c757d", paper: "#e9c46a", plastic: "#1d6fb8", trash: "#b23b1e" };
-const colour = (c, i) => COLOURS[c] || ["#7b2cbf", "#f4a261", "#588157", "#d62828"][i % 4];
 
 function drawComposition(body) {  // one slot per bucket of the period (96 quarter hours, or 7 days), stacked shares
   const canvas = $("composition"), ctx = canvas.getContext("2d"), w = canvas.width, h = canvas.height, pad = 34;
@@ -164,11 +151,23 @@ function connect(site) {
   source.onerror = () => { $("live-state").textContent = "reconnecting…"; };
 }
 
+async function refreshShifts(site) {
+  const body = await api(`/api/v1/shifts?${new URLSearchParams({ site })}`);
+  $("report-shift").innerHTML = body.shifts.map((s) => `<option value="${esc(s.name)}">${esc(s.name)} (${s.start}–${s.end})</option>`).join("");
+  $("report-none").hidden = body.shifts.length > 0; $("report-form").hidden = !body.shifts.length;
+  if (!$("report-date").value) $("report-date").value = new Date().toLocaleDateString("en-CA");
+}
+
+function openReport(site) {
+  location.href = `/reports/shift?${new URLSearchParams({ site, date: $("report-date").value, shift: $("report-shift").value })}`;
+}
+
 async function open(site) {
   localStorage.setItem("farz-site", site);
   connect(site);
   await refreshChart(site);
   await refreshLabels(site).catch(() => {});
+  await refreshShifts(site).catch(() => {});
 }
 
 async function start() {
@@ -183,6 +182,7 @@ async function start() {
   $("site").onchange = () => open($("site").value);
   $("comp-range").onchange = () => refreshComposition($("site").value);
   $("label-form").onsubmit = (e) => { e.preventDefault(); addLabel($("site").value); };
+  $("report-form").onsubmit = (e) => { e.preventDefault(); openReport($("site").value); };
   if (sites.length) await open($("site").value);
   setInterval(() => refreshChart($("site").value), 60000);
 }

@@ -1,0 +1,17 @@
+// farz pages' shared helpers: the token (from #token= or the browser's storage), API reads, escaping, formats
+// and the class colours. No external assets.
+"use strict";
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.hash.slice(1));
+let token = params.get("token") || localStorage.getItem("farz-token") || "";
+async function api(path) {
+  const r = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
+  if (r.status === 401) { showLogin(); throw new Error("unauthorised"); }
+  if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
+  return r.json();
+}
+const esc = (v) => String(v).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const pct = (v) => (v == null ? "–" : `${(v * 100).toFixed(1)} %`);
+const clock = (iso) => (iso ? new Date(iso).toLocaleString([], { dateStyle: "short", timeStyle: "short" }) : "open");
+const COLOURS = { cardboard: "#a0522d", glass: "#2a9d8f", metal: "#6c757d", paper: "#e9c46a", plastic: "#1d6fb8", trash: "#b23b1e" };
+const colour = (c, i) => COLOURS[c] || ["#7b2cbf", "#f4a261", "#588157", "#d62828"][i % 4];
