@@ -194,3 +194,13 @@ def label_with_counts(session: Session, site: Site, label: TimeLabel) -> dict[st
         "counts": dict(sorted(counts.items())),
         "shares": {c: round(n / total, 4) for c, n in sorted(counts.items())} if total else {},
     }
+
+
+def labels_in(session: Session, site: Site, start: datetime, end: datetime, line: str | None = None) -> list[dict[str, object]]:
+    """The site's labelled periods overlapping [start, end) (those of ``line`` and the site-wide ones when a line
+    is given), oldest first, each with what was counted in it."""
+    stmt = select(TimeLabel).where(TimeLabel.site_id == site.id, TimeLabel.start < end, TimeLabel.end > start)
+    if line is not None:
+        stmt = stmt.where((TimeLabel.line == line) | TimeLabel.line.is_(None))
+    found = session.execute(stmt.order_by(TimeLabel.start, TimeLabel.id).limit(1000)).scalars()
+    return [label_with_counts(session, site, label) for label in found]

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server import targets
-from server.aggregates import as_utc, label_with_counts, series
+from server.aggregates import as_utc, labels_in, series
 from server.availability import availability
-from server.models import Device, LineTarget, Shift, Site, TimeLabel
+from server.models import Device, LineTarget, Shift, Site
 from server.schemas import AlertOut, LabelOut
 from server.shifts import period_of
 
@@ -138,11 +138,6 @@ def shift_report(session: Session, site: Site, shift: Shift, day: date, offline_
         _device(session, site, device, period.start, until, offline_after_s, tz)
         for device in session.execute(select(Device).where(Device.site_id == site.id).order_by(Device.id)).scalars()
     ]
-    labels = session.execute(
-        select(TimeLabel)
-        .where(TimeLabel.site_id == site.id, TimeLabel.start < period.end, TimeLabel.end > period.start)
-        .order_by(TimeLabel.start, TimeLabel.id)
-    ).scalars()
     return ShiftReport(
         site=SiteInfo(id=site.id, name=site.name, tz=site.tz),
         shift=ShiftInfo(
@@ -164,7 +159,7 @@ def shift_report(session: Session, site: Site, shift: Shift, day: date, offline_
         alerts=alerts,
         devices=devices,
         models=sorted({m for d in devices for m in d.models}),
-        labels=[LabelOut.model_validate(label_with_counts(session, site, label)) for label in labels],
+        labels=[LabelOut.model_validate(x) for x in labels_in(session, site, period.start, period.end)],
     )
 
 

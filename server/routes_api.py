@@ -140,6 +140,7 @@ def get_composition(
         "line": line,
         "classes": classes,
         "series": points,
+        "labels": [] if device else aggregates.labels_in(session, row, start, end, line),
     }
     return JSONResponse(body)
 

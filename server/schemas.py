@@ -96,6 +96,18 @@ class CountsOut(BaseModel):
     next_offset: int | None = Field(default=None, description="pass as `offset` for the next page; null on the last page")
 
 
+class LabelOut(BaseModel):
+    id: int
+    line: str | None
+    start: str
+    end: str
+    text: str
+    created_by: str
+    total: int = Field(description="items counted `in` in the period (on the line, or on the whole site)")
+    counts: dict[str, int]
+    shares: dict[str, float]
+
+
 class CompositionPoint(BaseModel):
     start: str = Field(description="bucket start, ISO-8601 in the site's time zone")
     total: int = Field(description="items counted in the bucket (in the chosen direction)")
@@ -115,6 +127,11 @@ class CompositionOut(BaseModel):
     line: str | None
     classes: list[str]
     series: list[CompositionPoint]
+    labels: list[LabelOut] = Field(
+        default_factory=list,
+        description="labelled periods that overlap the range (on this line, or site-wide), each with its own counts and "
+        "shares of the items counted `in`, to compare side by side",
+    )
 
 
 class SiteOut(BaseModel):
@@ -169,15 +186,3 @@ class AlertOut(BaseModel):
     started: str
     ended: str | None
     open: bool
-
-
-class LabelOut(BaseModel):
-    id: int
-    line: str | None
-    start: str
-    end: str
-    text: str
-    created_by: str
-    total: int = Field(description="items counted `in` in the period (on the line, or on the whole site)")
-    counts: dict[str, int]
-    shares: dict[str, float]

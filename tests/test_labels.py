@@ -38,6 +38,12 @@ def test_labelled_periods_compare_side_by_side(world: World) -> None:
         "/api/v1/labels", params={"site": world.site, "from": (T + timedelta(minutes=50)).isoformat()}, headers=world.headers("viewer")
     ).json()
     assert [x["text"] for x in later["labels"]] == ["B"]
+    span = {"site": world.site, "from": T.isoformat(), "to": (T + timedelta(hours=2)).isoformat(), "bucket": "hour"}
+    for line, wanted in ((None, ["supplier A", "B"]), ("belt-1", ["supplier A", "B"]), ("other", ["supplier A"])):
+        params = {**span, "line": line} if line else span
+        comp = world.client.get("/api/v1/composition", params=params, headers=world.headers("reader")).json()
+        assert [x["text"] for x in comp["labels"]] == wanted, line
+        assert comp["labels"][0] == body["labels"][0]  # the same figures as /labels
     r = world.client.get("/api/v1/labels", params={"site": world.site, "format": "csv"}, headers=world.headers("viewer"))
     rows = list(csv.DictReader(io.StringIO(r.text)))
     assert [(row["label"], row["class"], row["count"]) for row in rows] == [
