@@ -17,19 +17,25 @@ function countsRows(block) {
     `<tr class="all"><td>all</td><td class="count-in">${block.total_in}</td><td>${block.total_out}</td><td>${block.total_in ? "100.0 %" : "–"}</td></tr>`;
 }
 
-function drawHours(hours, classes) {  // stacked items per class, one bar per hour of the shift
+function drawHours(hours, classes, shift) {  // stacked items per class, one slot per hour of the shift
   const canvas = $("hours"), ctx = canvas.getContext("2d"), w = canvas.width, h = canvas.height, pad = 34;
-  const max = Math.max(1, ...hours.map((x) => x.total)), bw = (w - pad) / Math.max(1, hours.length);
+  const first = new Date(shift.start).getTime(), slots = Math.max(1, Math.ceil(shift.hours));
+  const max = Math.max(1, ...hours.map((x) => x.total)), bw = (w - pad) / slots;
   ctx.clearRect(0, 0, w, h); ctx.font = "12px system-ui"; ctx.fillStyle = "#6a716d";
   ctx.fillText(String(max), 0, 12); ctx.fillText("0", 20, h - pad + 4);
-  hours.forEach((x, i) => {
+  for (let i = 0; i < slots; i += slots > 12 ? 3 : 1) {  // the shift's wall clock, as the server wrote its start
+    const hour = (Number(shift.start.slice(11, 13)) + i) % 24;
+    ctx.fillText(`${String(hour).padStart(2, "0")}:${shift.start.slice(14, 16)}`, pad + i * bw + 2, h - 10);
+  }
+  hours.forEach((x) => {
+    const i = Math.min(slots - 1, Math.max(0, Math.floor((new Date(x.start).getTime() - first) / 3600e3)));
     let y = h - pad;
     classes.forEach((c, k) => {
       const bh = ((h - pad - 8) * (x.counts[c] || 0)) / max;
       ctx.fillStyle = colour(c, k); ctx.fillRect(pad + i * bw + 2, y - bh, Math.max(1, bw - 4), bh); y -= bh;
     });
-    if (hours.length <= 12 || i % 2 === 0) { ctx.fillStyle = "#6a716d"; ctx.fillText(siteTime(x.start), pad + i * bw + 2, h - 10); }
   });
+  ctx.fillStyle = "#6a716d";
   if (!hours.length) ctx.fillText("nothing was counted in this shift", pad + 10, h / 2);
   canvas.dataset.items = String(hours.reduce((a, x) => a + x.total, 0));
   $("hour-legend").innerHTML = classes.map((c, k) => `<span><i style="background:${colour(c, k)}"></i>${esc(c)}</span>`).join("");
@@ -46,7 +52,7 @@ function render(r) {
   $("lines").innerHTML = r.lines.map((l) => `<section class="panel" data-line="${esc(l.line)}"><h2>Line ${esc(l.line)}</h2><table>` +
     `<thead><tr><th>class</th><th>in</th><th>out</th><th>share of in</th></tr></thead><tbody>${countsRows(l)}</tbody></table></section>`).join("");
   const classes = [...new Set(r.hours.flatMap((x) => Object.keys(x.counts)))].sort();
-  drawHours(r.hours, classes);
+  drawHours(r.hours, classes, s);
   $("hour-table").tHead.innerHTML = `<tr><th>hour</th>${classes.map((c) => `<th>${esc(c)}</th>`).join("")}<th>all</th></tr>`;
   $("hour-table").tBodies[0].innerHTML = r.hours.map((x) => `<tr><td>${siteTime(x.start)}</td>` +
     `${classes.map((c) => `<td>${x.counts[c] || 0}</td>`).join("")}<td>${x.total}</td></tr>`).join("") || none(2);
