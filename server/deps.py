@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Query, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
+from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from server.auth import Principal, authenticate
+from server.auth import AdminError, Principal, authenticate
 from server.models import Site
 from server.settings import Settings
 
@@ -64,3 +65,20 @@ def require_admin(principal: Principal, site_id: str, what: str) -> None:
     """403 unless ``principal`` is an admin who may read ``site_id``."""
     if principal.role != "admin" or not principal.may_read(site_id):
         raise HTTPException(403, f"only an admin of this site may {what}")
+
+
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+def admin_delete(
+    session: Session, principal: Principal, site_id: str | None, what: str, remove: Callable[[Session, str], None]
+) -> Response:
+    """An admin's DELETE: ``remove(session, site)`` (an ``AdminError`` from it is a 404), committed; 204."""
+    row = readable_site(session, principal, site_id)
+    require_admin(principal, row.id, what)
+    try:
+        remove(session, row.id)
+    except AdminError as exc:
+        raise HTTPException(404, str(exc)) from None
+    session.commit()
+    return Response(status_code=204)

@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from server import targets
 from server.auth import AdminError
-from server.deps import PrincipalDep, SessionDep, SettingsDep, readable_site, require_admin
+from server.deps import PrincipalDep, RowId, SessionDep, SettingsDep, admin_delete, readable_site, require_admin
 from server.formats import csv_response, wants_csv
 from server.schemas import ID, AlertOut
 
@@ -89,20 +89,8 @@ def post_target(body: TargetIn, principal: PrincipalDep, session: SessionDep) ->
 
 
 @router.delete("/targets/{target_id}", status_code=204, summary="Remove a purity target and close its alert (admin)")
-def delete_target(
-    target_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
-    principal: PrincipalDep,
-    session: SessionDep,
-    site: Annotated[str | None, Query()] = None,
-) -> Response:
-    row = readable_site(session, principal, site)
-    require_admin(principal, row.id, "set targets")
-    try:
-        targets.delete_target(session, row.id, target_id)
-    except AdminError as exc:
-        raise HTTPException(404, str(exc)) from None
-    session.commit()
-    return Response(status_code=204)
+def delete_target(target_id: RowId, principal: PrincipalDep, session: SessionDep, site: Annotated[str | None, Query()] = None) -> Response:
+    return admin_delete(session, principal, site, "set targets", lambda s, site_id: targets.delete_target(s, site_id, target_id))
 
 
 @router.get(

@@ -6,13 +6,13 @@ from datetime import date
 from pathlib import Path as FsPath
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from server import shifts, targets, webhooks
 from server.auth import AdminError
-from server.deps import PrincipalDep, SessionDep, SettingsDep, readable_site, require_admin
+from server.deps import PrincipalDep, RowId, SessionDep, SettingsDep, admin_delete, readable_site, require_admin
 from server.formats import csv_response, wants_csv
 from server.models import Shift, Webhook
 from server.reports import CSV_COLUMNS, ShiftReport, csv_rows, shift_report
@@ -74,20 +74,8 @@ def post_shift(body: ShiftIn, principal: PrincipalDep, session: SessionDep) -> S
 
 
 @router.delete("/api/v1/shifts/{shift_id}", status_code=204, summary="Remove a shift (admin)")
-def delete_shift(
-    shift_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
-    principal: PrincipalDep,
-    session: SessionDep,
-    site: Annotated[str | None, Query()] = None,
-) -> Response:
-    row = readable_site(session, principal, site)
-    require_admin(principal, row.id, "set shifts")
-    try:
-        shifts.delete_shift(session, row.id, shift_id)
-    except AdminError as exc:
-        raise HTTPException(404, str(exc)) from None
-    session.commit()
-    return Response(status_code=204)
+def delete_shift(shift_id: RowId, principal: PrincipalDep, session: SessionDep, site: Annotated[str | None, Query()] = None) -> Response:
+    return admin_delete(session, principal, site, "set shifts", lambda s, site_id: shifts.delete_shift(s, site_id, shift_id))
 
 
 @router.get(

@@ -15,3 +15,18 @@ const pct = (v) => (v == null ? "–" : `${(v * 100).toFixed(1)} %`);
 const clock = (iso) => (iso ? new Date(iso).toLocaleString([], { dateStyle: "short", timeStyle: "short" }) : "open");
 const COLOURS = { cardboard: "#a0522d", glass: "#2a9d8f", metal: "#6c757d", paper: "#e9c46a", plastic: "#1d6fb8", trash: "#b23b1e" };
 const colour = (c, i) => COLOURS[c] || ["#7b2cbf", "#f4a261", "#588157", "#d62828"][i % 4];
+
+// Log in with the token and fill the #site picker (choosing `wanted` or the last site); the sites, or null.
+async function openSites(wanted) {
+  if (!token) { showLogin(); return null; }
+  let sites;
+  try { sites = await api("/api/v1/sites"); } catch (e) { return null; }
+  localStorage.setItem("farz-token", token);
+  $("login").hidden = true; $("main").hidden = false;
+  $("site").innerHTML = sites.map((s) => `<option value="${esc(s.id)}">${esc(s.name)}</option>`).join("");
+  const pick = wanted || localStorage.getItem("farz-site");
+  if (pick && sites.some((s) => s.id === pick)) $("site").value = pick;
+  return sites;
+}
+
+const shiftOptions = (shifts) => shifts.map((s) => `<option value="${esc(s.name)}">${esc(s.name)} (${s.start}–${s.end})</option>`).join("");

@@ -2,7 +2,7 @@
 // device health.
 // No external assets.
 "use strict";
-// Shared with the report page (common.js): $, params, token, api, esc, pct, clock, colour.
+// Shared with the report page (common.js): $, params, token, api, esc, pct, clock, colour, openSites, shiftOptions.
 let source = null;
 
 
@@ -153,7 +153,7 @@ function connect(site) {
 
 async function refreshShifts(site) {
   const body = await api(`/api/v1/shifts?${new URLSearchParams({ site })}`);
-  $("report-shift").innerHTML = body.shifts.map((s) => `<option value="${esc(s.name)}">${esc(s.name)} (${s.start}–${s.end})</option>`).join("");
+  $("report-shift").innerHTML = shiftOptions(body.shifts);
   $("report-none").hidden = body.shifts.length > 0; $("report-form").hidden = !body.shifts.length;
   if (!$("report-date").value) $("report-date").value = new Date().toLocaleDateString("en-CA");
 }
@@ -171,14 +171,8 @@ async function open(site) {
 }
 
 async function start() {
-  if (!token) { showLogin(); return; }
-  let sites;
-  try { sites = await api("/api/v1/sites"); } catch (e) { return; }
-  localStorage.setItem("farz-token", token);
-  $("login").hidden = true; $("main").hidden = false;
-  $("site").innerHTML = sites.map((s) => `<option value="${s.id}">${s.name}</option>`).join("");
-  const wanted = params.get("site") || localStorage.getItem("farz-site");
-  if (wanted && sites.some((s) => s.id === wanted)) $("site").value = wanted;
+  const sites = await openSites(params.get("site"));
+  if (!sites) return;
   $("site").onchange = () => open($("site").value);
   $("comp-range").onchange = () => refreshComposition($("site").value);
   $("label-form").onsubmit = (e) => { e.preventDefault(); addLabel($("site").value); };

@@ -100,20 +100,13 @@ async function show() {
 
 async function loadShifts() {
   const body = await api(`/api/v1/shifts?${new URLSearchParams({ site: $("site").value })}`);
-  $("shift").innerHTML = body.shifts.map((s) => `<option value="${esc(s.name)}">${esc(s.name)} (${s.start}–${s.end})</option>`).join("");
+  $("shift").innerHTML = shiftOptions(body.shifts);
   if (!body.shifts.length) $("error").textContent = "this site has no shifts yet: an admin adds them with `farz server admin set-shift`";
   if (query.get("shift") && body.shifts.some((s) => s.name === query.get("shift"))) $("shift").value = query.get("shift");
 }
 
 async function start() {
-  if (!token) { showLogin(); return; }
-  let sites;
-  try { sites = await api("/api/v1/sites"); } catch (e) { return; }
-  localStorage.setItem("farz-token", token);
-  $("login").hidden = true; $("main").hidden = false;
-  $("site").innerHTML = sites.map((s) => `<option value="${esc(s.id)}">${esc(s.name)}</option>`).join("");
-  const wanted = query.get("site") || localStorage.getItem("farz-site");
-  if (wanted && sites.some((s) => s.id === wanted)) $("site").value = wanted;
+  if (!(await openSites(query.get("site")))) return;
   $("date").value = query.get("date") || new Date().toLocaleDateString("en-CA");
   $("site").onchange = async () => { await loadShifts(); await show(); };
   $("pick").onsubmit = (e) => { e.preventDefault(); show(); };
