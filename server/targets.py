@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from server import webhooks
@@ -148,6 +148,19 @@ def _close(
         open_now.discard(key)
 
 
+_WINDOWS = (  # items `in` per line, class and minute of a site in (lo, hi]: one row per minute whatever the devices
+    select(RollupMinute.line, RollupMinute.cls, RollupMinute.bucket, func.sum(RollupMinute.count))
+    .where(
+        RollupMinute.site_id == bindparam("site"),
+        RollupMinute.bucket > bindparam("lo"),
+        RollupMinute.bucket <= bindparam("hi"),
+        RollupMinute.line.in_(bindparam("lines", expanding=True)),
+        RollupMinute.direction == "in",
+    )
+    .group_by(RollupMinute.line, RollupMinute.cls, RollupMinute.bucket)
+)
+
+
 def evaluate_lines(session: Session, site_id: str, newest: dict[str, datetime], open_now: set[str]) -> None:
     """Judge the targets of each line that just got counts (``newest``: line → its newest count's time), in
     the ingest's own transaction (after the rollups are bumped). One query for the targets and, when there
@@ -159,25 +172,28 @@ def evaluate_lines(session: Session, site_id: str, newest: dict[str, datetime], 
         return
     ends = {line: as_utc(t).replace(second=0, microsecond=0) for line, t in newest.items()}
     widest = max(t.window_min for t in targets)
-    stmt = select(RollupMinute.line, RollupMinute.cls, RollupMinute.bucket, RollupMinute.count).where(
-        RollupMinute.site_id == site_id,
-        RollupMinute.bucket > min(ends.values()) - timedelta(minutes=widest),
-        RollupMinute.bucket <= max(ends.values()),
-        RollupMinute.line.in_({t.line for t in targets}),
-        RollupMinute.direction == "in",
-    )
-    minutes = [(line, cls, as_utc(bucket), int(n)) for line, cls, bucket, n in session.execute(stmt)]
+    params = {"site": site_id, "lo": min(ends.values()) - timedelta(minutes=widest), "hi": max(ends.values())}
+    minutes = [
+        (line, cls, as_utc(bucket), int(n))
+        for line, cls, bucket, n in session.execute(_WINDOWS, {**params, "lines": sorted({t.line for t in targets})})
+    ]
+    sums: dict[tuple[str, int], dict[str, int]] = {}  # (line, window) → class → items
     for target in targets:
-        end = ends[target.line]
-        first = end - timedelta(minutes=target.window_min)
-        counts: dict[str, int] = {}
-        for line, cls, bucket, n in minutes:
-            if line == target.line and first < bucket <= end:
-                counts[cls] = counts.get(cls, 0) + n
+        key = (target.line, target.window_min)
+        if key not in sums:
+            end = ends[target.line]
+            first = end - timedelta(minutes=target.window_min)
+            sums[key] = {}
+            for line, cls, bucket, n in minutes:
+                if line == target.line and first < bucket <= end:
+                    sums[key][cls] = sums[key].get(cls, 0) + n
+        counts = sums[key]
         verdict = judge(target, counts)
         if verdict.measured is None:
             continue
         alert_key = f"purity:{target.id}"
+        if verdict.breached and alert_key in open_now:
+            continue  # already open
         if verdict.breached:
             values = {
                 "kind": "purity",

@@ -115,6 +115,8 @@ def test_alerts_reach_the_webhook_signed_after_retries_and_ingest_never_waits(fa
             ("alert.opened", "delivered", 3),
         ]
         assert w.client.get("/api/v1/webhook", params={"site": w.site}, headers=w.headers("viewer")).status_code == 403
+        assert w.client.get("/api/v1/webhook", params={"site": w.site}).status_code == 401
+        assert w.client.get("/api/v1/webhook", params={"site": w.site}, headers=w.headers("reader-oujda")).status_code == 403
     finally:
         receiver.close()
 
