@@ -269,7 +269,6 @@ def run_report(args: argparse.Namespace) -> int:
     from server.reports import CSV_COLUMNS, csv_rows, shift_report
     from server.settings import Settings
     from server.shifts import find_shift
-    from server.targets import evaluate_devices
 
     suffix = args.out.suffix.lower()
     if suffix not in (".pdf", ".json", ".csv"):
@@ -284,8 +283,8 @@ def run_report(args: argparse.Namespace) -> int:
         site = session.get(Site, args.site)
         if site is None:
             raise AdminError(f"unknown site {args.site!r}")
-        evaluate_devices(session, site.id, settings.offline_after_s, settings.outbox_alert_depth)
-        report = shift_report(session, site, find_shift(session, site.id, args.shift), day, settings.offline_after_s)
+        shift = find_shift(session, site.id, args.shift)
+        report = shift_report(session, site, shift, day, settings.offline_after_s, settings.outbox_alert_depth)
         if suffix == ".pdf":
             from server.report_pdf import render_pdf
 

@@ -107,11 +107,17 @@ def totals_since(session: Session, site: Site, first_day: date) -> dict[str, dic
     return out
 
 
+def shares(counts: dict[str, int]) -> dict[str, float]:
+    """Each class's share of ``counts`` (0-1, 4 decimals), in class order; empty when nothing was counted."""
+    total = sum(counts.values())
+    return {c: round(n / total, 4) for c, n in sorted(counts.items())} if total else {}
+
+
 def period(session: Session, site: Site, first_day: date) -> PeriodTotals:
     counts = totals_since(session, site, first_day)
     total_in = sum(counts["in"].values())
-    shares = {c: round(n / total_in, 4) for c, n in sorted(counts["in"].items())} if total_in else {}
-    return PeriodTotals(start=local_midnight(first_day, ZoneInfo(site.tz)).isoformat(), counts=counts, total_in=total_in, shares=shares)
+    start = local_midnight(first_day, ZoneInfo(site.tz)).isoformat()
+    return PeriodTotals(start=start, counts=counts, total_in=total_in, shares=shares(counts["in"]))
 
 
 def today_and_week(site: Site, now: datetime | None = None) -> tuple[date, date]:
@@ -192,14 +198,20 @@ def label_with_counts(session: Session, site: Site, label: TimeLabel) -> dict[st
         "created_by": label.created_by,
         "total": total,
         "counts": dict(sorted(counts.items())),
-        "shares": {c: round(n / total, 4) for c, n in sorted(counts.items())} if total else {},
+        "shares": shares(counts),
     }
 
 
-def labels_in(session: Session, site: Site, start: datetime, end: datetime, line: str | None = None) -> list[dict[str, object]]:
-    """The site's labelled periods overlapping [start, end) (those of ``line`` and the site-wide ones when a line
-    is given), oldest first, each with what was counted in it."""
-    stmt = select(TimeLabel).where(TimeLabel.site_id == site.id, TimeLabel.start < end, TimeLabel.end > start)
+def labels_in(
+    session: Session, site: Site, start: datetime | None, end: datetime | None, line: str | None = None
+) -> list[dict[str, object]]:
+    """The site's labelled periods overlapping [start, end) (either bound may be open; with ``line``, that
+    line's and the site-wide ones), oldest first, at most 1000, each with what was counted in it."""
+    stmt = select(TimeLabel).where(TimeLabel.site_id == site.id)
+    if start is not None:
+        stmt = stmt.where(TimeLabel.end > start)
+    if end is not None:
+        stmt = stmt.where(TimeLabel.start < end)
     if line is not None:
         stmt = stmt.where((TimeLabel.line == line) | TimeLabel.line.is_(None))
     found = session.execute(stmt.order_by(TimeLabel.start, TimeLabel.id).limit(1000)).scalars()

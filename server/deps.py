@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response
@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 from server.auth import AdminError, Principal, authenticate
 from server.models import Site
 from server.settings import Settings
+
+T = TypeVar("T")
 
 
 def get_settings(request: Request) -> Settings:
@@ -68,6 +70,19 @@ def require_admin(principal: Principal, site_id: str, what: str) -> None:
 
 
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+def admin_write(session: Session, principal: Principal, site_id: str, what: str, write: Callable[[Session], T]) -> T:
+    """An admin's create-or-replace on ``site_id``: ``write(session)`` (an ``AdminError`` from it is a 422),
+    committed; returns what ``write`` returned."""
+    require_admin(principal, site_id, what)
+    readable_site(session, principal, site_id)
+    try:
+        out = write(session)
+    except AdminError as exc:
+        raise HTTPException(422, str(exc)) from None
+    session.commit()
+    return out
 
 
 def admin_delete(

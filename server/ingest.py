@@ -105,13 +105,13 @@ def ingest(session: Session, device: Device, site: Site, body: IngestIn, setting
             newest[line] = max(ts, newest.get(line, ts))
     open_now = targets.open_keys(session, site.id)
     targets.evaluate_lines(session, site.id, newest, open_now)
-    if body.heartbeat is not None or inserted:
+    beat = body.heartbeat
+    if beat is not None:
+        device.heartbeat = json.dumps({**beat.model_dump(exclude_none=True), "received": now.isoformat()})
+    if beat is not None or inserted:  # the device reached us: seen now, with the models it named
         device.last_seen = now
-        named = body.heartbeat.model if body.heartbeat is not None and body.heartbeat.model else None
-        availability.record_contact(session, site.id, device.id, now, named or (str(inserted[-1]["model"]) if inserted else ""))
-    if body.heartbeat is not None:
-        device.heartbeat = json.dumps({**body.heartbeat.model_dump(exclude_none=True), "received": now.isoformat()})
-    if body.heartbeat is not None or inserted:
+        models = (beat.model if beat is not None else None) or (str(inserted[-1]["model"]) if inserted else "")
+        availability.record_contact(session, site.id, device.id, now, models)
         targets.judge_device(session, device, settings.offline_after_s, settings.outbox_alert_depth, now, open_now)
     session.commit()
     return IngestOut(accepted=len(inserted), duplicates=len(rows) - len(inserted) + repeated, rejected=rejected)

@@ -52,7 +52,7 @@ def key_values(session: Session, site: Site, line: str | None, now: datetime) ->
         "itemCountOut": sum(counts["out"].values()),
         "itemCountByClassIn": dict(sorted(counts["in"].items())),
         "itemCountByClassOut": dict(sorted(counts["out"].items())),
-        "classShare": {c: round(n / total_in, 4) for c, n in sorted(counts["in"].items())} if total_in else {},
+        "classShare": aggregates.shares(counts["in"]),
         "taxonomyVersion": TAXONOMY_VERSION,
     }
     if line:

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server import targets
-from server.aggregates import as_utc, labels_in, series
+from server.aggregates import as_utc, labels_in, series, shares
 from server.availability import availability
-from server.models import Device, LineTarget, Shift, Site
+from server.models import Device, Shift, Site
 from server.schemas import AlertOut, LabelOut
 from server.shifts import period_of
 
@@ -38,7 +38,7 @@ class Counted(BaseModel):
             "counts": {"in": dict(sorted(ins.items())), "out": dict(sorted(outs.items()))},
             "total_in": total_in,
             "total_out": sum(outs.values()),
-            "shares": {c: round(n / total_in, 4) for c, n in sorted(ins.items())} if total_in else {},
+            "shares": shares(ins),
         }
 
 
@@ -114,9 +114,13 @@ def _empty() -> PerDirection:
     return {"in": defaultdict(int), "out": defaultdict(int)}
 
 
-def shift_report(session: Session, site: Site, shift: Shift, day: date, offline_after_s: float, now: datetime | None = None) -> ShiftReport:
-    """The report of ``shift`` starting on local ``day``; a shift still running is reported up to ``now``."""
+def shift_report(
+    session: Session, site: Site, shift: Shift, day: date, offline_after_s: float, outbox_alert_depth: int, now: datetime | None = None
+) -> ShiftReport:
+    """The report of ``shift`` starting on local ``day``; a shift still running is reported up to ``now``.
+    The devices' offline and outbox alerts are judged first (as ``/api/v1/alerts`` does); the caller commits."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
+    targets.evaluate_devices(session, site.id, offline_after_s, outbox_alert_depth, now)
     tz = ZoneInfo(site.tz)
     period = period_of(shift, day, tz)
     until = min(period.end, max(period.start, now))  # availability and breach time stop at now
@@ -191,7 +195,7 @@ def _purity(
 ) -> list[PurityResult]:
     """Each target judged on the whole shift (its class's share of the line's items `in`), with its alerts."""
     out = []
-    for t in session.execute(select(LineTarget).where(LineTarget.site_id == site.id).order_by(LineTarget.line, LineTarget.id)).scalars():
+    for t in targets.targets_of(session, site.id):
         verdict = targets.judge(t, dict(per_line[t.line]["in"]) if t.line in per_line else {})
         mine = [a for a in alerts if a.target_id == t.id]
         breach_s = 0.0

@@ -9,11 +9,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from server import targets
-from server.auth import AdminError
-from server.deps import PrincipalDep, RowId, SessionDep, SettingsDep, admin_delete, readable_site, require_admin
+from server.deps import PrincipalDep, RowId, SessionDep, SettingsDep, admin_delete, admin_write, readable_site
 from server.formats import csv_response, wants_csv
+from server.models import LineTarget
 from server.schemas import ID, AlertOut
 
 router = APIRouter(prefix="/api/v1")
@@ -78,13 +79,10 @@ def get_targets(principal: PrincipalDep, session: SessionDep, site: Annotated[st
     responses={403: {"description": "not an admin of this site"}},
 )
 def post_target(body: TargetIn, principal: PrincipalDep, session: SessionDep) -> TargetState:
-    require_admin(principal, body.site, "set targets")
-    readable_site(session, principal, body.site)
-    try:
-        row = targets.set_target(session, body.site, body.line, body.cls, body.kind, body.share, body.window_min, body.min_items)
-    except AdminError as exc:
-        raise HTTPException(422, str(exc)) from None
-    session.commit()
+    def write(s: Session) -> LineTarget:
+        return targets.set_target(s, body.site, body.line, body.cls, body.kind, body.share, body.window_min, body.min_items)
+
+    row = admin_write(session, principal, body.site, "set targets", write)
     return TargetState.model_validate(next(t for t in targets.target_states(session, body.site) if t["id"] == row.id))
 
 

@@ -9,9 +9,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import select
 
-from server.aggregates import label_with_counts
+from server.aggregates import label_with_counts, labels_in
 from server.deps import PrincipalDep, SessionDep, readable_site
 from server.formats import csv_response, wants_csv
 from server.models import TimeLabel
@@ -97,13 +96,7 @@ def get_labels(
     format: Annotated[Literal["json", "csv"] | None, Query()] = None,
 ) -> LabelsOut | Response:
     row = readable_site(session, principal, site)
-    stmt = select(TimeLabel).where(TimeLabel.site_id == row.id)
-    if from_ is not None:
-        stmt = stmt.where(TimeLabel.end > from_)
-    if to is not None:
-        stmt = stmt.where(TimeLabel.start < to)
-    found = session.execute(stmt.order_by(TimeLabel.start, TimeLabel.id).limit(1000)).scalars()
-    labels = [LabelOut.model_validate(label_with_counts(session, row, t)) for t in found]
+    labels = [LabelOut.model_validate(x) for x in labels_in(session, row, from_, to)]
     if wants_csv(request, format):
         rows: list[dict[str, object]] = [
             {

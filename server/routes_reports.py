@@ -10,9 +10,9 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from server import shifts, targets, webhooks
+from server import shifts, webhooks
 from server.auth import AdminError
-from server.deps import PrincipalDep, RowId, SessionDep, SettingsDep, admin_delete, readable_site, require_admin
+from server.deps import PrincipalDep, RowId, SessionDep, SettingsDep, admin_delete, admin_write, readable_site, require_admin
 from server.formats import csv_response, wants_csv
 from server.models import Shift, Webhook
 from server.reports import CSV_COLUMNS, ShiftReport, csv_rows, shift_report
@@ -63,13 +63,9 @@ def get_shifts(principal: PrincipalDep, session: SessionDep, site: Annotated[str
     responses={403: {"description": "not an admin of this site"}},
 )
 def post_shift(body: ShiftIn, principal: PrincipalDep, session: SessionDep) -> ShiftOut:
-    require_admin(principal, body.site, "set shifts")
-    readable_site(session, principal, body.site)
-    try:
-        row = shifts.set_shift(session, body.site, body.name, body.start, body.end)
-    except AdminError as exc:
-        raise HTTPException(422, str(exc)) from None
-    session.commit()
+    row = admin_write(
+        session, principal, body.site, "set shifts", lambda s: shifts.set_shift(s, body.site, body.name, body.start, body.end)
+    )
     return _shift_out(row)
 
 
@@ -105,9 +101,8 @@ def get_shift_report(
         found = shifts.find_shift(session, row.id, shift)
     except AdminError as exc:
         raise HTTPException(404, str(exc)) from None
-    targets.evaluate_devices(session, row.id, settings.offline_after_s, settings.outbox_alert_depth)
-    session.commit()
-    report = shift_report(session, row, found, date, settings.offline_after_s)
+    report = shift_report(session, row, found, date, settings.offline_after_s, settings.outbox_alert_depth)
+    session.commit()  # the devices' alerts it judged
     if format == "pdf":
         from server.report_pdf import render_pdf
 
@@ -167,11 +162,5 @@ def get_webhook(principal: PrincipalDep, session: SessionDep, site: Annotated[st
 
 @router.put("/api/v1/webhook", response_model=WebhookOut, summary="Set or remove a site's alert webhook (admin)")
 def put_webhook(body: WebhookIn, principal: PrincipalDep, session: SessionDep) -> WebhookOut:
-    require_admin(principal, body.site, "set its webhook")
-    readable_site(session, principal, body.site)
-    try:
-        webhooks.set_webhook(session, body.site, body.url, body.secret)
-    except AdminError as exc:
-        raise HTTPException(422, str(exc)) from None
-    session.commit()
+    admin_write(session, principal, body.site, "set its webhook", lambda s: webhooks.set_webhook(s, body.site, body.url, body.secret))
     return _webhook_out(session, body.site)

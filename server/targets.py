@@ -142,7 +142,6 @@ def _close(
             row.value = value
         if items is not None:
             row.items = items
-        session.flush()
         _announce(session, site_id, key, "alert.closed", row)
     if open_now is not None:
         open_now.discard(key)
@@ -251,6 +250,11 @@ def judge_device(
         _close(session, device.site_id, key, seen or now, float(depth), None, open_now)
 
 
+def targets_of(session: Session, site_id: str) -> list[LineTarget]:
+    """A site's targets, by line."""
+    return list(session.execute(select(LineTarget).where(LineTarget.site_id == site_id).order_by(LineTarget.line, LineTarget.id)).scalars())
+
+
 def target_states(session: Session, site_id: str, now: datetime | None = None) -> list[dict[str, object]]:
     """Each target with its window judged at ``now`` and its open alert (the dashboard's line colours)."""
     now = now or datetime.now(UTC)
@@ -259,8 +263,7 @@ def target_states(session: Session, site_id: str, now: datetime | None = None) -
         for a in session.execute(select(Alert).where(Alert.site_id == site_id, Alert.kind == "purity", Alert.ended.is_(None))).scalars()
     }
     out = []
-    targets = session.execute(select(LineTarget).where(LineTarget.site_id == site_id).order_by(LineTarget.line, LineTarget.id)).scalars()
-    for t in targets:
+    for t in targets_of(session, site_id):
         verdict = judge(t, window_counts(session, site_id, t.line, now, t.window_min))
         out.append(
             {

@@ -29,6 +29,7 @@ from server.models import Site, Webhook, WebhookDelivery
 
 log = logging.getLogger("farz.webhooks")
 MAX_BACKOFF_S = 3600.0
+PENDING = (WebhookDelivery.delivered.is_(None), WebhookDelivery.failed.is_(False))  # neither delivered nor given up
 Poster = Callable[[str, bytes, dict[str, str], float], int]  # url, body, headers, timeout → HTTP status
 
 
@@ -118,7 +119,7 @@ class Sender:
             now = now or datetime.now(UTC)
             due = session.execute(
                 select(WebhookDelivery.id, WebhookDelivery.site_id, WebhookDelivery.next_attempt)
-                .where(WebhookDelivery.delivered.is_(None), WebhookDelivery.failed.is_(False), WebhookDelivery.next_attempt <= now)
+                .where(*PENDING, WebhookDelivery.next_attempt <= now)
                 .order_by(WebhookDelivery.next_attempt, WebhookDelivery.id)
                 .limit(50)
             ).all()
@@ -144,22 +145,15 @@ class Sender:
     def _waits_behind(session: Session, site_id: str, delivery_id: int) -> bool:
         """Whether an older message of the site is still pending: a site's messages arrive in order."""
         older = session.execute(
-            select(WebhookDelivery.id)
-            .where(
-                WebhookDelivery.site_id == site_id,
-                WebhookDelivery.id < delivery_id,
-                WebhookDelivery.delivered.is_(None),
-                WebhookDelivery.failed.is_(False),
-            )
-            .limit(1)
+            select(WebhookDelivery.id).where(WebhookDelivery.site_id == site_id, WebhookDelivery.id < delivery_id, *PENDING).limit(1)
         ).first()
         return older is not None
 
     def _send(self, session: Session, delivery_id: int) -> int:
         row = session.get(WebhookDelivery, delivery_id)
-        hook = session.get(Webhook, row.site_id) if row is not None else None
         if row is None:
             return 0
+        hook = session.get(Webhook, row.site_id)
         if hook is None:  # the webhook was removed: nothing to send to
             row.failed, row.last_error = True, "the site no longer has a webhook"
             session.commit()
