@@ -64,16 +64,19 @@ class DemoDevice:
 
 
 def setup(database_url: str, videos: list[Path]) -> tuple[dict[str, str], dict[str, str]]:
-    """Site, one device per video and tokens; returns (device tokens, {'viewer':…, 'reader':…})."""
+    """Site (with three shifts), one device per video and tokens; returns (device tokens, {'viewer':…, 'reader':…})."""
     from server.auth import create_device, create_site, create_token
     from server.db import make_engine, session_factory
     from server.migrate import migrate
+    from server.shifts import set_shift
 
     migrate(database_url)
     engine = make_engine(database_url)
     with session_factory(engine)() as s:
         create_site(s, SITE, "Demo sorting centre", "Africa/Casablanca", latitude=34.92, longitude=-2.32)
         s.flush()
+        for name, start, end in (("morning", "06:00", "14:00"), ("afternoon", "14:00", "22:00"), ("night", "22:00", "06:00")):
+            set_shift(s, SITE, name, start, end)  # so that the dashboard's shift report has shifts to show
         devices = {f"demo-{v.stem}": create_device(s, f"demo-{v.stem}", SITE) for v in videos}
         people = {"viewer": create_token(s, "viewer"), "reader": create_token(s, "reader"), "installer": create_token(s, "installer")}
         s.commit()

@@ -230,3 +230,19 @@ def test_bad_shift_times_are_refused_with_the_field_named(start: str) -> None:
 
     with pytest.raises(AdminError, match="start"):
         _clock(start, "start")
+
+
+def test_the_demo_site_has_shifts_for_its_shift_report(tmp_path: Path) -> None:
+    from farz.demo import SITE, setup
+    from server.shifts import shifts_of
+
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    setup(url, [Path("belt-a.mp4")])
+    engine = make_engine(url)
+    with session_factory(engine)() as s:
+        assert [(x.name, x.start, x.end) for x in shifts_of(s, SITE)] == [
+            ("morning", "06:00", "14:00"),
+            ("afternoon", "14:00", "22:00"),
+            ("night", "22:00", "06:00"),
+        ]
+    engine.dispose()
