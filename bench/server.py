@@ -6,7 +6,9 @@ report them, across lines and classes);
 then random aggregate queries (every bucket, with and without filters) are timed end to end. Last, the
 cost of purity targets: the same ingest into sites without targets and sites with two targets on every
 line, alternately (ABBA, so drift cancels), in batches of 20 as a device that keeps up posts them,
-printed as a ratio of events/s measured in the same run.
+printed as a ratio of events/s measured in the same run. The same comparison is made once more in this
+process, calling the ingest function directly (no HTTP, no server process: the noise of both goes), batch by
+batch in ABBA order, over the last hour's counts, so that targets are judged on full windows.
 """
 
 from __future__ import annotations
@@ -154,6 +156,43 @@ def _site(session: object, site: str, devices: int, with_targets: bool) -> tuple
     return names, tokens
 
 
+def _in_process_targets(url: str, batches: int, seed: int = 7) -> dict[str, float]:
+    """ms per batch of ``DEVICE_BATCH`` events ingested by ``server.ingest.ingest`` into a site without and a site
+    with targets, alternating in ABBA order; events cover the last hour in time order."""
+    from server.ingest import ingest
+    from server.models import Device, Site
+    from server.schemas import IngestIn
+    from server.settings import Settings
+
+    engine = make_engine(url)
+    factory = session_factory(engine)
+    tag = uuid.uuid4().hex[:6]
+    sites = {f"inproc-{tag}-p": False, f"inproc-{tag}-t": True}  # site → with targets
+    with factory() as s:
+        (plain,), (judged,) = (_site(s, site, 1, targets)[0] for site, targets in sites.items())
+        s.commit()
+    site_of = dict(zip((plain, judged), sites, strict=True))
+    settings = Settings(database_url=url)
+    rng = random.Random(seed)
+    step = timedelta(hours=1) / (batches * DEVICE_BATCH)
+    start = datetime.now(UTC) - timedelta(hours=1)
+    spent = {plain: 0.0, judged: 0.0}
+    try:
+        for i in range(batches):
+            order = (plain, judged) if i % 4 in (0, 3) else (judged, plain)
+            for device in order:
+                body = IngestIn.model_validate_json(_batch(device, DEVICE_BATCH, rng, start + step * DEVICE_BATCH * i, step))
+                with factory() as s:
+                    row, site = s.get(Device, device), s.get(Site, site_of[device])
+                    assert row is not None and site is not None
+                    began = time.perf_counter()
+                    ingest(s, row, site, body, settings)
+                    spent[device] += time.perf_counter() - began
+    finally:
+        engine.dispose()
+    return {"plain_ms": spent[plain] / batches * 1000, "judged_ms": spent[judged] / batches * 1000}
+
+
 def bench_server(
     database_url: str | None, events: int, devices: int = 8, queries: int = 200, workers: int = 1, target_events: int = 20_000
 ) -> dict[str, object]:
@@ -200,6 +239,7 @@ def bench_server(
     finally:
         server.terminate()
         server.wait(timeout=30)
+    in_process = _in_process_targets(url, max(target_events // (2 * DEVICE_BATCH), 4))
     backend = url.split(":", 1)[0]
     return {
         "backend": backend,
@@ -217,4 +257,7 @@ def bench_server(
         "targets_ingest_events_per_s": round(2 * half / judged_s, 1),
         "no_targets_ingest_events_per_s": round(2 * half / plain_s, 1),
         "targets_over_no_targets": round(plain_s / judged_s, 3),
+        "in_process_ms_per_batch_targets": round(in_process["judged_ms"], 3),
+        "in_process_ms_per_batch_no_targets": round(in_process["plain_ms"], 3),
+        "in_process_targets_over_no_targets": round(in_process["plain_ms"] / in_process["judged_ms"], 3),
     }

@@ -136,3 +136,4 @@ def test_bench_server_measures_ingest_with_and_without_targets_side_by_side() ->
     result = farz_json("bench", "server", "--events", "2000", "--queries", "20", "--target-events", "2000", "--json")
     assert result["lost"] == 0 and result["errors"] == 0 and result["targets_events"] == 2000
     assert result["targets_ingest_events_per_s"] > 0 and 0 < result["targets_over_no_targets"] < 3
+    assert result["in_process_ms_per_batch_targets"] > 0 and 0 < result["in_process_targets_over_no_targets"] < 3
