@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Executable, and_, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from server import webhooks
@@ -77,19 +78,7 @@ class Judgement:
 
 def window_counts(session: Session, site_id: str, line: str, end: datetime, window_min: int) -> dict[str, int]:
     """Items counted ``in`` per class on a line in the ``window_min`` minutes up to and including ``end``'s minute."""
-    last = as_utc(end).replace(second=0, microsecond=0)
-    stmt = (
-        select(RollupMinute.cls, func.sum(RollupMinute.count))
-        .where(
-            RollupMinute.site_id == site_id,
-            RollupMinute.bucket > last - timedelta(minutes=window_min),
-            RollupMinute.bucket <= last,
-            RollupMinute.line == line,
-            RollupMinute.direction == "in",
-        )
-        .group_by(RollupMinute.cls)
-    )
-    return {c: int(n) for c, n in session.execute(stmt)}
+    return window_sums(session, site_id, [(line, as_utc(end).replace(second=0, microsecond=0), window_min)])[0]
 
 
 def judge(target: LineTarget, counts: dict[str, int]) -> Judgement:
@@ -147,46 +136,71 @@ def _close(
         open_now.discard(key)
 
 
-_WINDOWS = (  # items `in` per line, class and minute of a site in (lo, hi]: one row per minute whatever the devices
-    select(RollupMinute.line, RollupMinute.cls, RollupMinute.bucket, func.sum(RollupMinute.count))
-    .where(
-        RollupMinute.site_id == bindparam("site"),
-        RollupMinute.bucket > bindparam("lo"),
-        RollupMinute.bucket <= bindparam("hi"),
-        RollupMinute.line.in_(bindparam("lines", expanding=True)),
-        RollupMinute.direction == "in",
+@lru_cache(maxsize=32)
+def _windows_statement(windows: int) -> Executable:
+    """Items `in` per class summed in ``windows`` windows (a column each; binds ``line_k``, ``after_k``, ``upto_k``)
+    of a site (``site``, ``lines``, ``after``, ``upto``). Built once per number of windows: building it costs more
+    than running it."""
+    bucket = RollupMinute.bucket
+    columns = [
+        func.sum(
+            case(
+                (
+                    and_(
+                        RollupMinute.line == bindparam(f"line_{k}"),
+                        bucket > bindparam(f"after_{k}", type_=bucket.type),
+                        bucket <= bindparam(f"upto_{k}", type_=bucket.type),
+                    ),
+                    RollupMinute.count,
+                ),
+                else_=0,
+            )
+        )
+        for k in range(windows)
+    ]
+    return (
+        select(RollupMinute.cls, *columns)
+        .where(
+            RollupMinute.site_id == bindparam("site"),
+            bucket > bindparam("after", type_=bucket.type),
+            bucket <= bindparam("upto", type_=bucket.type),
+            RollupMinute.line.in_(bindparam("lines", expanding=True)),
+            RollupMinute.direction == "in",
+        )
+        .group_by(RollupMinute.cls)
     )
-    .group_by(RollupMinute.line, RollupMinute.cls, RollupMinute.bucket)
-)
+
+
+def window_sums(session: Session, site_id: str, windows: list[tuple[str, datetime, int]]) -> list[dict[str, int]]:
+    """Items counted `in` per class in each window ``(line, last minute, minutes)`` of a site, from the minute
+    rollups: one query that sums every window in the database (a column each), one row per class."""
+    params: dict[str, object] = {"site": site_id, "lines": sorted({line for line, _, _ in windows})}
+    for k, (line, end, minutes) in enumerate(windows):
+        params.update({f"line_{k}": line, f"after_{k}": end - timedelta(minutes=minutes), f"upto_{k}": end})
+    params["after"] = min(end - timedelta(minutes=m) for _, end, m in windows)
+    params["upto"] = max(end for _, end, _ in windows)
+    out: list[dict[str, int]] = [{} for _ in windows]
+    for cls, *sums in session.execute(_windows_statement(len(windows)), params):
+        for k, n in enumerate(sums):
+            if n:
+                out[k][cls] = int(n)
+    return out
 
 
 def evaluate_lines(session: Session, site_id: str, newest: dict[str, datetime], open_now: set[str]) -> None:
     """Judge the targets of each line that just got counts (``newest``: line → its newest count's time), in
     the ingest's own transaction (after the rollups are bumped). One query for the targets and, when there
-    are any, one for every window's minute counts."""
+    are any, one that sums all their windows."""
     if not newest:
         return
     targets = session.execute(select(LineTarget).where(LineTarget.site_id == site_id, LineTarget.line.in_(list(newest)))).scalars().all()
     if not targets:
         return
     ends = {line: as_utc(t).replace(second=0, microsecond=0) for line, t in newest.items()}
-    widest = max(t.window_min for t in targets)
-    params = {"site": site_id, "lo": min(ends.values()) - timedelta(minutes=widest), "hi": max(ends.values())}
-    minutes = [
-        (line, cls, as_utc(bucket), int(n))
-        for line, cls, bucket, n in session.execute(_WINDOWS, {**params, "lines": sorted({t.line for t in targets})})
-    ]
-    sums: dict[tuple[str, int], dict[str, int]] = {}  # (line, window) → class → items
+    keys = sorted({(t.line, t.window_min) for t in targets})  # one window per line and length
+    sums = dict(zip(keys, window_sums(session, site_id, [(line, ends[line], m) for line, m in keys]), strict=True))
     for target in targets:
-        key = (target.line, target.window_min)
-        if key not in sums:
-            end = ends[target.line]
-            first = end - timedelta(minutes=target.window_min)
-            sums[key] = {}
-            for line, cls, bucket, n in minutes:
-                if line == target.line and first < bucket <= end:
-                    sums[key][cls] = sums[key].get(cls, 0) + n
-        counts = sums[key]
+        counts = sums[(target.line, target.window_min)]
         verdict = judge(target, counts)
         if verdict.measured is None:
             continue
