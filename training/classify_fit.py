@@ -1,7 +1,9 @@
 """``farz train classify-fit``: fine-tune the ImageNet-pretrained material classifier on photos and belt crops.
 
 One run folder holds ``best.pt`` (chosen on the validation split only; the test split is never read),
-``last.pt``, ``results.csv`` (one row per epoch) and the recipe. Class imbalance (TrashNet has 109 ``trash``
+``last.pt``, ``results.csv`` (one row per epoch) and the recipe. ``last.pt`` also holds the optimizer, the
+learning-rate schedule and both random generators, so a run cut short (a session's end, a kill) goes on with
+``resume=True`` from its last finished epoch exactly as if it had not stopped. Class imbalance (TrashNet has 109 ``trash``
 photos against 460 ``paper``) is handled by sampling: each epoch draws its photos with class weights
 proportional to ``n_c ** -balance`` (0: as they are, 1: every class equally often), and the belt crops the
 same way from the cut-outs.
@@ -54,6 +56,38 @@ def load_classifier_config(path: Path, overrides: dict[str, object] | None = Non
     return load_recipe(path, ClassifierConfig, overrides)
 
 
+def resume_state(run_dir: Path, config: ClassifierConfig) -> dict[str, object]:
+    """The training state in ``run_dir/last.pt``; ``ConfigError`` if there is none or the recipe differs."""
+    import torch
+
+    last = run_dir / "last.pt"
+    if not last.is_file():
+        raise ConfigError(f"{last}: nothing to resume (no last.pt in the run folder); start the run without --resume")
+    try:
+        state: dict[str, object] = torch.load(str(last), map_location="cpu", weights_only=False)
+    except Exception as error:
+        raise ConfigError(f"{last}: not a readable classify-fit checkpoint ({error}); start the run again without --resume") from error
+    if "optimizer" not in state:
+        raise ConfigError(f"{last}: holds weights only, no training state to resume; start the run again without --resume")
+    saved = ClassifierConfig.model_validate(state["config"])
+    changed = [k for k, v in config.model_dump().items() if k != "threads" and saved.model_dump()[k] != v]
+    if changed:
+        raise ConfigError(
+            f"{last}: the run was started with other settings ({', '.join(f'{k}: {saved.model_dump()[k]}' for k in changed)}); "
+            "resume it with its own recipe (its config.yaml) or start a new run folder"
+        )
+    return state
+
+
+def _save(checkpoint: dict[str, object], path: Path) -> None:
+    """Write ``checkpoint`` whole or not at all (a kill mid-write leaves the previous file)."""
+    import torch
+
+    partial = path.with_suffix(".pt.partial")
+    torch.save(checkpoint, partial)
+    partial.replace(path)
+
+
 def class_weights(class_ids: list[int], num_classes: int, balance: float) -> np.ndarray:
     """Sampling weight per example, ``n_c ** -balance`` normalised to sum to 1."""
     counts = np.bincount(np.asarray(class_ids, np.int64), minlength=num_classes).astype(np.float64)
@@ -82,8 +116,17 @@ def epoch_batches(
     return batches
 
 
-def fit_classifier(config: ClassifierConfig, taxonomy: Taxonomy, run_dir: Path, progress: bool = True) -> Path:
-    """Train; returns the run's ``best.pt`` (the epoch with the best validation accuracy)."""
+def fit_classifier(
+    config: ClassifierConfig,
+    taxonomy: Taxonomy,
+    run_dir: Path,
+    progress: bool = True,
+    resume: bool = False,
+    stop_after: int = 0,
+) -> Path:
+    """Train; returns the run's ``best.pt`` (the epoch with the best validation accuracy). With ``resume``,
+    go on from ``run_dir/last.pt`` (same recipe) after its last finished epoch; ``stop_after`` > 0 ends this
+    sitting after that many epochs (the schedule stays the whole run's, so a later ``resume`` goes on)."""
     import torch
     from tqdm import tqdm
 
@@ -94,6 +137,7 @@ def fit_classifier(config: ClassifierConfig, taxonomy: Taxonomy, run_dir: Path, 
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     names = taxonomy.names
+    state = resume_state(run_dir, config) if resume else None
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(json.loads(config.model_dump_json())))
     photos = load_photos(config.source, names, "train", config.photos_per_class)
@@ -105,7 +149,7 @@ def fit_classifier(config: ClassifierConfig, taxonomy: Taxonomy, run_dir: Path, 
         val_sets["belt"] = [(b.image, b.class_id) for b in val_belt]
 
     net = build_network(config.arch, len(names), config.pretrained and config.init is None)
-    if config.init is not None:
+    if config.init is not None and state is None:
         checkpoint = torch.load(str(config.init), map_location="cpu", weights_only=False)
         if tuple(checkpoint.get("names", ())) != names or checkpoint.get("arch") != config.arch:
             found = f"{checkpoint.get('arch')} for {checkpoint.get('names')}"
@@ -138,8 +182,20 @@ def fit_classifier(config: ClassifierConfig, taxonomy: Taxonomy, run_dir: Path, 
 
     rows: list[dict[str, float]] = []
     best_score = -1.0
-    start_time = time.time()
-    for epoch in range(1, config.epochs + 1):
+    first_epoch = 1
+    if state is not None:
+        net.load_state_dict(state["state_dict"])  # type: ignore[arg-type]
+        optimizer.load_state_dict(state["optimizer"])  # type: ignore[arg-type]
+        scheduler.load_state_dict(state["scheduler"])  # type: ignore[arg-type]
+        rng.bit_generator.state = state["numpy_rng"]
+        torch.set_rng_state(state["torch_rng"])  # type: ignore[arg-type]
+        rows = list(state["rows"])  # type: ignore[call-overload]
+        best_score = float(state["best_score"])  # type: ignore[arg-type]
+        first_epoch = int(state["epoch"]) + 1  # type: ignore[call-overload]
+        print(f"resuming {run_dir} after epoch {first_epoch - 1}/{config.epochs}", flush=True)
+    start_time = time.time() - (rows[-1]["minutes"] * 60 if rows else 0.0)
+    last_epoch = config.epochs if stop_after <= 0 else min(config.epochs, first_epoch + stop_after - 1)
+    for epoch in range(first_epoch, last_epoch + 1):
         batches = epoch_batches(photos, cutouts, config, rng, len(names))
         net.train()
         for module in frozen:
@@ -167,10 +223,19 @@ def fit_classifier(config: ClassifierConfig, taxonomy: Taxonomy, run_dir: Path, 
             "epoch": epoch,
             "val": scores,
         }
-        torch.save(checkpoint, run_dir / "last.pt")
         if score > best_score:
             best_score = score
-            torch.save(checkpoint, run_dir / "best.pt")
+            _save(checkpoint, run_dir / "best.pt")
+        training_state = {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "numpy_rng": rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "rows": rows,
+            "best_score": best_score,
+            "config": json.loads(config.model_dump_json()),
+        }
+        _save({**checkpoint, **training_state}, run_dir / "last.pt")
         print(
             f"epoch {epoch}/{config.epochs}: loss {row['loss']:.3f}, "
             + ", ".join(f"val {k} accuracy {v:.3f}" for k, v in scores.items())
@@ -181,5 +246,7 @@ def fit_classifier(config: ClassifierConfig, taxonomy: Taxonomy, run_dir: Path, 
             writer = csv.DictWriter(f, fieldnames=list(rows[-1]))
             writer.writeheader()
             writer.writerows(rows)
+    if last_epoch < config.epochs:
+        print(f"stopped after epoch {last_epoch}/{config.epochs}; go on with --resume", flush=True)
     print(f"best.pt: validation accuracy {best_score:.3f} (mean over {', '.join(val_sets)})", flush=True)
     return run_dir / "best.pt"
