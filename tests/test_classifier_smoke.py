@@ -107,6 +107,34 @@ def test_classify_fit_export_quantize_eval(tmp_path: Path) -> None:
     yolo = farz("train", "classify-eval", "--model", str(int8), "--data", str(tiny_yolo_set(tmp_path / "yolo")), "--json")
     assert yolo.returncode == 0, yolo.stderr[-2000:]
     assert json.loads(yolo.stdout)["images"] > 3  # one crop per labelled box
+    again = tmp_path / "again.yaml"  # a later sitting from the exported file itself, no run folder
+    again.write_text(config.read_text().replace("freeze_blocks: 10", f"freeze_blocks: 10\ninit: {fp32}"))
+    refit = farz("train", "classify-fit", "--config", str(again), "--run", str(tmp_path / "again"))
+    assert refit.returncode == 0, refit.stderr[-2000:]
+    assert f"init: {fp32} rebuilt for training" in refit.stdout and "epoch 1/1: loss" in refit.stdout
+    for wrong, says in ((int8, "an INT8 file"), (REPO / "models" / "farz-waste.onnx", "not a classifier")):
+        again.write_text(config.read_text().replace("freeze_blocks: 10", f"freeze_blocks: 10\ninit: {wrong}"))
+        bad = farz("train", "classify-fit", "--config", str(again), "--run", str(tmp_path / "bad"))
+        assert bad.returncode == 3 and says in bad.stderr and "Traceback" not in bad.stderr, bad.stderr[-2000:]
+
+
+def test_the_shipped_classifier_is_rebuilt_for_training_exactly() -> None:
+    """The recovered network (BatchNorm given back as measured statistics) gives the file's probabilities,
+    also on crops its statistics were not measured on."""
+    from training.classify_data import load_photos, photo_crop
+    from training.classify_model import to_network_input
+    from training.classify_recover import recover_classifier
+
+    if not TRASHNET.is_dir():
+        pytest.skip("../shared/datasets/trashnet is not beside the project")
+    photos = load_photos(TRASHNET, NAMES, "val", limit_per_class=6)
+    crops = np.stack([photo_crop(p.image, 224, None) for p in photos])
+    net, difference = recover_classifier(REPO / "models" / "farz-material.onnx", NAMES, crops[::2])
+    assert difference < 1e-4
+    with torch.no_grad():
+        ours = torch.softmax(net.eval()(to_network_input(torch.from_numpy(crops[1::2]))), 1).numpy()
+    theirs = Classifier(REPO / "models" / "farz-material.onnx").predict(crops[1::2])
+    assert np.abs(ours - theirs).max() < 1e-4 and (ours.argmax(1) == theirs.argmax(1)).all()
 
 
 def test_bad_classifier_input_gets_one_clear_line(tmp_path: Path) -> None:

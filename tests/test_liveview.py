@@ -377,6 +377,7 @@ def test_the_setup_api_over_http(scene: tuple[Path, Path], tmp_path: Path) -> No
 
 # Privacy masks ------------------------------------------------------------------------------------------
 
+
 def test_masked_pixels_never_leave_the_device(tmp_path: Path) -> None:
     """A known pattern inside a privacy mask: streamed, kept as a hard sample and uploaded — black everywhere."""
     db_file = tmp_path / "farz.db"

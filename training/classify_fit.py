@@ -15,6 +15,7 @@ import csv
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import yaml
@@ -25,6 +26,9 @@ from training.config import ConfigError, load_recipe
 from training.synth import Cutout
 from training.taxonomy import Taxonomy
 
+if TYPE_CHECKING:
+    import torch
+
 
 class ClassifierConfig(BaseModel):
     """One classifier training run."""
@@ -33,7 +37,7 @@ class ClassifierConfig(BaseModel):
     name: str = "farz-material"
     arch: str = "efficientnet-lite0"
     pretrained: bool = True
-    init: Path | None = None  # start from this classify-fit checkpoint (a later sitting) instead of the ImageNet weights
+    init: Path | None = None  # start from a classify-fit checkpoint (.pt) or an exported FP32 classifier (.onnx), not ImageNet
     imgsz: int = Field(224, ge=32, le=512)
     epochs: int = Field(10, ge=1)
     batch: int = Field(32, ge=2)
@@ -41,6 +45,9 @@ class ClassifierConfig(BaseModel):
     weight_decay: float = Field(0.02, ge=0)
     label_smoothing: float = Field(0.1, ge=0, lt=1)
     freeze_blocks: int = Field(6, ge=0, le=16)  # stem + this many MBConv blocks stay as ImageNet trained them
+    # BatchNorm statistics: "train" updates them from each batch; "frozen" keeps them (scale and shift still
+    # learn); "auto": frozen when starting from an ONNX file, whose statistics were measured, not learned
+    batchnorm: Literal["auto", "train", "frozen"] = "auto"
     balance: float = Field(0.5, ge=0, le=1)
     belt_crops_per_epoch: float = Field(1.0, ge=0)  # belt crops per epoch, as a multiple of the photos per epoch
     val_belt_per_item: int = Field(1, ge=0)
@@ -77,6 +84,22 @@ def resume_state(run_dir: Path, config: ClassifierConfig) -> dict[str, object]:
             "resume it with its own recipe (its config.yaml) or start a new run folder"
         )
     return state
+
+
+def _from_onnx(config: ClassifierConfig, names: tuple[str, ...], photos: list[Labelled]) -> torch.nn.Module:
+    """The network of an exported FP32 classifier (``init: models/farz-material.onnx``), rebuilt for training."""
+    from training.classify_recover import recover_classifier
+    from training.metadata import read_metadata
+
+    assert config.init is not None
+    arch = (read_metadata(config.init) or {}).get("arch") if config.init.is_file() else None
+    if arch is not None and arch != config.arch:
+        raise ConfigError(f"init: {config.init} is a {arch}, the recipe trains {config.arch}")
+    step = max(1, len(photos) // 64)
+    crops = np.stack([photo_crop(p.image, config.imgsz, None) for p in photos[::step][:64]])
+    net, difference = recover_classifier(config.init, names, crops)
+    print(f"init: {config.init} rebuilt for training (probabilities within {difference:.1e} of the file)", flush=True)
+    return net
 
 
 def _save(checkpoint: dict[str, object], path: Path) -> None:
@@ -149,7 +172,9 @@ def fit_classifier(
         val_sets["belt"] = [(b.image, b.class_id) for b in val_belt]
 
     net = build_network(config.arch, len(names), config.pretrained and config.init is None)
-    if config.init is not None and state is None:
+    if config.init is not None and config.init.suffix == ".onnx" and state is None:
+        net = _from_onnx(config, names, photos)
+    elif config.init is not None and state is None:
         checkpoint = torch.load(str(config.init), map_location="cpu", weights_only=False)
         if tuple(checkpoint.get("names", ())) != names or checkpoint.get("arch") != config.arch:
             found = f"{checkpoint.get('arch')} for {checkpoint.get('names')}"
@@ -165,6 +190,9 @@ def fit_classifier(
     )
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     frozen = frozen_modules(net, config.freeze_blocks)
+    onnx_init = config.init is not None and config.init.suffix == ".onnx"
+    if config.batchnorm == "frozen" or (config.batchnorm == "auto" and onnx_init):
+        frozen += [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
 
     def evaluate() -> dict[str, float]:
         net.eval()

@@ -410,6 +410,7 @@ def render_video(cutouts: list[Cutout], names: tuple[str, ...], spec: VideoSpec,
     counts: dict[str, int] = {}
     items: list[MovingItem] = []
     frames = int(spec.seconds * spec.fps)
+    out_mp4.parent.mkdir(parents=True, exist_ok=True)
     writer = cv2.VideoWriter(str(out_mp4), cv2.VideoWriter.fourcc(*"mp4v"), spec.fps, (w, h))
     if not writer.isOpened():
         raise OSError(f"cannot write video {out_mp4}")
