@@ -169,7 +169,9 @@ def test_a_run_cut_short_resumes_where_it_stopped(tmp_path: Path) -> None:
     for p in few_photos(tmp_path / "val-photos", "val", 2).rglob("*.jpg"):
         shutil.copy(p, source / p.parent.name / p.name)
     recipe = tmp_path / "tiny.yaml"
-    recipe.write_text(f"imgsz: 48\nepochs: 2\nbatch: 6\nfreeze_blocks: 12\nthreads: 1\nsource: {source}\ncutouts: {tmp_path / 'none'}\n")
+    recipe.write_text(
+        f"imgsz: 48\nepochs: 2\nbatch: 6\nfreeze_blocks: 12\nthreads: 1\nworkers: 2\nsource: {source}\ncutouts: {tmp_path / 'none'}\n"
+    )
     config = load_classifier_config(recipe)
     straight = fit_classifier(config, load_taxonomy(), tmp_path / "straight", progress=False)
     cut = fit_classifier(config, load_taxonomy(), tmp_path / "cut", progress=False, stop_after=1)

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from training.classify_data import ClassifyDataError, belt_crop, class_folder_images, photo_crop
+from training.classify_epochs import class_weights
 from training.classify_eval import scores
-from training.classify_fit import class_weights, load_classifier_config
+from training.classify_fit import load_classifier_config
 from training.config import ConfigError
 from training.synth import Cutout
 
@@ -19,7 +20,7 @@ NAMES = ("cardboard", "glass", "metal", "paper", "plastic", "trash")
 
 
 def test_the_shipped_recipes_validate() -> None:
-    for name in ("classifier.yaml", "classifier-continue.yaml"):
+    for name in ("classifier.yaml", "classifier-continue.yaml", "classifier-shipped.yaml"):
         config = load_classifier_config(REPO / "training" / "configs" / name)
         assert config.arch == "efficientnet-lite0" and config.imgsz == 224
 
@@ -52,6 +53,30 @@ def test_belt_and_photo_crops_have_the_crop_shape() -> None:
         assert belt_crop(items[0], items, 64, rng).shape == (64, 64, 3)
     photo = np.full((384, 512, 3), 200, np.uint8)
     assert photo_crop(photo, 64, rng).shape == photo_crop(photo, 64, None).shape == (64, 64, 3)
+
+
+def test_epochs_made_in_processes_depend_on_the_seed_and_epoch_not_the_workers() -> None:
+    from training.classify_data import Labelled
+    from training.classify_epochs import CHUNK, EpochMaker, EpochRecipe
+
+    rng = np.random.default_rng(1)
+    photos = [Labelled(rng.integers(0, 255, (60, 80, 3), dtype=np.uint8), k % 3, f"p{k}") for k in range(CHUNK + 40)]
+    rgba = np.zeros((50, 30, 4), np.uint8)
+    rgba[5:45, 5:25] = (40, 200, 90, 255)
+    cutouts = [Cutout(rgba, k, str(k)) for k in range(3)]
+    recipe = EpochRecipe(imgsz=32, batch=16, balance=0.3, belt_crops_per_epoch=0.5, seed=4)
+    made = {}
+    for workers in (1, 3):
+        maker = EpochMaker(photos, cutouts, recipe, 3, workers)
+        try:
+            made[workers] = [maker.batches(1, 2), maker.batches(2, 2)]
+        finally:
+            maker.close()
+    examples = sum(len(labels) for _, labels in made[1][0])
+    assert examples == len(photos) + round(len(photos) * 0.5) and made[1][0][0][0].shape == (16, 32, 32, 3)
+    for a, b in zip(made[1], made[3], strict=True):
+        assert all(np.array_equal(x[0], y[0]) and np.array_equal(x[1], y[1]) for x, y in zip(a, b, strict=True))
+    assert not np.array_equal(made[1][0][0][0], made[1][1][0][0])  # another epoch, other data
 
 
 def test_class_folders_must_be_classes_and_hold_images(tmp_path: Path) -> None:

@@ -21,9 +21,9 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from training.classify_data import Labelled, augment, belt_crop, belt_cutouts, fixed_belt_crops, load_photos, photo_crop
+from training.classify_data import Labelled, belt_cutouts, fixed_belt_crops, load_photos, photo_crop
+from training.classify_epochs import EpochMaker, EpochRecipe, epoch_batches
 from training.config import ConfigError, load_recipe
-from training.synth import Cutout
 from training.taxonomy import Taxonomy
 
 if TYPE_CHECKING:
@@ -53,6 +53,10 @@ class ClassifierConfig(BaseModel):
     val_belt_per_item: int = Field(1, ge=0)
     photos_per_class: int = Field(0, ge=0)  # > 0: use only the first n photos per class (smoke runs)
     threads: int = Field(0, ge=0)
+    # 0: one random stream in this process (the shipped recipes); n: n processes make each epoch's data,
+    # seeded per epoch and chunk, one epoch ahead (training.classify_epochs)
+    workers: int = Field(0, ge=0, le=64)
+    device: str = "auto"  # "auto" (CUDA when there is one), "cpu", "cuda", "cuda:1", ...
     seed: int = 0
     source: Path = Path("../shared/datasets/trashnet")
     cutouts: Path = Path("build/cutouts")
@@ -77,7 +81,7 @@ def resume_state(run_dir: Path, config: ClassifierConfig) -> dict[str, object]:
     if "optimizer" not in state:
         raise ConfigError(f"{last}: holds weights only, no training state to resume; start the run again without --resume")
     saved = ClassifierConfig.model_validate(state["config"])
-    changed = [k for k, v in config.model_dump().items() if k != "threads" and saved.model_dump()[k] != v]
+    changed = [k for k, v in config.model_dump().items() if k not in ("threads", "device") and saved.model_dump()[k] != v]
     if changed:
         raise ConfigError(
             f"{last}: the run was started with other settings ({', '.join(f'{k}: {saved.model_dump()[k]}' for k in changed)}); "
@@ -102,6 +106,23 @@ def _from_onnx(config: ClassifierConfig, names: tuple[str, ...], photos: list[La
     return net
 
 
+def training_device(name: str) -> torch.device:
+    """The torch device of ``device:`` ("auto": CUDA when there is one); ``ConfigError`` if it is absent."""
+    import torch
+
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ConfigError(f"device: {name!r} is not a torch device (auto, cpu, cuda, cuda:1, ...)") from error
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device: {name!r} asked for, but this machine has no CUDA device; use auto or cpu")
+        torch.backends.cudnn.benchmark = True
+    return device
+
+
 def _save(checkpoint: dict[str, object], path: Path) -> None:
     """Write ``checkpoint`` whole or not at all (a kill mid-write leaves the previous file)."""
     import torch
@@ -109,34 +130,6 @@ def _save(checkpoint: dict[str, object], path: Path) -> None:
     partial = path.with_suffix(".pt.partial")
     torch.save(checkpoint, partial)
     partial.replace(path)
-
-
-def class_weights(class_ids: list[int], num_classes: int, balance: float) -> np.ndarray:
-    """Sampling weight per example, ``n_c ** -balance`` normalised to sum to 1."""
-    counts = np.bincount(np.asarray(class_ids, np.int64), minlength=num_classes).astype(np.float64)
-    per_class = np.where(counts > 0, np.maximum(counts, 1) ** -balance, 0.0)
-    weights = per_class[np.asarray(class_ids, np.int64)]
-    return weights / weights.sum()
-
-
-def epoch_batches(
-    photos: list[Labelled], cutouts: list[Cutout], config: ClassifierConfig, rng: np.random.Generator, num_classes: int
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """One epoch's augmented batches: (crops (B, S, S, 3) uint8, labels (B,) int64)."""
-    s = config.imgsz
-    picks = rng.choice(len(photos), size=len(photos), p=class_weights([p.class_id for p in photos], num_classes, config.balance))
-    examples = [(augment(photo_crop(photos[i].image, s, rng), rng), photos[i].class_id) for i in picks]
-    if cutouts:
-        n_belt = round(len(photos) * config.belt_crops_per_epoch)
-        belt = rng.choice(len(cutouts), size=n_belt, p=class_weights([c.class_id for c in cutouts], num_classes, config.balance))
-        examples += [(augment(belt_crop(cutouts[i], cutouts, s, rng), rng), cutouts[i].class_id) for i in belt]
-    order = rng.permutation(len(examples))
-    batches = []
-    for start in range(0, len(order), config.batch):
-        chunk = [examples[i] for i in order[start : start + config.batch]]
-        if len(chunk) >= 2:
-            batches.append((np.stack([c[0] for c in chunk]), np.asarray([c[1] for c in chunk], np.int64)))
-    return batches
 
 
 def fit_classifier(
@@ -181,6 +174,8 @@ def fit_classifier(
             raise ConfigError(f"init: {config.init} is a {found}, not {config.arch} for {list(names)}")
         net.load_state_dict(checkpoint["state_dict"])
     freeze_stem(net, config.freeze_blocks)
+    device = training_device(config.device)
+    net.to(device)
     trainable = [p for p in net.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
     total_examples = len(photos) * (1 + (config.belt_crops_per_epoch if cutouts else 0))
@@ -202,8 +197,8 @@ def fit_classifier(
                 correct = 0
                 for start in range(0, len(items), 64):
                     chunk = items[start : start + 64]
-                    x = to_network_input(torch.from_numpy(np.stack([c[0] for c in chunk])))
-                    pred = net(x).argmax(1).numpy()
+                    x = to_network_input(torch.from_numpy(np.stack([c[0] for c in chunk])).to(device))
+                    pred = net(x).argmax(1).cpu().numpy()
                     correct += int((pred == np.asarray([c[1] for c in chunk])).sum())
                 scores[key] = correct / max(1, len(items))
         return scores
@@ -223,57 +218,63 @@ def fit_classifier(
         print(f"resuming {run_dir} after epoch {first_epoch - 1}/{config.epochs}", flush=True)
     start_time = time.time() - (rows[-1]["minutes"] * 60 if rows else 0.0)
     last_epoch = config.epochs if stop_after <= 0 else min(config.epochs, first_epoch + stop_after - 1)
-    for epoch in range(first_epoch, last_epoch + 1):
-        batches = epoch_batches(photos, cutouts, config, rng, len(names))
-        net.train()
-        for module in frozen:
-            module.eval()
-        total_loss = 0.0
-        bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", disable=not progress, leave=False)
-        for crops, labels in bar:
-            logits = net(to_network_input(torch.from_numpy(crops)))
-            loss = loss_fn(logits, torch.from_numpy(labels))
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total_loss += loss.item() * len(labels)
-        scores = evaluate()
-        score = float(np.mean(list(scores.values())))
-        row = {"epoch": epoch, "loss": total_loss / max(1, sum(len(b[1]) for b in batches)), "minutes": (time.time() - start_time) / 60}
-        row.update({f"val_{k}_accuracy": v for k, v in scores.items()})
-        rows.append(row)
-        checkpoint = {
-            "arch": config.arch,
-            "names": list(names),
-            "imgsz": config.imgsz,
-            "state_dict": net.state_dict(),
-            "epoch": epoch,
-            "val": scores,
-        }
-        if score > best_score:
-            best_score = score
-            _save(checkpoint, run_dir / "best.pt")
-        training_state = {
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "numpy_rng": rng.bit_generator.state,
-            "torch_rng": torch.get_rng_state(),
-            "rows": rows,
-            "best_score": best_score,
-            "config": json.loads(config.model_dump_json()),
-        }
-        _save({**checkpoint, **training_state}, run_dir / "last.pt")
-        print(
-            f"epoch {epoch}/{config.epochs}: loss {row['loss']:.3f}, "
-            + ", ".join(f"val {k} accuracy {v:.3f}" for k, v in scores.items())
-            + f", {row['minutes']:.1f} min",
-            flush=True,
-        )
-        with (run_dir / "results.csv").open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[-1]))
-            writer.writeheader()
-            writer.writerows(rows)
+    recipe = EpochRecipe(config.imgsz, config.batch, config.balance, config.belt_crops_per_epoch if cutouts else 0.0, config.seed)
+    maker = EpochMaker(photos, cutouts, recipe, len(names), config.workers) if config.workers else None
+    try:
+        for epoch in range(first_epoch, last_epoch + 1):
+            batches = maker.batches(epoch, last_epoch) if maker else epoch_batches(photos, cutouts, recipe, rng, len(names))
+            net.train()
+            for module in frozen:
+                module.eval()
+            total_loss = 0.0
+            bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", disable=not progress, leave=False)
+            for crops, labels in bar:
+                logits = net(to_network_input(torch.from_numpy(crops).to(device)))
+                loss = loss_fn(logits, torch.from_numpy(labels).to(device))
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                total_loss += loss.item() * len(labels)
+            scores = evaluate()
+            score = float(np.mean(list(scores.values())))
+            row = {"epoch": epoch, "loss": total_loss / max(1, sum(len(b[1]) for b in batches)), "minutes": (time.time() - start_time) / 60}
+            row.update({f"val_{k}_accuracy": v for k, v in scores.items()})
+            rows.append(row)
+            checkpoint = {
+                "arch": config.arch,
+                "names": list(names),
+                "imgsz": config.imgsz,
+                "state_dict": {k: v.cpu() for k, v in net.state_dict().items()},
+                "epoch": epoch,
+                "val": scores,
+            }
+            if score > best_score:
+                best_score = score
+                _save(checkpoint, run_dir / "best.pt")
+            training_state = {
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "numpy_rng": rng.bit_generator.state,
+                "torch_rng": torch.get_rng_state(),
+                "rows": rows,
+                "best_score": best_score,
+                "config": json.loads(config.model_dump_json()),
+            }
+            _save({**checkpoint, **training_state}, run_dir / "last.pt")
+            print(
+                f"epoch {epoch}/{config.epochs}: loss {row['loss']:.3f}, "
+                + ", ".join(f"val {k} accuracy {v:.3f}" for k, v in scores.items())
+                + f", {row['minutes']:.1f} min",
+                flush=True,
+            )
+            with (run_dir / "results.csv").open("w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=list(rows[-1]))
+                writer.writeheader()
+                writer.writerows(rows)
+    finally:
+        if maker is not None:
+            maker.close()
     if last_epoch < config.epochs:
         print(f"stopped after epoch {last_epoch}/{config.epochs}; go on with --resume", flush=True)
     print(f"best.pt: validation accuracy {best_score:.3f} (mean over {', '.join(val_sets)})", flush=True)
