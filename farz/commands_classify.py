@@ -38,6 +38,7 @@ def register(tr_sub: SubParsers) -> None:
     exp.add_argument("--name", default="farz-material")
     exp.add_argument("--imgsz", type=int, default=0, help="crop size to export at (default: the size it was trained at)")
     exp.add_argument("--source", type=Path, default=TRASHNET, help="the photos it was trained on (for the data hash)")
+    exp.add_argument("--data-hash", default=None, help="the data hash itself (a pack's data_hash.txt), instead of --source's")
     exp.set_defaults(handler=run_classify_export)
 
     ev = tr_sub.add_parser(
@@ -91,6 +92,8 @@ def run_classify_export(args: argparse.Namespace) -> int:
 
     taxonomy = load_taxonomy()
     data_hash = photo_list_hash(args.source, taxonomy.names, "train") if args.source.is_dir() else ""
+    if args.data_hash is not None:
+        data_hash = args.data_hash
     print(classify_export(args.weights, args.out, taxonomy, args.name, data_hash, args.imgsz))
     return 0
 

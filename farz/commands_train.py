@@ -37,6 +37,11 @@ def register(sub: SubParsers) -> None:
     pack.add_argument("--source", type=Path, default=Path("../shared/datasets/trashnet"), help="folder of <class>/*.jpg photos")
     pack.add_argument("--no-photos", action="store_true", help="leave the real photos out (only the cut-outs)")
     pack.add_argument("--photo-side", type=int, default=384, help="long side of the packed photos, px")
+    pack.add_argument(
+        "--class-photos",
+        action="store_true",
+        help="also every train/val photo of --source as OUT/classes/<class>/*.webp (the classifier's)",
+    )
     pack.add_argument("--out", type=Path, default=Path(".gpu/cutouts"))
     pack.set_defaults(handler=run_pack)
     syn = ds_sub.add_parser("synth", help="render belt training images (YOLO labels) or belt videos with truth")
@@ -228,8 +233,11 @@ def run_pack(args: argparse.Namespace) -> int:
     from training.pack import pack_cutouts
     from training.taxonomy import load_taxonomy
 
-    pack = pack_cutouts(args.cutouts, None if args.no_photos else args.source, args.out, load_taxonomy().names, photo_side=args.photo_side)
-    print(f"packed {args.out}: cut-outs {pack.cutouts}, photos {pack.photos}, {pack.bytes / 2**20:.1f} MiB")
+    photos = None if args.no_photos else args.source
+    classes = args.source if args.class_photos else None
+    pack = pack_cutouts(args.cutouts, photos, args.out, load_taxonomy().names, photo_side=args.photo_side, class_photos=classes)
+    extra = f", class photos {pack.class_photos}" if args.class_photos else ""
+    print(f"packed {args.out}: cut-outs {pack.cutouts}, photos {pack.photos}{extra}, {pack.bytes / 2**20:.1f} MiB")
     return 0
 
 

@@ -6,8 +6,8 @@ Two ways to make them, chosen by the recipe's ``workers``:
 - ``n ≥ 1``: ``n`` worker processes. Each epoch's examples are cut into chunks of ``CHUNK``, each drawn from
   its own generator seeded by ``(seed, epoch, chunk)``, so the data depends on the seed and the epoch only,
   never on the number of workers; the next epoch is made while this one trains. A belt crop costs about
-  15 ms on one core, so on a 16-core GPU machine this keeps the GPU fed; on two cores it hides the data
-  behind the training step.
+  15 ms on one core (measured here), about 45 s of a 2:1 epoch in one process; 15 workers on the GPU
+  machine's 16 cores make it in about 3 s.
 """
 
 from __future__ import annotations

@@ -96,11 +96,13 @@ def _from_onnx(config: ClassifierConfig, names: tuple[str, ...], photos: list[La
     from training.metadata import read_metadata
 
     assert config.init is not None
-    arch = (read_metadata(config.init) or {}).get("arch") if config.init.is_file() else None
+    meta = read_metadata(config.init) if config.init.is_file() else {}
+    arch = meta.get("arch")
     if arch is not None and arch != config.arch:
         raise ConfigError(f"init: {config.init} is a {arch}, the recipe trains {config.arch}")
+    size = int(meta.get("imgsz", config.imgsz))  # statistics measured at the file's own crop size
     step = max(1, len(photos) // 64)
-    crops = np.stack([photo_crop(p.image, config.imgsz, None) for p in photos[::step][:64]])
+    crops = np.stack([photo_crop(p.image, size, None) for p in photos[::step][:64]])
     net, difference = recover_classifier(config.init, names, crops)
     print(f"init: {config.init} rebuilt for training (probabilities within {difference:.1e} of the file)", flush=True)
     return net
