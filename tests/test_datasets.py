@@ -288,6 +288,30 @@ def test_a_pack_holds_train_and_val_as_webp_with_photos_and_renders_without_the_
     assert (tmp_path / "keep" / "notes.txt").read_text() == "mine"
 
 
+def test_a_pack_holds_the_classifiers_train_and_val_photos_by_item_and_never_test(tmp_path: Path) -> None:
+    from training.classify_data import class_folder_images
+    from training.cutouts import item_split
+    from training.pack import pack_class_photos
+
+    trashnet = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "trashnet"
+    if not trashnet.is_dir():
+        pytest.skip("../shared/datasets/trashnet is not beside the project")
+    names = load_taxonomy().names
+    source = tmp_path / "source"
+    for name in names:
+        (source / name).mkdir(parents=True)
+        photos = sorted((trashnet / name).glob("*.jpg"))
+        for split, n in (("train", 4), ("val", 2), ("test", 2)):
+            for p in [p for p in photos if item_split(p.name) == split][:n]:
+                (source / name / p.name).write_bytes(p.read_bytes())
+    count = pack_class_photos(source, tmp_path / "classes", names, side=160)
+    packed = sorted((tmp_path / "classes").rglob("*.webp"))
+    expected = [p for p in sorted(source.rglob("*.jpg")) if item_split(p.name) in ("train", "val")]
+    assert count == len(packed) == len(expected) and {p.stem for p in packed} == {p.stem for p in expected}
+    assert max(max(cv2.imread(str(p)).shape[:2]) for p in packed) == 160
+    assert len(class_folder_images(tmp_path / "classes", names, "val")) == sum(item_split(p.name) == "val" for p in expected)
+
+
 def test_results_csv_is_read_without_polars(tmp_path: Path) -> None:
     from training.fit import read_results_csv
 
