@@ -100,7 +100,8 @@ def _from_onnx(config: ClassifierConfig, names: tuple[str, ...], photos: list[La
     arch = meta.get("arch")
     if arch is not None and arch != config.arch:
         raise ConfigError(f"init: {config.init} is a {arch}, the recipe trains {config.arch}")
-    size = int(meta.get("imgsz", config.imgsz))  # statistics measured at the file's own crop size
+    own = meta.get("imgsz", "") if meta.get("task") == "classify" else ""  # a detector is refused by recover_classifier
+    size = int(own) if own.isdigit() else config.imgsz  # statistics measured at the file's own crop size
     step = max(1, len(photos) // 64)
     crops = np.stack([photo_crop(p.image, size, None) for p in photos[::step][:64]])
     net, difference = recover_classifier(config.init, names, crops)
