@@ -112,7 +112,10 @@ def test_classify_fit_export_quantize_eval(tmp_path: Path) -> None:
     refit = farz("train", "classify-fit", "--config", str(again), "--run", str(tmp_path / "again"))
     assert refit.returncode == 0, refit.stderr[-2000:]
     assert f"init: {fp32} rebuilt for training" in refit.stdout and "epoch 1/1: loss" in refit.stdout
-    for wrong, says in ((int8, "an INT8 file"), (REPO / "models" / "farz-waste.onnx", "not a classifier")):
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"\x08\x01garbage")
+    wrong_inits = ((int8, "an INT8 file"), (REPO / "models" / "farz-waste.onnx", "not a classifier"), (corrupt, "not a readable ONNX"))
+    for wrong, says in wrong_inits:
         again.write_text(config.read_text().replace("freeze_blocks: 10", f"freeze_blocks: 10\ninit: {wrong}"))
         bad = farz("train", "classify-fit", "--config", str(again), "--run", str(tmp_path / "bad"))
         assert bad.returncode == 3 and says in bad.stderr and "Traceback" not in bad.stderr, bad.stderr[-2000:]

@@ -96,7 +96,10 @@ def _from_onnx(config: ClassifierConfig, names: tuple[str, ...], photos: list[La
     from training.metadata import read_metadata
 
     assert config.init is not None
-    meta = read_metadata(config.init) if config.init.is_file() else {}
+    try:
+        meta = read_metadata(config.init) if config.init.is_file() else {}
+    except Exception as error:  # onnx raises DecodeError, OSError, ...
+        raise ConfigError(f"init: {config.init} is not a readable ONNX file ({error})") from error
     arch = meta.get("arch")
     if arch is not None and arch != config.arch:
         raise ConfigError(f"init: {config.init} is a {arch}, the recipe trains {config.arch}")
