@@ -91,9 +91,9 @@ def run_classify_export(args: argparse.Namespace) -> int:
     from training.taxonomy import load_taxonomy
 
     taxonomy = load_taxonomy()
-    data_hash = photo_list_hash(args.source, taxonomy.names, "train") if args.source.is_dir() else ""
-    if args.data_hash is not None:
-        data_hash = args.data_hash
+    data_hash = args.data_hash
+    if data_hash is None:
+        data_hash = photo_list_hash(args.source, taxonomy.names, "train") if args.source.is_dir() else ""
     print(classify_export(args.weights, args.out, taxonomy, args.name, data_hash, args.imgsz))
     return 0
 

@@ -132,7 +132,9 @@ def test_the_shipped_classifier_is_rebuilt_for_training_exactly() -> None:
         pytest.skip("../shared/datasets/trashnet is not beside the project")
     photos = load_photos(TRASHNET, NAMES, "val", limit_per_class=6)
     crops = np.stack([photo_crop(p.image, 224, None) for p in photos])
-    net, difference = recover_classifier(REPO / "models" / "farz-material.onnx", NAMES, crops[::2])
+    net, difference = recover_classifier(
+        REPO / "models" / "farz-material.onnx", NAMES, "efficientnet-lite0", [p.image for p in photos[::2]]
+    )
     assert difference < 1e-4
     with torch.no_grad():
         ours = torch.softmax(net.eval()(to_network_input(torch.from_numpy(crops[1::2]))), 1).numpy()

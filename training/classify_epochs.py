@@ -121,13 +121,14 @@ class EpochMaker:
             return
         rng = np.random.default_rng([self.recipe.seed, epoch])
         photo_picks, belt_picks = _picks(self.photos, self.cutouts, self.recipe, rng, self.num_classes)
-        labelled = [("p", int(i)) for i in photo_picks] + [("b", int(i)) for i in belt_picks]
+        n_photos, total = len(photo_picks), len(photo_picks) + len(belt_picks)
         jobs = []
-        for k, start in enumerate(range(0, len(labelled), CHUNK)):
-            part = labelled[start : start + CHUNK]
-            seed = [self.recipe.seed, epoch, k]
-            jobs.append(self.pool.apply_async(_make_chunk, ((seed, [i for s, i in part if s == "p"], [i for s, i in part if s == "b"]),)))
-        self.pending[epoch] = (jobs, rng.permutation(len(labelled)))
+        for k, start in enumerate(range(0, total, CHUNK)):  # chunk k: examples start..start+CHUNK of photos, then belt crops
+            end = start + CHUNK
+            photos = photo_picks[start:end].tolist()
+            belts = belt_picks[max(start - n_photos, 0) : max(end - n_photos, 0)].tolist()
+            jobs.append(self.pool.apply_async(_make_chunk, (([self.recipe.seed, epoch, k], photos, belts),)))
+        self.pending[epoch] = (jobs, rng.permutation(total))
 
     def batches(self, epoch: int, last: int) -> Batches:
         """The batches of ``epoch`` (waits for them); the next one begins unless ``epoch`` is ``last``."""

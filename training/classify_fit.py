@@ -91,23 +91,13 @@ def resume_state(run_dir: Path, config: ClassifierConfig) -> dict[str, object]:
 
 
 def _from_onnx(config: ClassifierConfig, names: tuple[str, ...], photos: list[Labelled]) -> torch.nn.Module:
-    """The network of an exported FP32 classifier (``init: models/farz-material.onnx``), rebuilt for training."""
+    """The network of an exported FP32 classifier (``init: models/farz-material.onnx``), rebuilt for training
+    with its BatchNorm statistics measured on 64 of the training photos."""
     from training.classify_recover import recover_classifier
-    from training.metadata import read_metadata
 
     assert config.init is not None
-    try:
-        meta = read_metadata(config.init) if config.init.is_file() else {}
-    except Exception as error:  # onnx raises DecodeError, OSError, ...
-        raise ConfigError(f"init: {config.init} is not a readable ONNX file ({error})") from error
-    arch = meta.get("arch")
-    if arch is not None and arch != config.arch:
-        raise ConfigError(f"init: {config.init} is a {arch}, the recipe trains {config.arch}")
-    own = meta.get("imgsz", "") if meta.get("task") == "classify" else ""  # a detector is refused by recover_classifier
-    size = int(own) if own.isdigit() else config.imgsz  # statistics measured at the file's own crop size
     step = max(1, len(photos) // 64)
-    crops = np.stack([photo_crop(p.image, size, None) for p in photos[::step][:64]])
-    net, difference = recover_classifier(config.init, names, crops)
+    net, difference = recover_classifier(config.init, names, config.arch, [p.image for p in photos[::step][:64]])
     print(f"init: {config.init} rebuilt for training (probabilities within {difference:.1e} of the file)", flush=True)
     return net
 

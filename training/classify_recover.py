@@ -12,28 +12,35 @@ The rebuilt network's probabilities equal the ONNX file's to float rounding (che
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from training.classify_data import photo_crop
 from training.classify_export import ClassifierFileError
 from training.classify_model import ARCHITECTURES, build_network, to_network_input
-from training.metadata import read_metadata
 
 TOLERANCE = 1e-3  # largest |ONNX − PyTorch| probability accepted
 
 
-def _conv_weights(path: Path) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, np.ndarray]]:
-    """Per module path (``_blocks.3._depthwise_conv``): the folded (weight, bias); and the other initializers."""
+def _load(path: Path) -> tuple[dict[str, str], dict[str, tuple[np.ndarray, np.ndarray]], dict[str, np.ndarray]]:
+    """The file's metadata; per module path (``_blocks.3._depthwise_conv``) the folded (weight, bias); and
+    every initializer. Refuses a file that is unreadable, not a classifier or quantized."""
     import onnx
     from onnx import numpy_helper
 
+    if not path.is_file():
+        raise ClassifierFileError(f"{path}: no such ONNX file")
     try:
         model = onnx.load(str(path))
     except Exception as exc:  # onnx raises DecodeError, OSError, ...
         raise ClassifierFileError(f"{path}: not a readable ONNX file ({exc})") from exc
+    meta = {p.key: p.value for p in model.metadata_props}
+    if meta.get("task") != "classify":
+        raise ClassifierFileError(f"{path}: not a classifier (task {meta.get('task')!r}); init from a classify-export file")
     if any(n.op_type in {"DequantizeLinear", "QLinearConv"} for n in model.graph.node):
         raise ClassifierFileError(f"{path}: an INT8 file; start from the FP32 export (farz-material.onnx), not the quantized one")
     tensors = {t.name: numpy_helper.to_array(t).copy() for t in model.graph.initializer}
@@ -42,24 +49,22 @@ def _conv_weights(path: Path) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]],
         if node.op_type == "Conv" and node.name.startswith("/net/") and len(node.input) == 3:
             module = node.name.removeprefix("/net/").removesuffix("/Conv").replace("/", ".")
             convs[module] = (tensors[node.input[1]], tensors[node.input[2]])
-    return convs, tensors
+    return meta, convs, tensors
 
 
-def recover_classifier(path: Path, names: tuple[str, ...], crops: np.ndarray) -> tuple[nn.Module, float]:
-    """The network of the FP32 classifier ``path`` and the largest probability difference to the file on
-    ``crops`` (N, S, S, 3) uint8 BGR. ``ClassifierFileError`` if it is no classifier of ``names`` or its
-    tensors do not fit the architecture its metadata names."""
+def recover_classifier(path: Path, names: tuple[str, ...], arch: str, photos: Sequence[np.ndarray]) -> tuple[nn.Module, float]:
+    """The ``arch`` network of the FP32 classifier ``path``, its BatchNorm statistics measured on ``photos``
+    (BGR uint8, each cropped whole at the file's own crop size), and the largest probability difference to
+    the file on those crops. ``ClassifierFileError`` if it is no FP32 ``arch`` classifier of ``names``."""
     from vision import Classifier
 
-    meta = read_metadata(path) if path.is_file() else None
-    if meta is None:
-        raise ClassifierFileError(f"{path}: no such ONNX file")
-    if meta.get("task") != "classify":
-        raise ClassifierFileError(f"{path}: not a classifier (task {meta.get('task')!r}); init from a classify-export file")
-    arch = meta.get("arch", "")
-    if arch not in ARCHITECTURES:
-        raise ClassifierFileError(f"{path}: architecture {arch!r} is not one farz trains ({sorted(ARCHITECTURES)})")
-    convs, tensors = _conv_weights(path)
+    meta, convs, tensors = _load(path)
+    if meta.get("arch", "") != arch or arch not in ARCHITECTURES:
+        raise ClassifierFileError(
+            f"{path}: a {meta.get('arch')!r} classifier; the recipe trains {arch} (farz trains {sorted(ARCHITECTURES)})"
+        )
+    exported = Classifier(path, threads=1)
+    crops = np.stack([photo_crop(image, exported.imgsz, None) for image in photos])
     net = build_network(arch, len(names), pretrained=False).eval()
     conv_modules = [(n, m) for n, m in net.named_modules() if isinstance(m, nn.Conv2d)]
     bn_modules = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
@@ -85,7 +90,7 @@ def recover_classifier(path: Path, names: tuple[str, ...], crops: np.ndarray) ->
         fc.bias.copy_(torch.from_numpy(fc_bias))
         _measure_batchnorm(net, bn_modules, folded_bias, crops)
         ours = torch.softmax(net(to_network_input(torch.from_numpy(crops))), dim=1).numpy()
-    theirs = Classifier(path, threads=1).predict(crops)
+    theirs = exported.predict(crops)
     difference = float(np.abs(ours - theirs).max())
     if difference > TOLERANCE:
         raise ClassifierFileError(f"{path}: the rebuilt network differs from the file by {difference:.2g} in probability")
