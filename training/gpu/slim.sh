@@ -13,7 +13,7 @@ case "${1:-}" in
     for p in "${paths[@]}"; do
       [ -e "$p" ] && mkdir -p "$aside/$(dirname "$p")" && mv "$p" "$aside/$p"
     done
-    echo "what travels now: $(git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1 | awk '{printf "%.1f MiB", $1/1048576}') of tracked files";;
+    echo "what travels now: $(git ls-files -z | du -cb --files0-from=- 2>/dev/null | tail -1 | cut -f1 | awk '{printf "%.1f MiB", $1/1048576}') of tracked files";;
   back)
     for p in "${paths[@]}"; do
       [ -e "$aside/$p" ] && mkdir -p "$(dirname "$p")" && mv "$aside/$p" "$p"
