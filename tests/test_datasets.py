@@ -62,6 +62,23 @@ def test_an_item_that_fills_the_frame_is_rejected() -> None:
     assert judge_mask(mask, board_std)[0] != "ok"
 
 
+def test_a_mask_found_in_pieces_is_rejected() -> None:
+    """A clear bottle's label and cap found without the bottle (two blobs far apart), or an item with a bite taken out."""
+    solid = np.zeros((192, 256), np.uint8)
+    cv2.ellipse(solid, (128, 96), (60, 40), 0, 0, 360, 255, -1)
+    assert judge_mask(solid, 1.0)[0] == "ok"
+    two_pieces = np.zeros_like(solid)
+    cv2.circle(two_pieces, (60, 96), 25, 255, -1)
+    cv2.circle(two_pieces, (190, 96), 22, 255, -1)
+    assert judge_mask(two_pieces, 1.0)[0] == "mask in pieces or bitten (item partly found)"
+    bitten = solid.copy()  # one piece, its middle taken for board
+    cv2.circle(bitten, (150, 96), 30, 0, -1)  # fills 0.64 of its hull
+    assert judge_mask(bitten, 1.0)[0] == "mask in pieces or bitten (item partly found)"
+    nibbled = solid.copy()
+    cv2.circle(nibbled, (175, 96), 45, 0, -1)  # 0.83
+    assert judge_mask(nibbled, 1.0)[0] == "ok"
+
+
 def coloured_cutouts() -> list[Cutout]:
     items = []
     for class_id in range(len(NAMES)):
