@@ -2,7 +2,7 @@
 # The committed belt videos with truth (datasets/belts/*.mp4 + NAME.truth.json + NAME.yaml): the quality
 # baseline for counting. Test-split items only (by item: never trained on by the classifier), rendered with
 # `farz datasets synth --video`. Each row: name, direction, speed px/frame, items/s, seconds, size, item scale.
-# Run from the repository root after `farz datasets cutouts` (build/cutouts).
+# Run from the repository root after `farz datasets cutouts` (build/cutouts; CUTOUTS=DIR for another folder).
 set -euo pipefail
 FARZ=${FARZ:-farz}
 OUT=${OUT:-datasets/belts}
@@ -10,7 +10,7 @@ seed=${SEED:-1000}
 while read -r name direction speed rate seconds size scale; do
   [[ -z "$name" || "$name" == \#* ]] && continue
   seed=$((seed + 1))
-  "$FARZ" datasets synth --video --split "${SPLIT:-test}" --out "$OUT/$name.mp4" --direction "$direction" --speed "$speed" \
+  "$FARZ" datasets synth --video ${CUTOUTS:+--cutouts "$CUTOUTS"} --split "${SPLIT:-test}" --out "$OUT/$name.mp4" --direction "$direction" --speed "$speed" \
     --rate "$rate" --seconds "$seconds" --size "$size" --scale "$scale" --fps 15 --seed "$seed" >/dev/null
   echo "$name: $(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['counts'])" "$OUT/$name.truth.json")"
 done <<'ROWS'
