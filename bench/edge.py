@@ -29,10 +29,10 @@ import numpy as np
 from device.count import build_pipeline, counts_by_direction
 from device.count_config import CountSettings, settings_for_video
 from device.sources import Frame, VideoFileSource
+from device.truth import Counts, read_truth
+from device.truth import truth_path as default_truth_path
 from training.evaluate import count_error
 from vision import OnnxDetector
-
-Counts = dict[str, dict[str, int]]  # counts[direction][class]
 
 
 def load_frames(video: Path, max_frames: int = 0) -> list[Frame]:
@@ -192,8 +192,8 @@ def bench_edge(
     info = probe_video(video)
     settings = settings_for_video(video, None, None)
     frames = load_frames(video, max_frames)
-    truth_path = truth_path or video.with_suffix(".truth.json")
-    truth: Counts | None = json.loads(truth_path.read_text())["counts"] if truth_path.is_file() and not max_frames else None
+    truth_file = truth_path or default_truth_path(video)
+    truth: Counts | None = read_truth(truth_file) if truth_file.is_file() and not max_frames else None
     result: dict[str, object] = {"video": str(video), "model": str(model), "frames": len(frames), "rounds": rounds}
     result["classifier"] = None if classifier is None else str(classifier)
     seconds: dict[str, float] = {}

@@ -168,6 +168,8 @@ def run(videos: list[Path], model: Path, data: Path | None, port: int, live_port
 
 
 def _finish_once(devices: list[DemoDevice], base: str, reader: str) -> int:
+    from device.truth import read_truth, truth_path
+
     summaries = {}
     for d in devices:
         assert d.process is not None and d.process.stdout is not None
@@ -180,8 +182,8 @@ def _finish_once(devices: list[DemoDevice], base: str, reader: str) -> int:
     on_server = server_totals(base, reader)
     ok = True
     for d in devices:
-        truth_file = d.video.with_suffix(".truth.json")
-        truth = json.loads(truth_file.read_text())["counts"] if truth_file.exists() else None
+        truth_file = truth_path(d.video)
+        truth = read_truth(truth_file) if truth_file.exists() else None
         device_counts = summaries[d.device_id]
         server_counts = on_server.get(d.device_id, {"in": {}, "out": {}})
         same = device_counts == server_counts

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from pathlib import Path
 
 import cv2
 
+from device.truth import read_truth, truth_path
 from training.evaluate import count_error, evaluate, load_yolo_split
 from vision import DetectorSettings, OnnxDetector
 
@@ -37,11 +37,12 @@ def video_count_error(model: Path, videos: list[Path]) -> float | None:
 
     errors = []
     for video in videos:
-        truth_file = video.with_suffix(".truth.json")
+        truth_file = truth_path(video)
         if not truth_file.is_file():
             continue
+        truth = read_truth(truth_file)
         summary = count_video(video, model, settings_for_video(video, None, None), progress=False)
-        errors.append(count_error(summary.counts, json.loads(truth_file.read_text())["counts"]))
+        errors.append(count_error(summary.counts, truth))
     return round(statistics.mean(errors), 4) if errors else None
 
 

@@ -9,12 +9,12 @@ items counted and true, extra counts, and frames/s.
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 
-from training.evaluate import Counts, count_error
-from vision import MaterialSettings
+from device.truth import VIDEO_SUFFIXES, Counts, read_truth, truth_path
+from training.evaluate import count_error
+from vision import Classifier, MaterialSettings, OnnxDetector
 
 DEFAULT_VIDEOS = Path(__file__).resolve().parent.parent / "datasets" / "belts"
 
@@ -33,14 +33,14 @@ def _pool(all_counts: list[Counts]) -> Counts:
 
 
 def videos_with_truth(paths: list[Path]) -> list[Path]:
-    """Every ``*.mp4`` given or inside a given folder that has ``NAME.truth.json`` beside it, sorted."""
+    """Every video given, or inside a given folder (``VIDEO_SUFFIXES``), that has ``NAME.truth.json`` beside it, sorted."""
     found: list[Path] = []
     for p in paths:
-        found += sorted(p.glob("*.mp4")) if p.is_dir() else [p]
+        found += sorted(v for v in p.iterdir() if v.suffix.lower() in VIDEO_SUFFIXES) if p.is_dir() else [p]
     missing = [v for v in found if not v.is_file()]
     if missing:
         raise FileNotFoundError(f"{missing[0]}: no such video")
-    with_truth = [v for v in found if v.with_suffix(".truth.json").is_file()]
+    with_truth = [v for v in found if truth_path(v).is_file()]
     if not with_truth:
         raise FileNotFoundError(f"no video with a NAME.truth.json beside it in {', '.join(map(str, paths))}")
     return with_truth
@@ -61,12 +61,13 @@ def count_eval(
     from device.count import count_video
     from device.count_config import settings_for_video
 
+    names = Classifier(classifier).names if classifier is not None else OnnxDetector(model).names
+    truths = [read_truth(truth_path(video), names) for video in videos]  # every file checked before the first count
     rows = []
     counted_all, truth_all = [], []
     frames = 0
     seconds = 0.0
-    for video in tqdm(videos, desc="videos", unit="video", disable=not progress, leave=False):
-        truth: Counts = json.loads(video.with_suffix(".truth.json").read_text())["counts"]
+    for video, truth in tqdm(list(zip(videos, truths, strict=True)), desc="videos", unit="video", disable=not progress, leave=False):
         settings = settings_for_video(video, None, None)
         if confidence is not None:
             settings = settings.model_copy(update={"confidence": confidence})

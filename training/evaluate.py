@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import yaml
 
+from device.truth import Counts
 from vision import DetectorSettings, OnnxDetector
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
@@ -207,9 +208,6 @@ def evaluate(
     if material is not None:
         result["ms_per_crop"] = round(statistics.median(crop_times), 3) if crop_times else 0.0
     return result
-
-
-Counts = dict[str, dict[str, int]]  # counts[direction][class]
 
 
 def count_error(counts: Counts, truth: Counts) -> float:

@@ -18,6 +18,7 @@ sys.path.insert(0, str(REPO))
 
 from device.count import DEFAULT_CLASSIFIER, DEFAULT_MODEL, count_video  # noqa: E402
 from device.count_config import settings_for_video  # noqa: E402
+from device.truth import read_truth, truth_path  # noqa: E402
 from training.count_eval import DEFAULT_VIDEOS, count_eval, videos_with_truth  # noqa: E402
 from training.evaluate import count_error, evaluate  # noqa: E402
 
@@ -32,7 +33,7 @@ def sha256(path: Path) -> str:
 def measure(model: Path = DEFAULT_MODEL, classifier: Path = DEFAULT_CLASSIFIER) -> dict[str, object]:
     videos = {}
     for video in sorted((REPO / "datasets" / "samples").glob("*.mp4")):
-        truth = json.loads(video.with_suffix(".truth.json").read_text())["counts"]
+        truth = read_truth(truth_path(video))
         summary = count_video(video, model, settings_for_video(video, None, None), progress=False, classifier=classifier)
         videos[video.name] = {"counts": summary.counts, "truth": truth, "count_error": round(count_error(summary.counts, truth), 4)}
     belts = count_eval(videos_with_truth([DEFAULT_VIDEOS]), model, classifier)
