@@ -102,6 +102,19 @@ def test_voter_spends_at_most_its_budget_per_frame_and_per_track(tmp_path: Path)
     assert voter.crops_run == 8
 
 
+def test_a_track_sure_of_its_material_takes_no_more_crops(tmp_path: Path) -> None:
+    """The clear red item is classified once at ``sure_enough`` 0.8; with 1.0 it takes all its crops."""
+    frame = red_and_blue_frame()
+    dets = tracked([(20, 40, 60, 80)], [1])
+    for sure_enough, crops in ((0.8, 1), (1.0, 3)):
+        voter = MaterialVoter(
+            Classifier(write_colour_classifier(tmp_path / "c.onnx")), MaterialSettings(min_gap_frames=1, sure_enough=sure_enough)
+        )
+        for k in range(1, 6):
+            voter.update(frame, dets, k)
+        assert voter.crops_run == crops and voter.votes[1].total.max() / voter.votes[1].crops > 0.9
+
+
 def test_the_track_material_is_the_vote_over_its_crops(tmp_path: Path) -> None:
     voter = MaterialVoter(Classifier(write_colour_classifier(tmp_path / "c.onnx")), MaterialSettings(min_gap_frames=1))
     frame = red_and_blue_frame()

@@ -2,8 +2,8 @@
 
 Per frame it picks which tracked boxes to classify: boxes wholly inside the frame, not heavily
 overlapped by another box, large enough, of tracks that have fewer than ``crops_per_track`` crops and
-none in the last ``min_gap_frames`` frames; fewest crops first, then the largest; at most
-``crops_per_frame`` of them, in one batched call. A track's material is the argmax of the mean of its
+none in the last ``min_gap_frames`` frames, and whose vote is still below ``sure_enough``; fewest crops
+first, then the largest; at most ``crops_per_frame`` of them, in one batched call. A track's material is the argmax of the mean of its
 crops' probabilities, and its confidence that mean probability. A track that is counted before any good
 crop was taken is classified on the spot (``resolve``), whatever its crop looks like.
 """
@@ -33,6 +33,7 @@ class MaterialSettings:
     unsure_top1: float = 0.6  # a crop whose best probability is below this is unsure
     unsure_margin: float = 0.15  # ... or whose two best probabilities are closer than this
     forget_after: int = 300  # frames a track's votes are kept after it was last seen
+    sure_enough: float = 0.8  # a track whose voted probability reaches this takes no more crops (1.0: all crops_per_track)
 
 
 @dataclass
@@ -114,6 +115,7 @@ class MaterialVoter:
             if v is not None:
                 crops[i] = v.crops
                 ok[i] &= v.crops < s.crops_per_track and frame_index - v.last_crop >= s.min_gap_frames
+                ok[i] &= v.crops == 0 or v.total.max() / v.crops < s.sure_enough
         rows = np.flatnonzero(ok)
         area = (xyxy[rows, 2] - xyxy[rows, 0]) * (xyxy[rows, 3] - xyxy[rows, 1])
         order = np.lexsort((-area, crops[rows]))
