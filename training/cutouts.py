@@ -31,8 +31,9 @@ BORDER = 6  # px at WORK_SIDE: the frame of pixels assumed to be board
 # A mask found in pieces (a clear bottle's label and cap, a white sheet's printed corners) or bitten (a bowl's
 # middle taken for board) shows a part of the item as if it were all of it: reject it when it fills less than
 # this share of its convex hull, or when its largest piece is less than this share of the mask. Chosen by eye on
-# contact sheets of the train and val cut-outs sorted by hull fill: below 0.75 most are strips and crescents.
-MIN_HULL_FILL = 0.75
+# contact sheets of the cut-outs sorted by hull fill: below 0.6 nearly all are strips and crescents; between 0.6
+# and 0.75 they are mixed with whole items of ragged outline (a crumpled wrapper or sheet), which must stay.
+MIN_HULL_FILL = 0.6
 MIN_MAIN_PIECE = 0.85
 SPLITS = (("train", 0.8), ("val", 0.1), ("test", 0.1))
 ITEM_RUN = 10  # consecutive file numbers that go to one split together
