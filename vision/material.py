@@ -1,10 +1,10 @@
 """``MaterialVoter``: the material of each track, voted over the crops the ``Classifier`` saw of it.
 
 Per frame it picks which tracked boxes to classify: boxes wholly inside the frame, not heavily
-overlapped by another box, large enough, of tracks that have fewer than ``crops_per_track`` crops and
-none in the last ``min_gap_frames`` frames, and whose vote is still below ``sure_enough``; fewest crops
-first, then the largest; at most ``crops_per_frame`` of them, in one batched call. A track's material is the argmax of the mean of its
-crops' probabilities, and its confidence that mean probability. A track that is counted before any good
+overlapped by another box, large enough, of tracks that have fewer than ``crops_per_track`` crops, none
+in the last ``min_gap_frames`` frames and a vote still below ``sure_enough``; fewest crops first, then
+the largest; at most ``crops_per_frame`` of them, in one batched call. A track's material is the argmax
+of the mean of its crops' probabilities, and its confidence that mean probability. A track that is counted before any good
 crop was taken is classified on the spot (``resolve``), whatever its crop looks like.
 """
 
