@@ -65,7 +65,7 @@ def test_without_names_any_class_is_read(tmp_path: Path) -> None:
     assert read_truth(write(tmp_path, {"counts": {"out": {"Organic": 3}}})) == {"in": {}, "out": {"organic": 3}}
 
 
-def test_count_eval_reads_any_video_format_and_refuses_bad_truth_before_counting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_count_eval_reads_any_video_format_and_refuses_bad_truth_first(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """An .avi beside its truth is found; a truth file with a class the models do not know stops the run with
     exit code 3 and one line, before a frame is counted."""
     belt = REPO / "datasets" / "belts" / "closeup-down"
