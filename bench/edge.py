@@ -32,7 +32,7 @@ from device.sources import Frame, VideoFileSource
 from device.truth import Counts, read_truth
 from device.truth import truth_path as default_truth_path
 from training.evaluate import count_error
-from vision import OnnxDetector
+from vision import MaterialSettings, OnnxDetector
 
 
 def load_frames(video: Path, max_frames: int = 0) -> list[Frame]:
@@ -77,9 +77,11 @@ def interleaved_seconds(frames: list[Frame], methods: list[Method], block: int =
     return spent
 
 
-def pipeline_method(name: str, model: Path, settings: CountSettings, frames: list[Frame], classifier: Path | None) -> Method:
-    """A farz pipeline (two-stage with ``classifier``) writing every event as a JSON line, warmed up."""
-    pipeline = build_pipeline(model, settings, classifier)
+def pipeline_method(
+    name: str, model: Path, settings: CountSettings, frames: list[Frame], classifier: Path | None, material: MaterialSettings | None = None
+) -> Method:
+    """A farz pipeline (two-stage with ``classifier``, crop rules ``material``) writing every event as a JSON line, warmed up."""
+    pipeline = build_pipeline(model, settings, classifier, material)
     sink = io.StringIO()
     for frame in frames[:WARMUP_FRAMES]:
         pipeline.detector.infer(pipeline.detector.preprocess(frame)[0])  # warms the session, leaves no track state
@@ -100,10 +102,12 @@ def pipeline_method(name: str, model: Path, settings: CountSettings, frames: lis
     return Method(name, run_pipeline, lambda: counts_by_direction(pipeline.totals()), stage_ms=stage_ms)
 
 
-def bare_and_pipeline(model: Path, settings: CountSettings, frames: list[Frame], classifier: Path | None = None) -> list[Method]:
-    """Bare ``preprocess + session.run``, the full farz pipeline (two-stage with ``classifier``) and, with a
-    classifier, the same pipeline counting with the detector's classes (``detector_only``); separate sessions
-    of the same model, warmed up."""
+def bare_and_pipeline(
+    model: Path, settings: CountSettings, frames: list[Frame], classifier: Path | None = None, material: MaterialSettings | None = None
+) -> list[Method]:
+    """Bare ``preprocess + session.run``, the full farz pipeline (two-stage with ``classifier`` and crop rules
+    ``material``) and, with a classifier, the same pipeline counting with the detector's classes
+    (``detector_only``); separate sessions of the same model, warmed up."""
     bare = build_pipeline(model, settings).detector
     for frame in frames[:WARMUP_FRAMES]:
         bare.infer(bare.preprocess(frame)[0])
@@ -111,7 +115,7 @@ def bare_and_pipeline(model: Path, settings: CountSettings, frames: list[Frame],
     def run_bare(frame: Frame) -> None:
         bare.infer(bare.preprocess(frame)[0])
 
-    methods = [Method("bare", run_bare, lambda: None), pipeline_method("pipeline", model, settings, frames, classifier)]
+    methods = [Method("bare", run_bare, lambda: None), pipeline_method("pipeline", model, settings, frames, classifier, material)]
     if classifier is not None:
         methods.append(pipeline_method("detector_only", model, settings, frames, None))
     return methods
@@ -181,7 +185,13 @@ def ultralytics_method(model: Path, settings: CountSettings, frames: list[Frame]
 
 
 def bench_edge(
-    video: Path, model: Path, truth_path: Path | None = None, max_frames: int = 0, rounds: int = 3, classifier: Path | None = None
+    video: Path,
+    model: Path,
+    truth_path: Path | None = None,
+    max_frames: int = 0,
+    rounds: int = 3,
+    classifier: Path | None = None,
+    material: MaterialSettings | None = None,
 ) -> dict[str, object]:
     """Run every method on the same in-memory frames, interleaved, ``rounds`` times (each from a fresh
     state); frames/s over all rounds; returns the JSON-ready result. ``pipeline`` is two-stage with
@@ -196,10 +206,11 @@ def bench_edge(
     truth: Counts | None = read_truth(truth_file) if truth_file.is_file() and not max_frames else None
     result: dict[str, object] = {"video": str(video), "model": str(model), "frames": len(frames), "rounds": rounds}
     result["classifier"] = None if classifier is None else str(classifier)
+    result["sure_enough"] = (material or MaterialSettings()).sure_enough
     seconds: dict[str, float] = {}
     stage_ms = dict.fromkeys(STAGES, 0.0)
     for _ in range(rounds):
-        methods = [*bare_and_pipeline(model, settings, frames, classifier), supervision_method(model, settings, frames, info.fps)]
+        methods = [*bare_and_pipeline(model, settings, frames, classifier, material), supervision_method(model, settings, frames, info.fps)]
         try:
             methods.append(ultralytics_method(model, settings, frames))
         except ImportError:

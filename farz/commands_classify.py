@@ -70,6 +70,9 @@ def register(tr_sub: SubParsers) -> None:
     ce.add_argument("--confidence", type=float, default=None, help="detection threshold for every video (default: each video's own)")
     ce.add_argument("--crops-per-track", type=int, default=None, help="material crops per track (default: MaterialSettings')")
     ce.add_argument("--crops-per-frame", type=int, default=None, help="material crops per frame (default: MaterialSettings')")
+    ce.add_argument(
+        "--sure-enough", type=float, default=None, help="voted probability after which a track takes no more crops (1.0: never stops early)"
+    )
     ce.add_argument("--json", action="store_true")
     ce.set_defaults(handler=run_count_eval)
 
@@ -124,12 +127,8 @@ def run_count_eval(args: argparse.Namespace) -> int:
     videos = videos_with_truth(args.videos or [DEFAULT_VIDEOS])
     from vision import MaterialSettings
 
-    material = MaterialSettings()
-    if args.crops_per_track is not None or args.crops_per_frame is not None:
-        material = MaterialSettings(
-            crops_per_track=args.crops_per_track or material.crops_per_track,
-            crops_per_frame=args.crops_per_frame or material.crops_per_frame,
-        )
+    chosen = {"crops_per_track": args.crops_per_track, "crops_per_frame": args.crops_per_frame, "sure_enough": args.sure_enough}
+    material = MaterialSettings(**{k: v for k, v in chosen.items() if v is not None})
     result = count_eval(
         videos, args.model or DEFAULT_MODEL, classifier_path(args), progress=not args.json, confidence=args.confidence, material=material
     )

@@ -96,6 +96,9 @@ def register(sub: SubParsers) -> None:
     edge.add_argument("--frames", type=int, default=0, help="use only the first N frames (0 = all)")
     edge.add_argument("--rounds", type=int, default=3, help="passes over the video, each from a fresh state (frames/s over all)")
     edge.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    edge.add_argument(
+        "--sure-enough", type=float, default=None, help="two-stage: voted probability after which a track takes no more crops (1.0: all)"
+    )
     add_classifier_argument(edge)
     edge.set_defaults(handler=run_bench_edge)
     from farz.commands_server import register_bench
@@ -222,9 +225,17 @@ def run_bench_agent(args: argparse.Namespace) -> int:
 def run_bench_edge(args: argparse.Namespace) -> int:
     """Print the edge benchmark table or JSON."""
     from bench.edge import bench_edge, format_table
+    from vision import MaterialSettings
 
+    material = None if args.sure_enough is None else MaterialSettings(sure_enough=args.sure_enough)
     result = bench_edge(
-        args.video, args.model or _default_model(), args.truth, max_frames=args.frames, rounds=args.rounds, classifier=classifier_path(args)
+        args.video,
+        args.model or _default_model(),
+        args.truth,
+        max_frames=args.frames,
+        rounds=args.rounds,
+        classifier=classifier_path(args),
+        material=material,
     )
     print(json.dumps(result) if args.json else format_table(result))
     return 0

@@ -108,6 +108,7 @@ def test_bench_edge_json_has_every_method_side_by_side() -> None:
         assert result[f"{method}_fps"] > 0
     assert 0 < result["pipeline_over_bare"] < 2 and 0 < result["two_stage_over_detector_only"] < 2
     assert "ultralytics_fps" in result and "pipeline_counts" in result and result["classifier"].endswith("farz-material.int8.onnx")
+    assert result["sure_enough"] == 0.8  # vision.MaterialSettings' default crop rule
     stages = result["pipeline_stage_us"]
     assert list(stages) == ["preprocess", "inference", "postprocess", "track", "count", "classify"] and all(
         us > 0 for us in stages.values()
@@ -121,6 +122,15 @@ def farz_json(*args: str) -> dict[str, object]:
     proc = subprocess.run([sys.executable, "-m", "farz", *args], capture_output=True, text=True, check=False, cwd=repo, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
+
+def test_count_eval_and_bench_edge_take_the_crop_rule_to_compare_with() -> None:
+    """``--sure-enough 1.0`` (every track takes all its crops) reaches the pipeline both commands run."""
+    counted = farz_json("train", "count-eval", "--videos", "datasets/belts/closeup-down.mp4", "--sure-enough", "1.0", "--json")
+    assert counted["videos"] == 1 and counted["material"]["sure_enough"] == 1.0  # type: ignore[index]
+    video = "datasets/samples/belt-a.mp4"
+    benched = farz_json("bench", "edge", "--video", video, "--frames", "10", "--rounds", "1", "--sure-enough", "1.0", "--json")
+    assert benched["sure_enough"] == 1.0
 
 
 def test_bench_agent_runs_with_masks_and_a_watched_token_protected_live_view() -> None:
