@@ -45,13 +45,17 @@ def register(tr_sub: SubParsers) -> None:
         "classify-eval",
         help="accuracy, macro-F1, per-class precision/recall and the confusion matrix of a classifier",
         description="DIR holds one folder of images per class (TrashNet's layout: the whole photo is the crop) or is a YOLO "
-        "dataset (each labelled box is cropped as the pipeline crops it). Prints one JSON object with --json.",
+        "dataset (each labelled box is cropped as the pipeline crops it). Images with an alpha channel (cut-outs: "
+        "build/cutouts/val) lie on --background and are cropped at their item's box. Prints one JSON object with --json.",
     )
     ev.add_argument("--model", type=Path, default=None, help="classifier ONNX (default: the bundled models/farz-material.int8.onnx)")
     ev.add_argument("--data", type=Path, required=True, metavar="DIR")
     ev.add_argument("--split", default=None, help="class folders: only this split by item (train/val/test); YOLO: its split (val)")
     ev.add_argument("--threads", type=int, default=1)
     ev.add_argument("--flips", action="store_true", help="average each crop's probabilities with its mirror image's")
+    ev.add_argument(
+        "--background", default="grey", choices=["grey", "white", "dark", "green", "blue"], help="what lies under cut-outs (default: grey)"
+    )
     ev.add_argument("--plot", type=Path, default=None, metavar="F.png", help="draw the confusion matrix")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(handler=run_classify_eval)
@@ -105,7 +109,7 @@ def run_classify_eval(args: argparse.Namespace) -> int:
     from device.count import DEFAULT_CLASSIFIER
     from training.classify_eval import classify_eval, plot_confusion
 
-    result = classify_eval(args.model or DEFAULT_CLASSIFIER, args.data, args.split, args.threads, args.flips)
+    result = classify_eval(args.model or DEFAULT_CLASSIFIER, args.data, args.split, args.threads, args.flips, args.background)
     if args.plot is not None:
         plot_confusion(result, args.plot)
     if args.json:

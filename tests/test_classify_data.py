@@ -94,3 +94,47 @@ def test_scores_give_accuracy_macro_f1_and_confusion_rows_true() -> None:
     assert result["accuracy"] == 0.8 and result["confusion"] == [[1, 1, 0], [0, 2, 0], [0, 0, 1]]
     assert result["per_class"]["b"] == {"precision": 0.6667, "recall": 1.0, "f1": 0.8, "support": 2}  # type: ignore[index]
     assert result["macro_f1"] == pytest.approx((2 / 3 + 0.8 + 1.0) / 3, abs=1e-4)
+
+
+def test_a_cut_out_is_judged_on_the_background_given_not_on_its_hidden_pixels(tmp_path: Path) -> None:
+    import sys
+
+    import cv2
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from colour_classifier import write_colour_classifier
+
+    from training.classify_eval import classify_eval, cutout_crop
+
+    model = write_colour_classifier(tmp_path / "colour.onnx", names=NAMES)  # redder: cardboard, bluer: glass
+    data = tmp_path / "cutouts"
+    for name in NAMES:
+        (data / name).mkdir(parents=True)
+    ring = np.zeros((64, 64, 4), np.uint8)
+    ring[..., 0] = 255  # hidden pixels are blue: read without its alpha, the cut-out would look like glass
+    cv2.circle(ring, (32, 32), 18, (0, 0, 255, 255), thickness=3)
+    cv2.imwrite(str(data / "cardboard" / "ring.png"), ring)
+    cv2.imwrite(str(data / "glass" / "photo.jpg"), np.full((48, 64, 3), (200, 60, 40), np.uint8))
+    for name in NAMES[2:]:
+        cv2.imwrite(str(data / name / "grey.jpg"), np.full((48, 64, 3), 128, np.uint8))
+
+    on_grey = classify_eval(model, data, background="grey")
+    assert on_grey["cutouts"] == 1 and on_grey["background"] == "grey" and on_grey["images"] == 6
+    assert on_grey["confusion"][0][0] == 1 and on_grey["confusion"][1][1] == 1  # type: ignore[index]
+    on_blue = classify_eval(model, data, background="blue")  # a thin red ring on blue is bluer than red
+    assert on_blue["confusion"][0][1] == 1  # type: ignore[index]
+    with pytest.raises(ClassifyDataError, match="no opaque pixel"):
+        cutout_crop(np.zeros((8, 8, 4), np.uint8), 32, (120, 120, 120))
+    with pytest.raises(ClassifyDataError, match="background 'purple' is not one of"):
+        classify_eval(model, data, background="purple")
+
+
+def test_the_command_offers_every_background() -> None:
+    from farz.cli import build_parser
+    from training.classify_eval import BACKGROUNDS
+
+    parser = build_parser()
+    for name in BACKGROUNDS:
+        assert parser.parse_args(["train", "classify-eval", "--data", "x", "--background", name]).background == name
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "classify-eval", "--data", "x", "--background", "purple"])

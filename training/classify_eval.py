@@ -1,8 +1,10 @@
 """``farz train classify-eval``: accuracy, macro-F1, per-class figures and the confusion matrix of a classifier.
 
 The data is either one folder of images per class (TrashNet's own layout; the whole photo is the crop) or
-a YOLO dataset (each labelled box is cropped as the pipeline crops it, ``vision.crop_square``). The model
-runs in ``vision.Classifier``, exactly as on a device. ``ms_per_crop`` is the median of batch-1 calls.
+a YOLO dataset (each labelled box is cropped as the pipeline crops it, ``vision.crop_square``). An image
+with an alpha channel (a cut-out of ``farz datasets cutouts``) is laid on a plain background and cropped
+at its item's box, as the pipeline would crop it: the item without its photo's board, light and framing.
+The model runs in ``vision.Classifier``, exactly as on a device. ``ms_per_crop`` is the median of batch-1 calls.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class CropSet:
     crops: np.ndarray
     truth: np.ndarray
     sources: list[str]
+    cutouts: int = 0  # how many of them are cut-outs laid on a background
 
 
 def is_yolo_dataset(data: Path) -> bool:
@@ -34,11 +37,50 @@ def is_yolo_dataset(data: Path) -> bool:
     return data.suffix in {".yaml", ".yml"} or (data / "data.yaml").is_file()
 
 
-def folder_crops(data: Path, names: tuple[str, ...], imgsz: int, split: str | None = None) -> CropSet:
-    """Every image of ``data/<class>/`` (only ``split``'s photos by item when given) as a whole-photo crop."""
+BACKGROUNDS: dict[str, tuple[int, int, int]] = {  # BGR under a cut-out
+    "grey": (120, 120, 120),
+    "white": (235, 235, 235),
+    "dark": (45, 45, 45),
+    "green": (70, 110, 60),
+    "blue": (140, 90, 40),
+}
+
+
+def cutout_crop(rgba: np.ndarray, imgsz: int, background: tuple[int, int, int]) -> np.ndarray:
+    """A cut-out (H, W, 4) BGRA laid on ``background`` (BGR) with room around it, cropped square at its
+    item's box (alpha > 127) with ``vision.crop_square``: (imgsz, imgsz, 3) uint8."""
+    alpha = rgba[..., 3:4].astype(np.float32) / 255
+    ys, xs = np.nonzero(alpha[..., 0] > 0.5)
+    if len(xs) == 0:
+        raise ClassifyDataError("a cut-out with no opaque pixel")
+    h, w = alpha.shape[:2]
+    pad = max(h, w) // 2
+    canvas = np.empty((h + 2 * pad, w + 2 * pad, 3), np.float32)
+    canvas[:] = background
+    inner = canvas[pad : pad + h, pad : pad + w]
+    canvas[pad : pad + h, pad : pad + w] = rgba[..., :3] * alpha + inner * (1 - alpha)
+    box = (pad + float(xs.min()), pad + float(ys.min()), pad + float(xs.max()) + 1, pad + float(ys.max()) + 1)
+    return crop_square(np.clip(canvas, 0, 255).astype(np.uint8), box, imgsz)
+
+
+def folder_crops(
+    data: Path, names: tuple[str, ...], imgsz: int, split: str | None = None, background: tuple[int, int, int] = BACKGROUNDS["grey"]
+) -> CropSet:
+    """Every image of ``data/<class>/`` (only ``split``'s photos by item when given): a photo as a whole-photo
+    crop, a cut-out (an image with alpha) on ``background`` (BGR) at its item's box."""
     listed = class_folder_images(data, names, split)
-    crops = [photo_crop(shrink(read_image(p), 320), imgsz, None) for p, _ in listed]
-    return CropSet(np.stack(crops), np.asarray([c for _, c in listed], np.int64), [str(p) for p, _ in listed])
+    crops, cutouts = [], 0
+    for path, _ in listed:
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if image is not None and image.ndim == 3 and image.shape[2] == 4:
+            try:
+                crops.append(cutout_crop(image, imgsz, background))
+                cutouts += 1
+            except ClassifyDataError as error:
+                raise ClassifyDataError(f"{path}: {error}") from error
+        else:
+            crops.append(photo_crop(shrink(read_image(path), 320), imgsz, None))
+    return CropSet(np.stack(crops), np.asarray([c for _, c in listed], np.int64), [str(p) for p, _ in listed], cutouts)
 
 
 def yolo_crops(data: Path, names: tuple[str, ...], imgsz: int, split: str = "val") -> CropSet:
@@ -94,12 +136,20 @@ def scores(truth: np.ndarray, predicted: np.ndarray, names: tuple[str, ...]) -> 
     }
 
 
-def classify_eval(model: Path, data: Path, split: str | None = None, threads: int = 1, flips: bool = False) -> dict[str, object]:
+def classify_eval(
+    model: Path, data: Path, split: str | None = None, threads: int = 1, flips: bool = False, background: str = "grey"
+) -> dict[str, object]:
     """Evaluate ``model`` on ``data``; ``split`` picks a split by item of a class-folder set (or a YOLO split).
-    ``flips`` averages the probabilities of the crop and its mirror image (test-time augmentation)."""
+    ``flips`` averages the probabilities of the crop and its mirror image (test-time augmentation);
+    ``background`` (a ``BACKGROUNDS`` name) lies under cut-outs."""
+    if background not in BACKGROUNDS:
+        raise ClassifyDataError(f"background {background!r} is not one of {', '.join(BACKGROUNDS)}")
     classifier = Classifier(model, threads=threads)
     names, size = classifier.names, classifier.imgsz
-    crop_set = yolo_crops(data, names, size, split or "val") if is_yolo_dataset(data) else folder_crops(data, names, size, split)
+    if is_yolo_dataset(data):
+        crop_set = yolo_crops(data, names, size, split or "val")
+    else:
+        crop_set = folder_crops(data, names, size, split, BACKGROUNDS[background])
     probabilities = []
     times = []
     for crop in crop_set.crops:
@@ -113,6 +163,8 @@ def classify_eval(model: Path, data: Path, split: str | None = None, threads: in
     result: dict[str, object] = {"model": str(model), "data": str(data), "names": list(names)}
     result.update(scores(crop_set.truth, predicted, names))
     result.update({"images": len(crop_set.crops), "ms_per_crop": round(statistics.median(times), 3), "imgsz": size, "threads": threads})
+    if crop_set.cutouts:
+        result.update({"cutouts": crop_set.cutouts, "background": background})
     return result
 
 
