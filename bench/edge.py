@@ -207,6 +207,7 @@ def bench_edge(
     result: dict[str, object] = {"video": str(video), "model": str(model), "frames": len(frames), "rounds": rounds}
     result["classifier"] = None if classifier is None else str(classifier)
     result["sure_enough"] = (material or MaterialSettings()).sure_enough
+    result["turns"] = list((material or MaterialSettings()).turns)
     seconds: dict[str, float] = {}
     stage_ms = dict.fromkeys(STAGES, 0.0)
     for _ in range(rounds):

@@ -68,7 +68,7 @@ def register(tr_sub: SubParsers) -> None:
     )
     ce.add_argument("--videos", type=Path, nargs="*", default=None, help="videos or folders of them (default: datasets/belts)")
     ce.add_argument("--model", type=Path, default=None, help="ONNX detector (default: the bundled INT8 file)")
-    from farz.commands_count import add_classifier_argument
+    from farz.commands_count import add_classifier_argument, add_turns_argument
 
     add_classifier_argument(ce)
     ce.add_argument("--confidence", type=float, default=None, help="detection threshold for every video (default: each video's own)")
@@ -77,6 +77,7 @@ def register(tr_sub: SubParsers) -> None:
     ce.add_argument(
         "--sure-enough", type=float, default=None, help="voted probability after which a track takes no more crops (1.0: never stops early)"
     )
+    add_turns_argument(ce)
     ce.add_argument("--json", action="store_true")
     ce.set_defaults(handler=run_count_eval)
 
@@ -132,6 +133,7 @@ def run_count_eval(args: argparse.Namespace) -> int:
     from vision import MaterialSettings
 
     chosen = {"crops_per_track": args.crops_per_track, "crops_per_frame": args.crops_per_frame, "sure_enough": args.sure_enough}
+    chosen["turns"] = args.turns
     material = MaterialSettings(**{k: v for k, v in chosen.items() if v is not None})
     result = count_eval(
         videos, args.model or DEFAULT_MODEL, classifier_path(args), progress=not args.json, confidence=args.confidence, material=material

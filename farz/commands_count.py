@@ -23,6 +23,28 @@ CLASSIFIER_HELP = (
 )
 
 
+def quarter_turns(text: str) -> tuple[int, ...]:
+    """``"0,1,2"`` → (0, 1, 2): quarter turns 0-3, at least one."""
+    try:
+        turns = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        turns = ()
+    if not turns or any(not 0 <= k <= 3 for k in turns):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of quarter turns 0-3, e.g. 0,1,2")
+    return turns
+
+
+def add_turns_argument(parser: argparse.ArgumentParser) -> None:
+    """``--turns K,K,...``: the quarter turns of a track's crops (``vision.MaterialSettings.turns``)."""
+    parser.add_argument(
+        "--turns",
+        type=quarter_turns,
+        default=None,
+        metavar="K,K,...",
+        help="two-stage: quarter turns of a track's 1st, 2nd, ... crop before it is classified, e.g. 0,1,2 (0: never turned)",
+    )
+
+
 def add_classifier_argument(parser: argparse.ArgumentParser) -> None:
     """``--classifier PATH|none`` (the two-stage pipeline's second stage)."""
     parser.add_argument("--classifier", default=None, metavar="PATH|none", help=CLASSIFIER_HELP)
@@ -99,6 +121,7 @@ def register(sub: SubParsers) -> None:
     edge.add_argument(
         "--sure-enough", type=float, default=None, help="two-stage: voted probability after which a track takes no more crops (1.0: all)"
     )
+    add_turns_argument(edge)
     add_classifier_argument(edge)
     edge.set_defaults(handler=run_bench_edge)
     from farz.commands_server import register_bench
@@ -227,7 +250,8 @@ def run_bench_edge(args: argparse.Namespace) -> int:
     from bench.edge import bench_edge, format_table
     from vision import MaterialSettings
 
-    material = None if args.sure_enough is None else MaterialSettings(sure_enough=args.sure_enough)
+    chosen = {"sure_enough": args.sure_enough, "turns": args.turns}
+    material = MaterialSettings(**{k: v for k, v in chosen.items() if v is not None})
     result = bench_edge(
         args.video,
         args.model or _default_model(),

@@ -108,7 +108,7 @@ def test_bench_edge_json_has_every_method_side_by_side() -> None:
         assert result[f"{method}_fps"] > 0
     assert 0 < result["pipeline_over_bare"] < 2 and 0 < result["two_stage_over_detector_only"] < 2
     assert "ultralytics_fps" in result and "pipeline_counts" in result and result["classifier"].endswith("farz-material.int8.onnx")
-    assert result["sure_enough"] == 0.8  # vision.MaterialSettings' default crop rule
+    assert result["sure_enough"] == 0.8 and result["turns"] == [0]  # vision.MaterialSettings' default crop rule
     stages = result["pipeline_stage_us"]
     assert list(stages) == ["preprocess", "inference", "postprocess", "track", "count", "classify"] and all(
         us > 0 for us in stages.values()
@@ -125,12 +125,20 @@ def farz_json(*args: str) -> dict[str, object]:
 
 
 def test_count_eval_and_bench_edge_take_the_crop_rule_to_compare_with() -> None:
-    """``--sure-enough 1.0`` (every track takes all its crops) reaches the pipeline both commands run."""
-    counted = farz_json("train", "count-eval", "--videos", "datasets/belts/closeup-down.mp4", "--sure-enough", "1.0", "--json")
+    """``--sure-enough 1.0`` (every track takes all its crops) and ``--turns 0`` (crops never turned) reach
+    the pipeline both commands run; a turn that is not 0-3 is refused with what to write."""
+    video = "datasets/belts/closeup-down.mp4"
+    counted = farz_json("train", "count-eval", "--videos", video, "--sure-enough", "1.0", "--turns", "0", "--json")
     assert counted["videos"] == 1 and counted["material"]["sure_enough"] == 1.0  # type: ignore[index]
+    assert counted["material"]["turns"] == [0]  # type: ignore[index]
     video = "datasets/samples/belt-a.mp4"
-    benched = farz_json("bench", "edge", "--video", video, "--frames", "10", "--rounds", "1", "--sure-enough", "1.0", "--json")
-    assert benched["sure_enough"] == 1.0
+    args = ("--video", video, "--frames", "10", "--rounds", "1", "--json")
+    benched = farz_json("bench", "edge", *args, "--sure-enough", "1.0", "--turns", "0,2")
+    assert benched["sure_enough"] == 1.0 and benched["turns"] == [0, 2]
+    repo = Path(__file__).resolve().parent.parent
+    command = [sys.executable, "-m", "farz", "bench", "edge", *args, "--turns", "0,4"]
+    bad = subprocess.run(command, check=False, capture_output=True, text=True, cwd=repo)
+    assert bad.returncode == 2 and "'0,4' is not a comma-separated list of quarter turns 0-3, e.g. 0,1,2" in bad.stderr
 
 
 def test_bench_agent_runs_with_masks_and_a_watched_token_protected_live_view() -> None:

@@ -148,3 +148,29 @@ def test_two_stage_pipeline_counts_by_the_classifiers_material(tmp_path: Path) -
     assert agreeing.counts == truth["counts"]
     flipped = count_video(video, model, settings_, progress=False, classifier=write_colour_classifier(tmp_path / "f.onnx", flip=True))
     assert flipped.counts == {"in": {"cardboard": 1, "glass": 2}, "out": {}}  # the classifier, not the detector, decides
+
+
+def test_a_tracks_later_crops_are_seen_turned(tmp_path: Path) -> None:
+    """The k-th crop of a track is turned by ``turns[k]`` quarter turns (cycled) before it is classified."""
+    classifier = Classifier(write_colour_classifier(tmp_path / "c.onnx"))
+    seen: list[np.ndarray] = []
+    predict = classifier.predict
+
+    def recording(crops: np.ndarray) -> np.ndarray:
+        seen.extend(crops)
+        return predict(crops)
+
+    classifier.predict = recording  # type: ignore[method-assign]
+    frame = red_and_blue_frame()
+    frame[40:60, 20:60] = (0, 255, 0)  # the red item's top half is green: a crop that shows its turn
+    upright = crop_square(frame, (20, 40, 60, 80), classifier.imgsz)
+    voter = MaterialVoter(classifier, MaterialSettings(min_gap_frames=1, sure_enough=1.0, crops_per_track=4, turns=(0, 1, 2)))
+    for k in range(1, 6):
+        voter.update(frame, tracked([(20, 40, 60, 80)], [1]), k)
+    assert len(seen) == 4
+    for crop, turns in zip(seen, (0, 1, 2, 0), strict=True):
+        assert np.array_equal(crop, np.rot90(upright, turns))
+    seen.clear()
+    out = MaterialVoter(classifier, MaterialSettings(turns=(3,))).update(frame, tracked([(0, 0, 5, 5)], [2]), 1)  # too small a crop
+    out.resolve(0)  # classified on the spot: its first crop, turned as the first crop is
+    assert len(seen) == 1 and np.array_equal(seen[0], np.rot90(crop_square(frame, (0, 0, 5, 5), classifier.imgsz), 3))

@@ -137,11 +137,16 @@ class Classifier:
         out = np.asarray(self.session.run(None, {self.input_name: np.ascontiguousarray(crops)})[0], np.float32)
         return out
 
-    def classify_boxes(self, frame: npt.NDArray[np.uint8], xyxy: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """Probabilities (N, C) for the boxes (N, 4) px of one BGR frame, in one batched call."""
+    def classify_boxes(
+        self, frame: npt.NDArray[np.uint8], xyxy: npt.NDArray[np.float32], turns: npt.NDArray[np.int64] | None = None
+    ) -> npt.NDArray[np.float32]:
+        """Probabilities (N, C) for the boxes (N, 4) px of one BGR frame, in one batched call; ``turns`` (N,)
+        turns each crop by that many quarter turns (counter-clockwise) first."""
         crops = (
             np.stack([crop_square(frame, box, self.imgsz) for box in xyxy])
             if len(xyxy)
             else np.zeros((0, self.imgsz, self.imgsz, 3), np.uint8)
         )
-        return self.predict(crops)
+        if turns is not None:
+            crops = np.stack([np.rot90(crop, int(k)) for crop, k in zip(crops, turns, strict=True)]) if len(crops) else crops
+        return self.predict(np.ascontiguousarray(crops))

@@ -3,9 +3,12 @@
 Per frame it picks which tracked boxes to classify: boxes wholly inside the frame, not heavily
 overlapped by another box, large enough, of tracks that have fewer than ``crops_per_track`` crops, none
 in the last ``min_gap_frames`` frames and a vote still below ``sure_enough``; fewest crops first, then
-the largest; at most ``crops_per_frame`` of them, in one batched call. A track's material is the argmax
-of the mean of its crops' probabilities, and its confidence that mean probability. A track that is counted before any good
-crop was taken is classified on the spot (``resolve``), whatever its crop looks like.
+the largest; at most ``crops_per_frame`` of them, in one batched call. A track's k-th crop may be turned
+by ``turns[k]`` quarter turns before it is classified (an item keeps its pose on a belt, so turned views
+are test-time augmentation at no extra crop; off by default: measured, not kept). A track's material is
+the argmax of the mean of its crops' probabilities, and its confidence that mean probability. A track
+that is counted before any good crop was taken is classified on the spot (``resolve``), whatever its
+crop looks like.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from vision.classifier import Classifier, crop_square
+from vision.classifier import Classifier
 from vision.detections import Detections
 from vision.geometry import box_iou
 
@@ -34,6 +37,7 @@ class MaterialSettings:
     unsure_margin: float = 0.15  # ... or whose two best probabilities are closer than this
     forget_after: int = 300  # frames a track's votes are kept after it was last seen
     sure_enough: float = 0.8  # a track whose voted probability reaches this takes no more crops (1.0: all crops_per_track)
+    turns: tuple[int, ...] = (0,)  # quarter turns of a track's 1st, 2nd, ... crop (cycled): (0, 1, 2) was measured, not kept
 
 
 @dataclass
@@ -121,6 +125,11 @@ class MaterialVoter:
         order = np.lexsort((-area, crops[rows]))
         return rows[order][: s.crops_per_frame].astype(np.int64)
 
+    def _turns(self, track_ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Quarter turns for the next crop of each track: ``turns`` at its number of crops so far, cycled."""
+        turns = self.settings.turns or (0,)
+        return np.asarray([turns[(v.crops if (v := self.votes.get(int(t))) else 0) % len(turns)] for t in track_ids], np.int64)
+
     def _add(self, tid: int, probabilities: npt.NDArray[np.float32], frame_index: int) -> None:
         v = self.votes.setdefault(tid, _Votes(np.zeros(len(self.names)), last_seen=frame_index))
         v.total += probabilities
@@ -135,7 +144,7 @@ class MaterialVoter:
         rows = self.eligible(detections, w, h, frame_index)
         classified: list[Classified] = []
         if len(rows):
-            probabilities = self.classifier.classify_boxes(frame, detections.xyxy[rows])
+            probabilities = self.classifier.classify_boxes(frame, detections.xyxy[rows], self._turns(detections.tracker_id[rows]))
             self.crops_run += len(rows)
             for row, p in zip(rows.tolist(), probabilities, strict=True):
                 tid = int(detections.tracker_id[row])
@@ -163,7 +172,7 @@ class MaterialVoter:
         v = self.votes.get(tid)
         if v is None or v.crops == 0:
             box = detections.xyxy[index]
-            p = self.classifier.predict(crop_square(frame, box, self.classifier.imgsz)[None])[0]
+            p = self.classifier.classify_boxes(frame, box[None], self._turns(np.array([tid], np.int64)))[0]
             self.crops_run += 1
             self._add(tid, p, out.frame_index)
             out.classified.append(Classified(tid, box.copy(), p))
