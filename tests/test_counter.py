@@ -84,6 +84,19 @@ def test_id_switch_at_the_line_does_not_count_twice() -> None:
     assert [e.direction for e in events] == ["in"]
 
 
+def test_a_counted_track_keeps_its_state_when_a_new_id_appears_beside_it_first_in_the_frame() -> None:
+    """Track 1 is counted, missed for a frame, and comes back listed after a new id 6 that appeared where it
+    was going: 6 must not inherit 1's state (1 is not lost), so 1 going back and forth is not counted again."""
+    counter = LineCounter(LineSpec(0, 0.5, 1, 0.5), NAMES)
+    events = []
+    for f, y in enumerate(range(150, 315, 15), start=1):  # track 1 crosses at y=240, last seen at y=300 (frame 11)
+        events += counter.update(tracked([(1, 320, y)]), W, H, f)
+    events += counter.update(tracked([(6, 320, 330), (1, 320, 328)]), W, H, 13)
+    for f, y in enumerate([280, 200, 180, 260, 300], start=14):
+        events += counter.update(tracked([(1, 320, y)]), W, H, f)
+    assert [(e.direction, e.track_id) for e in events] == [("in", 1)]
+
+
 def test_id_switch_before_the_line_still_counts_the_crossing_once() -> None:
     counter = LineCounter(LineSpec(0, 0.5, 1, 0.5), NAMES)
     events = []

@@ -98,6 +98,14 @@ def test_a_fast_item_moving_two_box_sizes_per_frame_keeps_one_track() -> None:
     assert len(ids[0]) >= 10 and len(set(ids[0])) == 1
 
 
+def test_an_item_leaving_the_frame_does_not_hand_its_track_to_one_coming_in_behind_it() -> None:
+    """On a belt moving left, item A leaves at the left edge; two frames later item B appears 250 px behind
+    where A was going, within the fast-mover gate: B is a new item with its own track, not A jumping back."""
+    movers = [Mover((200, 100), (-8, 0), size=60, last=20), Mover((274, 100), (-8, 0), size=60, first=22)]
+    ids = run(movers, 30)
+    assert ids[0] and ids[1] and not set(ids[0]) & set(ids[1])
+
+
 def test_two_fast_items_side_by_side_are_not_swapped() -> None:
     movers = [Mover((0, 100), (70, 0), size=40, class_id=0), Mover((0, 300), (70, 0), size=40, class_id=1)]
     assert id_switches(run(movers, 12)) == 0

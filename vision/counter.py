@@ -108,14 +108,16 @@ class _Memory:
         for tid in [t for t, s in self.states.items() if frame_index - s.last_frame > max_age]:
             del self.states[tid]
 
-    def inherit(self, anchor: npt.NDArray[np.float64], size: float, frame_index: int, window: int, radius: float) -> _TrackState | None:
-        """State of the nearest track lost within ``window`` frames whose predicted anchor (last anchor
-        moved on at its last velocity) is within ``radius`` box sizes of ``anchor`` (an id switch),
-        removed from memory; None if none."""
+    def inherit(
+        self, anchor: npt.NDArray[np.float64], size: float, frame_index: int, window: int, radius: float, present: frozenset[int]
+    ) -> _TrackState | None:
+        """State of the nearest track lost within ``window`` frames, and not among the ids ``present`` in
+        this frame, whose predicted anchor (last anchor moved on at its last velocity) is within ``radius``
+        box sizes of ``anchor`` (an id switch), removed from memory; None if none."""
         best, best_d = None, float("inf")
         for tid, s in self.states.items():
             age = frame_index - s.last_frame
-            if 0 < age <= window:
+            if 0 < age <= window and tid not in present:
                 d = float(np.hypot(*(anchor - (s.anchor + s.velocity * age))))
                 if d <= radius * max(size, s.size) and d < best_d:
                     best, best_d = tid, d
@@ -217,13 +219,14 @@ class LineCounter:
         anchors = detections.anchors(self.spec.anchor).astype(np.float64)
         sizes = (detections.xyxy[:, 2:] - detections.xyxy[:, :2]).max(axis=1, initial=0.0).tolist()
         distances = ((anchors - self._p1) @ self._normal).tolist()
+        present = frozenset(detections.tracker_id.tolist())  # a track seen this frame is not lost, whatever the row order
         for i, tid in enumerate(detections.tracker_id.tolist()):
             p = anchors[i]
             dist = distances[i]
             side = 1 if dist > self._band else -1 if dist < -self._band else 0
             state = self._memory.states.get(tid)
             if state is None:
-                state = self._memory.inherit(p, sizes[i], frame_index, self.relink_frames, self.relink_radius)
+                state = self._memory.inherit(p, sizes[i], frame_index, self.relink_frames, self.relink_radius, present)
                 if state is None:
                     state = _TrackState(p, side, p, tid in self._memory.carried, frame_index, sizes[i])
                 self._memory.states[tid] = state
@@ -310,12 +313,13 @@ class ZoneCounter:
         events: list[CountEvent] = []
         anchors = detections.anchors(self.anchor).astype(np.float64)
         sizes = np.max(detections.xyxy[:, 2:] - detections.xyxy[:, :2], axis=1) if len(detections) else np.zeros(0)
+        present = frozenset(detections.tracker_id.tolist())
         for i, tid in enumerate(detections.tracker_id.tolist()):
             p = anchors[i]
             inside = self._inside(p, poly)
             state = self._memory.states.get(tid)
             if state is None:
-                state = self._memory.inherit(p, float(sizes[i]), frame_index, self.relink_frames, self.relink_radius)
+                state = self._memory.inherit(p, float(sizes[i]), frame_index, self.relink_frames, self.relink_radius, present)
                 if state is None:
                     # A new item seen first inside the zone (dropped into it) has entered it.
                     state = _TrackState(p, -1, p, tid in self._memory.carried, frame_index, float(sizes[i]))

@@ -23,6 +23,8 @@ from vision.assignment import linear_assignment
 from vision.detections import Detections, IntArray
 from vision.geometry import box_iou
 
+MOVING = 1.0  # px/frame: a track this fast has a direction of motion
+
 
 @dataclass(frozen=True)
 class TrackerSettings:
@@ -151,7 +153,10 @@ class Tracker:
     def _match_distance(
         self, boxes: npt.NDArray[np.float32], classes: IntArray, rows: IntArray, dets: Detections, idx: IntArray
     ) -> list[tuple[int, int]]:
-        """Optimal matching by centre distance (in box diagonals per frame of absence), gated."""
+        """Optimal matching by centre distance (in box diagonals per frame of absence), gated. A track that
+        moves (``MOVING`` px/frame or more) is never matched to a detection behind where it was last seen: a
+        fast item runs ahead of its prediction, while an item that left the frame must not take over one
+        coming in behind it (half a box diagonal of slack for box jitter was measured worse)."""
         if len(rows) == 0 or len(idx) == 0:
             return []
         tb, db = boxes[rows], dets.xyxy[idx]
@@ -163,6 +168,11 @@ class Tracker:
         dist = np.linalg.norm(centres_t[:, None, :] - centres_d[None, :, :], axis=2)
         scale = np.maximum(diag_t[:, None], diag_d[None, :]) * age[:, None]
         cost = dist / np.maximum(scale, 1e-6) + self._class_penalty(classes[rows], dets.class_id[idx])
+        velocity = self._table.kalman.vel[rows, :2]
+        last_seen = centres_t - velocity * age[:, None]  # the prediction moved the centre on at its velocity
+        ahead = np.einsum("tdk,tk->td", centres_d[None, :, :] - last_seen[:, None, :], velocity)
+        moving = np.hypot(*velocity.T) >= MOVING
+        cost[moving[:, None] & (ahead < 0)] = np.inf
         pairs = linear_assignment(cost.astype(np.float32), self.settings.fast_max_distance)
         return [(int(rows[r]), int(idx[d])) for r, d in pairs]
 
