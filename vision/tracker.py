@@ -24,6 +24,7 @@ from vision.detections import Detections, IntArray
 from vision.geometry import box_iou
 
 MOVING = 1.0  # px/frame: a track this fast has a direction of motion
+TURN_SLACK = 0.5  # box diagonals a moving track may be matched behind that (its velocity lags when it turns back)
 
 
 @dataclass(frozen=True)
@@ -154,9 +155,10 @@ class Tracker:
         self, boxes: npt.NDArray[np.float32], classes: IntArray, rows: IntArray, dets: Detections, idx: IntArray
     ) -> list[tuple[int, int]]:
         """Optimal matching by centre distance (in box diagonals per frame of absence), gated. A track that
-        moves (``MOVING`` px/frame or more) is never matched to a detection behind where it was last seen: a
-        fast item runs ahead of its prediction, while an item that left the frame must not take over one
-        coming in behind it (half a box diagonal of slack for box jitter was measured worse)."""
+        moves (``MOVING`` px/frame or more) is never matched to a detection further behind where it was last
+        seen than it moved forward in that time plus ``TURN_SLACK`` of its box diagonal: a fast item runs
+        ahead of its prediction and an item may turn back, but an item that left the frame must not take
+        over one coming in far behind it."""
         if len(rows) == 0 or len(idx) == 0:
             return []
         tb, db = boxes[rows], dets.xyxy[idx]
@@ -169,10 +171,12 @@ class Tracker:
         scale = np.maximum(diag_t[:, None], diag_d[None, :]) * age[:, None]
         cost = dist / np.maximum(scale, 1e-6) + self._class_penalty(classes[rows], dets.class_id[idx])
         velocity = self._table.kalman.vel[rows, :2]
+        speed = np.hypot(*velocity.T)
         last_seen = centres_t - velocity * age[:, None]  # the prediction moved the centre on at its velocity
-        ahead = np.einsum("tdk,tk->td", centres_d[None, :, :] - last_seen[:, None, :], velocity)
-        moving = np.hypot(*velocity.T) >= MOVING
-        cost[moving[:, None] & (ahead < 0)] = np.inf
+        direction = velocity / np.maximum(speed, 1e-6)[:, None]
+        ahead = np.einsum("tdk,tk->td", centres_d[None, :, :] - last_seen[:, None, :], direction)  # px along the motion
+        allowed_back = speed * age + TURN_SLACK * diag_t  # as far back as it moved forward, and some box jitter
+        cost[(speed >= MOVING)[:, None] & (ahead < -allowed_back[:, None])] = np.inf
         pairs = linear_assignment(cost.astype(np.float32), self.settings.fast_max_distance)
         return [(int(rows[r]), int(idx[d])) for r, d in pairs]
 
