@@ -138,3 +138,24 @@ def test_the_command_offers_every_background() -> None:
         assert parser.parse_args(["train", "classify-eval", "--data", "x", "--background", name]).background == name
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "classify-eval", "--data", "x", "--background", "purple"])
+
+
+def test_epochs_are_made_in_processes_after_crops_were_classified_in_this_process(tmp_path: Path) -> None:
+    """Forked data workers once hung in their first OpenCV call when this process had classified crops
+    before (OpenCV's thread pool does not survive a fork): the two tests in one fresh process, with a timeout."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "crops_then_epochs.py"
+    script.write_text(
+        "import sys, tempfile\nfrom pathlib import Path\n"
+        f"sys.path.insert(0, {str(REPO / 'tests')!r})\n"
+        "from test_material import test_a_tracks_later_crops_are_seen_turned as crops\n"
+        "from test_classify_data import test_epochs_made_in_processes_depend_on_the_seed_and_epoch_not_the_workers as epochs\n"
+        "crops(Path(tempfile.mkdtemp()))\nepochs()\nprint('made')\n"
+    )
+    try:
+        run = subprocess.run([sys.executable, str(script)], cwd=REPO, capture_output=True, text=True, timeout=90, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the data workers hung (forked while OpenCV had threads?)")
+    assert run.returncode == 0 and run.stdout.strip() == "made", run.stderr[-2000:]

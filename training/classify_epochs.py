@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from multiprocessing.pool import AsyncResult, Pool
 from typing import Any
 
+import cv2
 import numpy as np
 
 from training.classify_data import Labelled, augment, belt_crop, photo_crop
@@ -112,7 +113,14 @@ class EpochMaker:
     def __init__(self, photos: Sequence[Labelled], cutouts: Sequence[Cutout], recipe: EpochRecipe, num_classes: int, workers: int) -> None:
         self.photos, self.cutouts, self.recipe, self.num_classes = photos, cutouts, recipe, num_classes
         context = multiprocessing.get_context("fork")
-        self.pool: Pool = context.Pool(workers, initializer=_init_worker, initargs=(photos, cutouts, recipe.imgsz))
+        # OpenCV's thread pool does not survive a fork: a worker forked while it had threads can hang in its
+        # first cv2 call. Its threads are stopped for the fork (workers then run cv2 on one thread each).
+        threads = cv2.getNumThreads()
+        cv2.setNumThreads(0)
+        try:
+            self.pool: Pool = context.Pool(workers, initializer=_init_worker, initargs=(photos, cutouts, recipe.imgsz))
+        finally:
+            cv2.setNumThreads(threads)
         self.pending: dict[int, tuple[list[AsyncResult[list[Example]]], np.ndarray]] = {}
 
     def start(self, epoch: int) -> None:

@@ -48,7 +48,7 @@ BACKGROUNDS: dict[str, tuple[int, int, int]] = {  # BGR under a cut-out
 
 def cutout_crop(rgba: np.ndarray, imgsz: int, background: tuple[int, int, int]) -> np.ndarray:
     """A cut-out (H, W, 4) BGRA laid on ``background`` (BGR) with room around it, cropped square at its
-    item's box (alpha > 127) with ``vision.crop_square``: (imgsz, imgsz, 3) uint8."""
+    item's box (alpha above half) with ``vision.crop_square``: (imgsz, imgsz, 3) uint8."""
     alpha = rgba[..., 3:4].astype(np.float32) / 255
     ys, xs = np.nonzero(alpha[..., 0] > 0.5)
     if len(xs) == 0:

@@ -125,9 +125,12 @@ class MaterialVoter:
         order = np.lexsort((-area, crops[rows]))
         return rows[order][: s.crops_per_frame].astype(np.int64)
 
-    def _turns(self, track_ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-        """Quarter turns for the next crop of each track: ``turns`` at its number of crops so far, cycled."""
-        turns = self.settings.turns or (0,)
+    def _turns(self, track_ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64] | None:
+        """Quarter turns for the next crop of each track: ``turns`` at its number of crops so far, cycled
+        (None when no crop is ever turned)."""
+        turns = self.settings.turns
+        if not any(turns):
+            return None
         return np.asarray([turns[(v.crops if (v := self.votes.get(int(t))) else 0) % len(turns)] for t in track_ids], np.int64)
 
     def _add(self, tid: int, probabilities: npt.NDArray[np.float32], frame_index: int) -> None:
