@@ -19,6 +19,7 @@ import numpy as np
 
 from training.classify_data import ClassifyDataError, class_folder_images, photo_crop, read_image, shrink
 from training.evaluate import load_yolo_split
+from training.synth import CUTOUT_SUFFIXES
 from vision import Classifier, crop_square
 
 
@@ -71,7 +72,7 @@ def folder_crops(
     listed = class_folder_images(data, names, split)
     crops, cutouts = [], 0
     for path, _ in listed:
-        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED) if path.suffix.lower() in CUTOUT_SUFFIXES else None
         if image is not None and image.ndim == 3 and image.shape[2] == 4:
             try:
                 crops.append(cutout_crop(image, imgsz, background))

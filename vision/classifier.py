@@ -142,11 +142,10 @@ class Classifier:
     ) -> npt.NDArray[np.float32]:
         """Probabilities (N, C) for the boxes (N, 4) px of one BGR frame, in one batched call; ``turns`` (N,)
         turns each crop by that many quarter turns (counter-clockwise) first."""
+        quarter_turns = turns.tolist() if turns is not None else [0] * len(xyxy)
         crops = (
-            np.stack([crop_square(frame, box, self.imgsz) for box in xyxy])
+            np.stack([np.rot90(crop_square(frame, box, self.imgsz), k) for box, k in zip(xyxy, quarter_turns, strict=True)])
             if len(xyxy)
             else np.zeros((0, self.imgsz, self.imgsz, 3), np.uint8)
         )
-        if turns is not None:
-            crops = np.stack([np.rot90(crop, int(k)) for crop, k in zip(crops, turns, strict=True)]) if len(crops) else crops
-        return self.predict(np.ascontiguousarray(crops))
+        return self.predict(crops)

@@ -23,9 +23,6 @@ from vision.assignment import linear_assignment
 from vision.detections import Detections, IntArray
 from vision.geometry import box_iou
 
-MOVING = 1.0  # px/frame: a track this fast has a direction of motion
-TURN_SLACK = 0.5  # box diagonals a moving track may be matched behind that (its velocity lags when it turns back)
-
 
 @dataclass(frozen=True)
 class TrackerSettings:
@@ -40,6 +37,8 @@ class TrackerSettings:
     lost_buffer: int = 30
     fast_max_age: int = 2
     fast_max_distance: float = 2.5
+    fast_moving: float = 1.0  # px/frame: a track this fast has a direction of motion
+    fast_turn_slack: float = 0.5  # box diagonals it may be matched behind that (its velocity lags when it turns back)
     max_tracks: int = 512
 
 
@@ -155,8 +154,8 @@ class Tracker:
         self, boxes: npt.NDArray[np.float32], classes: IntArray, rows: IntArray, dets: Detections, idx: IntArray
     ) -> list[tuple[int, int]]:
         """Optimal matching by centre distance (in box diagonals per frame of absence), gated. A track that
-        moves (``MOVING`` px/frame or more) is never matched to a detection further behind where it was last
-        seen than it moved forward in that time plus ``TURN_SLACK`` of its box diagonal: a fast item runs
+        moves (``fast_moving`` px/frame or more) is never matched to a detection further behind where it was
+        last seen than it moved forward in that time plus ``fast_turn_slack`` of its box diagonal: a fast item runs
         ahead of its prediction and an item may turn back, but an item that left the frame must not take
         over one coming in far behind it."""
         if len(rows) == 0 or len(idx) == 0:
@@ -175,8 +174,8 @@ class Tracker:
         last_seen = centres_t - velocity * age[:, None]  # the prediction moved the centre on at its velocity
         direction = velocity / np.maximum(speed, 1e-6)[:, None]
         ahead = np.einsum("tdk,tk->td", centres_d[None, :, :] - last_seen[:, None, :], direction)  # px along the motion
-        allowed_back = speed * age + TURN_SLACK * diag_t  # as far back as it moved forward, and some box jitter
-        cost[(speed >= MOVING)[:, None] & (ahead < -allowed_back[:, None])] = np.inf
+        allowed_back = speed * age + self.settings.fast_turn_slack * diag_t  # as far back as it moved forward, and jitter
+        cost[(speed >= self.settings.fast_moving)[:, None] & (ahead < -allowed_back[:, None])] = np.inf
         pairs = linear_assignment(cost.astype(np.float32), self.settings.fast_max_distance)
         return [(int(rows[r]), int(idx[d])) for r, d in pairs]
 
