@@ -87,6 +87,8 @@ class Uploader:
         self._thread: threading.Thread | None = None
         self._next_heartbeat = time.monotonic() + min(heartbeat_s, 5.0)  # the first once figures exist
         self._failures_in_row = 0
+        self._refused = False  # the last failure was a refused connection: nothing listens at the server's address
+        self._deadline: float | None = None  # while flushing at exit: no request may outlast it
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="uploader", daemon=True)
@@ -97,27 +99,47 @@ class Uploader:
         self._wake.set()
 
     def stop(self, flush_timeout_s: float = 0.0) -> None:
-        """Stop the thread, first trying for up to ``flush_timeout_s`` to send every pending count (and hard sample)."""
-        deadline = time.monotonic() + flush_timeout_s
-        self._next_heartbeat = 0.0  # a last heartbeat tells the server how the device stopped
-
-        def pending() -> bool:
-            return bool(self.outbox.depth() or (self.samples and self.samples.pending()) or self._next_heartbeat == 0.0)
-
-        while flush_timeout_s > 0 and pending() and time.monotonic() < deadline:
-            self._wake.set()
-            time.sleep(0.05)
+        """Stop the thread, then try for up to ``flush_timeout_s`` to send every pending count (and hard sample)."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=self.timeout_s + 1)
+        if flush_timeout_s > 0:
+            self.flush(flush_timeout_s)
+
+    def _pending(self) -> bool:
+        return bool(self.outbox.depth() or (self.samples and self.samples.pending()) or self._next_heartbeat == 0.0)
+
+    def flush(self, timeout_s: float) -> bool:
+        """Send what waits, and a last heartbeat that tells the server how the device stopped, for up to
+        ``timeout_s``; failures are retried after at most 1.6 s. Gives up at once when nothing listens at the
+        server's address (connection refused): the counts are safe in the outbox and go on the next start.
+        Returns True when nothing is left."""
+        self._deadline = time.monotonic() + timeout_s
+        self._next_heartbeat = 0.0
+        failures = 0
+        try:
+            while self._pending() and time.monotonic() < self._deadline:
+                if self.send_once():
+                    failures = 0
+                    continue
+                if self._refused:
+                    left = self.outbox.depth()
+                    log.warning("the server is gone (%s): %d events stay in the outbox for the next start", self.stats.last_error, left)
+                    break
+                failures += 1
+                time.sleep(max(0.0, min(self._deadline - time.monotonic(), 0.1 * 2 ** min(failures, 4))))
+        finally:
+            self._deadline = None
+        return not self._pending()
 
     def _post(self, body: dict[str, object], endpoint: str | None = None) -> dict[str, object]:
         data = json.dumps(body, separators=(",", ":")).encode()
         request = urllib.request.Request(endpoint or self.endpoint, data=data, method="POST", headers={"Content-Type": "application/json"})
         if self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
-        with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+        timeout = self.timeout_s if self._deadline is None else min(self.timeout_s, max(0.5, self._deadline - time.monotonic()))
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             answer = json.loads(response.read() or b"{}")
         return answer if isinstance(answer, dict) else {}
 
@@ -143,9 +165,9 @@ class Uploader:
                     "server refused a batch of %d events (HTTP %d: %s); kept aside in the outbox's rejected table", moved, exc.code, reason
                 )
                 return True
-            return self._failed(f"HTTP {exc.code}: {reason[:200]}")
+            return self._failed(f"HTTP {exc.code}: {reason[:200]}", exc)
         except (urllib.error.URLError, TimeoutError, ConnectionError, OSError, ValueError) as exc:
-            return self._failed(f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}")
+            return self._failed(f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}", exc)
         if beat_due:
             self._next_heartbeat = now + self.heartbeat_s
         if batch:
@@ -170,14 +192,16 @@ class Uploader:
                 log.error("server refused hard sample %s (HTTP %d); dropping the sample", pending[0].stem, exc.code)
                 self.samples.remove(pending[0])
                 return True
-            return self._failed(f"sample upload: HTTP {exc.code}")
+            return self._failed(f"sample upload: HTTP {exc.code}", exc)
         except (urllib.error.URLError, TimeoutError, ConnectionError, OSError, ValueError) as exc:
-            return self._failed(f"sample upload: {type(exc).__name__}")
+            return self._failed(f"sample upload: {type(exc).__name__}", exc)
         self.samples.remove(pending[0])
         self.stats.samples += 1
         return True
 
-    def _failed(self, error: str) -> bool:
+    def _failed(self, error: str, exc: BaseException | None = None) -> bool:
+        reason = getattr(exc, "reason", exc)
+        self._refused = isinstance(exc, ConnectionRefusedError) or isinstance(reason, ConnectionRefusedError)
         self.stats.failures += 1
         self.stats.last_error = error
         self._failures_in_row += 1

@@ -32,6 +32,12 @@ def register(sub: SubParsers) -> None:
     run.add_argument("--port", type=int, default=8000)
     run.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     run.add_argument("--config", type=Path, default=None, help="settings YAML (FARZ_* environment variables override it)")
+    run.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=5.0,
+        help="seconds a stop (SIGTERM, Ctrl-C) waits for open requests and live dashboards before closing them",
+    )
     run.set_defaults(handler=run_server)
     mig = s.add_parser("migrate", help="create or upgrade the database schema (Alembic)")
     _db_arg(mig)
@@ -369,7 +375,15 @@ def run_server(args: argparse.Namespace) -> int:
     migrate(settings.database_url)
     if args.config is not None:
         os.environ["FARZ_SERVER_CONFIG"] = str(args.config)
-    uvicorn.run("server.asgi:app", host=args.host, port=args.port, workers=args.workers, log_level="info", access_log=False)
+    uvicorn.run(
+        "server.asgi:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+        access_log=False,
+        timeout_graceful_shutdown=max(0.0, args.shutdown_timeout),
+    )
     return 0
 
 

@@ -4,11 +4,18 @@ Starts ``farz server run`` on loopback with an SQLite file, creates a demo site,
 starts ``farz device run`` on each bundled sample video with the bundled INT8 model (paced in real time
 and looping until Ctrl-C or SIGTERM, or once with ``--once``), and prints the dashboard URL, each device's live
 view and a read token for the city API. Nothing is downloaded.
+
+Stopping: the server and the agents run in sessions of their own, so a terminal's Ctrl-C (sent to its whole
+foreground process group) reaches only ``farz demo``, which then stops the agents first (each finishes its
+frame and flushes its outbox) and the server last, each within a bounded grace, killing what outlives it;
+further signals meanwhile are ignored. Children are also told to stop if ``farz demo`` itself dies.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -18,18 +25,63 @@ import time
 import urllib.request
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import FrameType
 
 import yaml
 
 SITE = "demo-site"
+AGENT_GRACE_S = 3.0  # to finish the frame and flush the outbox to a live server; then SIGKILL (the outbox keeps the counts)
+SERVER_GRACE_S = 1.5  # for uvicorn's shutdown (it closes open live streams after 0.5 s); then SIGKILL
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+PR_SET_PDEATHSIG = 1
 
 
 def _stop_on_signal(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM/SIGHUP act like Ctrl-C: unwind, so the clean-up stops the agents and the server (a second signal waits)."""
-    signal.signal(signum, signal.SIG_IGN)
+    """SIGTERM/SIGHUP act like Ctrl-C: unwind, so the clean-up stops the agents and the server."""
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _child_session(parent: int) -> None:
+    """In a child before it runs: a session of its own (the terminal's Ctrl-C is not sent to it), and on
+    Linux SIGTERM when ``farz demo`` dies, so that no child outlives it."""
+    os.setsid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the clean-up below still stops the children
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def spawn(args: list[str], **kwargs: object) -> subprocess.Popen[str]:
+    """Start a child of the demo in its own session, stopped when the demo dies."""
+    # preexec_fn is safe here: the demo starts its children from its only thread.
+    return subprocess.Popen(args, text=True, preexec_fn=partial(_child_session, os.getpid()), **kwargs)  # type: ignore[call-overload, no-any-return]  # noqa: PLW1509
+
+
+def stop_processes(processes: list[subprocess.Popen[str]], grace_s: float) -> None:
+    """SIGTERM to each running process at once, then SIGKILL to any still running after ``grace_s``."""
+    running = [p for p in processes if p.poll() is None]
+    for p in running:
+        p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for p in running:
+        try:
+            p.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def stop_all(devices: list[DemoDevice], server: subprocess.Popen[str] | None) -> None:
+    """Agents first (they flush to the server), the server last; no signal may cut this short."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    stop_processes([d.process for d in devices if d.process is not None], AGENT_GRACE_S)
+    if server is not None:
+        stop_processes([server], SERVER_GRACE_S)
 
 
 def free_port(preferred: int) -> int:
@@ -104,67 +156,74 @@ def run(videos: list[Path], model: Path, data: Path | None, port: int, live_port
     port = free_port(port)
     base = f"http://127.0.0.1:{port}"
     devices = [DemoDevice(f"demo-{v.stem}", v, free_port(live_port + i if live_port else 0)) for i, v in enumerate(videos)]
-    with ExitStack() as stack:
-        for signum in (signal.SIGTERM, signal.SIGHUP):
-            stack.callback(signal.signal, signum, signal.signal(signum, _stop_on_signal))
-        server_log = stack.enter_context((data / "server.log").open("w"))
-        server = subprocess.Popen(
-            [sys.executable, "-m", "farz", "server", "run", "--port", str(port), "--database-url", database_url],
-            stdout=server_log,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        stack.callback(lambda: (server.send_signal(signal.SIGTERM), server.wait(timeout=20)))
-        wait_http(base + "/healthz")
-        for d in devices:
-            token_file = data / f"{d.device_id}.token"
-            token_file.write_text(device_tokens[d.device_id] + "\n")
-            token_file.chmod(0o600)
-            config = data / f"{d.device_id}.yaml"  # the setup page saves its edits here
-            config.write_text(
-                yaml.safe_dump(
-                    {
-                        "device_id": d.device_id,
-                        "site": SITE,
-                        "server_url": base,
-                        "token_file": str(token_file),
-                        "source": str(d.video),
-                        "model": str(model),
-                        "classifier": str(classifier) if classifier is not None else None,
-                        "data_dir": str(data / d.device_id),
-                        "realtime": True,
-                        "live_view": {"port": d.live_port, "host": "127.0.0.1"},
-                    },
-                    sort_keys=False,
-                )
+    server: subprocess.Popen[str] | None = None
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop_on_signal)
+    with ExitStack() as logs:
+        try:
+            server_log = logs.enter_context((data / "server.log").open("w"))
+            server = spawn(
+                [sys.executable, "-m", "farz", "server", "run", "--port", str(port), "--database-url", database_url, "--shutdown-timeout", "0.5"],
+                stdout=server_log,
+                stderr=subprocess.STDOUT,
             )
-            args = [sys.executable, "-m", "farz", "device", "run", "--config", str(config)]
-            args += ["--once", "--json"] if once else ["--loop"]
-            log = stack.enter_context((data / f"{d.device_id}.log").open("w"))
-            d.process = subprocess.Popen(args, stdout=subprocess.PIPE if once else log, stderr=log, text=True)
-        stack.callback(
-            lambda: [
-                (d.process.send_signal(signal.SIGTERM), d.process.wait(timeout=60))
-                for d in devices
-                if d.process and d.process.poll() is None
-            ]
-        )
-        print(f"dashboard:   {base}/#token={people['viewer']}")
-        for d in devices:
-            print(f"live view:   http://127.0.0.1:{d.live_port}/?token={people['viewer']}   ({d.device_id}: {d.video.name})")
-        print(f"camera setup (installer): http://127.0.0.1:{devices[0].live_port}/setup?token={people['installer']}")
-        print(f"city API:    curl -H 'Authorization: Bearer {people['reader']}' '{base}/api/v1/sites/{SITE}/summary'")
-        print(f"NGSI-LD:     curl -H 'Authorization: Bearer {people['reader']}' '{base}/ngsi-ld/v1/entities?type=SortedWasteObserved'")
-        print(f"logs and data in {data}" + ("" if once else "; Ctrl-C stops everything"), flush=True)
-        if not once:
+            wait_http(base + "/healthz")
+            for d in devices:
+                config = _device_config(d, data, base, device_tokens, model, classifier)
+                args = [sys.executable, "-m", "farz", "device", "run", "--config", str(config)]
+                args += ["--once", "--json"] if once else ["--loop"]
+                log = logs.enter_context((data / f"{d.device_id}.log").open("w"))
+                d.process = spawn(args, stdout=subprocess.PIPE if once else log, stderr=log)
+            _print_addresses(devices, base, people, data, once)
+            if once:
+                return _finish_once(devices, base, people["reader"])
             try:
                 while all(d.process and d.process.poll() is None for d in devices) and server.poll() is None:
                     time.sleep(0.5)
             except KeyboardInterrupt:
-                print("\nstopping: devices flush their outboxes, then the server stops")
+                print("\nstopping: devices flush their outboxes, then the server stops", flush=True)
             return 0
-        return _finish_once(devices, base, people["reader"])
-    return 0
+        finally:
+            stop_all(devices, server)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+def _device_config(d: DemoDevice, data: Path, base: str, tokens: dict[str, str], model: Path, classifier: Path | None) -> Path:
+    """Write the device's token file and agent config (the setup page saves its edits to it); returns the config."""
+    token_file = data / f"{d.device_id}.token"
+    token_file.write_text(tokens[d.device_id] + "\n")
+    token_file.chmod(0o600)
+    config = data / f"{d.device_id}.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "device_id": d.device_id,
+                "site": SITE,
+                "server_url": base,
+                "token_file": str(token_file),
+                "source": str(d.video),
+                "model": str(model),
+                "classifier": str(classifier) if classifier is not None else None,
+                "data_dir": str(data / d.device_id),
+                "realtime": True,
+                "live_view": {"port": d.live_port, "host": "127.0.0.1"},
+            },
+            sort_keys=False,
+        )
+    )
+    return config
+
+
+def _print_addresses(devices: list[DemoDevice], base: str, people: dict[str, str], data: Path, once: bool) -> None:
+    print(f"dashboard:   {base}/#token={people['viewer']}")
+    for d in devices:
+        print(f"live view:   http://127.0.0.1:{d.live_port}/?token={people['viewer']}   ({d.device_id}: {d.video.name})")
+    print(f"camera setup (installer): http://127.0.0.1:{devices[0].live_port}/setup?token={people['installer']}")
+    print(f"city API:    curl -H 'Authorization: Bearer {people['reader']}' '{base}/api/v1/sites/{SITE}/summary'")
+    print(f"NGSI-LD:     curl -H 'Authorization: Bearer {people['reader']}' '{base}/ngsi-ld/v1/entities?type=SortedWasteObserved'")
+    print(f"logs and data in {data}" + ("" if once else "; Ctrl-C stops everything"), flush=True)
 
 
 def _finish_once(devices: list[DemoDevice], base: str, reader: str) -> int:

@@ -90,6 +90,34 @@ def test_a_burst_of_counts_goes_in_few_requests_because_the_uploader_lingers(tmp
         server.stop()
 
 
+def test_shutdown_flush_gives_up_at_once_when_the_server_is_gone_and_keeps_the_counts(tmp_path: Path) -> None:
+    server = FakeIngest().start()
+    url = server.url
+    server.stop()  # nothing listens at the address any more: connections are refused
+    box = Outbox(tmp_path / "o.db")
+    box.commit([event(i) for i in range(3)])
+    uploader = Uploader(box, url, "cam-1", None, lambda: {}, timeout_s=2)
+    uploader.start()
+    started = time.monotonic()
+    uploader.stop(flush_timeout_s=30)
+    assert time.monotonic() - started < 10  # not the 30 s flush timeout
+    assert box.depth() == 3 and "Connection" in uploader.stats.last_error
+
+
+def test_shutdown_flush_retries_a_server_that_answers_with_errors_until_it_takes_the_counts(tmp_path: Path) -> None:
+    server = FakeIngest()
+    server.fault = lambda n: ["unavailable", "reset", None][min(n, 2)]
+    server.start()
+    try:
+        box = Outbox(tmp_path / "o.db")
+        box.commit([event(i) for i in range(3)])
+        uploader = Uploader(box, server.url, "cam-1", None, lambda: {}, timeout_s=2)
+        assert uploader.flush(30) is True
+        assert box.depth() == 0 and len(server.events) == 3
+    finally:
+        server.stop()
+
+
 class FlakyCapture:
     """A camera stand-in: delivers ``frames`` frames, then its read fails (a stall or an unplugged camera)."""
 

@@ -6,16 +6,23 @@ assertion messages print the numbers.
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
+import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from blob_model import write_blob_model, write_blob_video
 from system_helpers import FlakyProxy, ServerProcess, farz_out, start_agent
+
+from farz.demo import server_totals
 
 pytestmark = pytest.mark.slow
 ITEMS = ["red", "blue", "red", "red", "blue", "red", "blue", "blue", "red", "red"]
@@ -203,3 +210,87 @@ def test_farz_demo_stopped_by_sigterm_stops_its_server_and_agents(tmp_path: Path
             s.connect(("127.0.0.1", port))
     for log in (tmp_path / "demo").glob("demo-*.log"):
         assert "flushing the outbox" in log.read_text(), f"{log.name}: the agent did not stop on its signal"
+
+
+def process_tree(root: int) -> set[int]:
+    """Every living descendant of ``root`` (from /proc; zombies count as gone)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found: set[int] = set()
+    todo = [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def drain(stream: Any) -> None:
+    """Read a response until the server closes it, as a browser holds a live stream open."""
+    with contextlib.suppress(OSError, ValueError, http.client.HTTPException):  # cut mid-chunk when the server stops
+        while stream.read(64):
+            pass
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree from /proc (Linux)")
+def test_ctrl_c_to_the_demos_process_group_stops_agents_then_server_within_5_s(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C sends SIGINT to its whole foreground process group, here with a dashboard's live
+    stream open: every process of the demo is gone within 5 s and both agents flushed to the live server."""
+    import re
+    import threading
+    import urllib.request
+
+    data = tmp_path / "demo"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "farz", "demo", "--data", str(data), "--port", "0", "--live-port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, as a shell gives a foreground job
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("logs and data in"):
+                break
+        text = "".join(lines)
+        base, viewer = re.search(r"dashboard:\s+(http://127\.0\.0\.1:\d+)/#token=(\S+)", text).groups()  # type: ignore[union-attr]
+        reader = re.search(r"Bearer (\S+)'", text).group(1)  # type: ignore[union-attr]
+        deadline = time.monotonic() + 120
+        while len(server_totals(base, reader)) < 2:  # both agents are counting (their signal handlers are set)
+            assert time.monotonic() < deadline and proc.poll() is None, text
+            time.sleep(0.5)
+        stream = urllib.request.Request(f"{base}/api/v1/live?site=demo-site", headers={"Authorization": f"Bearer {viewer}"})
+        live = urllib.request.urlopen(stream)  # a dashboard watching: uvicorn must not wait for it to close
+        threading.Thread(target=drain, args=(live,), daemon=True).start()
+        tree = process_tree(proc.pid)
+        assert len(tree) >= 3, tree  # the server and one agent per sample video
+        started = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=5) == 0
+        while any(alive(pid) for pid in tree) and time.monotonic() - started < 5:
+            time.sleep(0.05)
+        assert not [pid for pid in tree if alive(pid)], "left running after Ctrl-C"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    for log in data.glob("demo-*.log"):
+        assert "flushing the outbox" in log.read_text() and "the server is gone" not in log.read_text(), log.name
+    for outbox in data.glob("demo-*/outbox.db"):
+        with sqlite3.connect(outbox) as conn:
+            assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 0, f"{outbox}: counts left unsent"
