@@ -163,8 +163,9 @@ def run(videos: list[Path], model: Path, data: Path | None, port: int, live_port
     with ExitStack() as logs:
         try:
             server_log = logs.enter_context((data / "server.log").open("w"))
+            serve = ["server", "run", "--port", str(port), "--database-url", database_url, "--shutdown-timeout", "0.5"]
             server = spawn(
-                [sys.executable, "-m", "farz", "server", "run", "--port", str(port), "--database-url", database_url, "--shutdown-timeout", "0.5"],
+                [sys.executable, "-m", "farz", *serve],
                 stdout=server_log,
                 stderr=subprocess.STDOUT,
             )
