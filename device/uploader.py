@@ -1,8 +1,9 @@
 """The uploader: sends outbox batches to ``POST /api/v1/ingest``; deletes only what the server acknowledged.
 
 Failures (connection refused, timeouts, 5xx, 429) are retried with exponential backoff and full
-jitter. A batch the server refuses as invalid (another 4xx) is moved aside to the outbox's
-``rejected`` table with the server's reason — kept, logged, never retried in a loop and never lost.
+jitter. A batch the server refuses as invalid (another 4xx), and each event it refuses within an accepted
+batch (a class outside its taxonomy, a time out of range), is moved aside to the outbox's ``rejected``
+table with the server's reason — kept, logged, never retried in a loop and never lost.
 """
 
 from __future__ import annotations
@@ -171,7 +172,11 @@ class Uploader:
         if beat_due:
             self._next_heartbeat = now + self.heartbeat_s
         if batch:
-            self.outbox.acknowledge(p.event_id for p in batch)
+            refused = self._refused_events(answer, {p.event_id for p in batch})
+            for reason, ids in refused.items():
+                self.stats.rejected += self.outbox.reject(ids, reason)
+                log.error("server refused %d events (%s); kept aside in the outbox's rejected table", len(ids), reason)
+            self.outbox.acknowledge(p.event_id for p in batch if not any(p.event_id in ids for ids in refused.values()))
             self.stats.uploaded += int(answer.get("accepted", 0))  # type: ignore[call-overload]
             self.stats.duplicates += int(answer.get("duplicates", 0))  # type: ignore[call-overload]
             self.stats.last_upload = time.time()
@@ -179,6 +184,16 @@ class Uploader:
             log.info("upload recovered after %d failed attempts", self._failures_in_row)
         self._failures_in_row = 0
         return True
+
+    @staticmethod
+    def _refused_events(answer: dict[str, object], sent: set[str]) -> dict[str, list[str]]:
+        """The events of the batch the server refused one by one (``rejected``: [{event_id, reason}]), by reason."""
+        by_reason: dict[str, list[str]] = {}
+        rejected = answer.get("rejected")
+        for item in rejected if isinstance(rejected, list) else []:
+            if isinstance(item, dict) and item.get("event_id") in sent:
+                by_reason.setdefault(str(item.get("reason", "refused"))[:500], []).append(str(item["event_id"]))
+        return by_reason
 
     def send_sample(self) -> bool:
         """When no counts wait, send the oldest hard sample (if any); False after a failure."""

@@ -43,6 +43,14 @@ def check_time(event: CountEventIn, now: datetime, settings: Settings) -> str | 
     return None
 
 
+def check_class(event: CountEventIn, classes: frozenset[str], settings: Settings) -> str | None:
+    """Why an event's class is refused (not in the taxonomy the server serves), or None."""
+    if event.cls in classes:
+        return None
+    names = ", ".join(settings.classes)
+    return f"class {event.cls!r} is not a class of the taxonomy ({names}); is the device's model from another taxonomy?"
+
+
 def ingest(session: Session, device: Device, site: Site, body: IngestIn, settings: Settings, now: datetime | None = None) -> IngestOut:
     """Store the batch; returns accepted / duplicate counts and the refused events with reasons."""
     now = now or datetime.now(UTC)
@@ -51,11 +59,12 @@ def ingest(session: Session, device: Device, site: Site, body: IngestIn, setting
     rows = []
     seen: set[str] = set()
     repeated = 0
+    classes = frozenset(settings.classes)
     for e in body.events:
         if e.device_id != device.id:
             rejected.append(Rejected(event_id=e.event_id, reason=f"event names device {e.device_id!r}, the batch is from {device.id!r}"))
             continue
-        reason = check_time(e, now, settings)
+        reason = check_time(e, now, settings) or check_class(e, classes, settings)
         if reason:
             rejected.append(Rejected(event_id=e.event_id, reason=reason))
             continue

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 DEFAULT_DATABASE_URL = "sqlite:///farz.db"
+TAXONOMY_V1 = ("cardboard", "glass", "metal", "paper", "plastic", "trash")  # datasets/taxonomy.yaml, version 1
+CLASS_NAME = r"^[a-z][a-z0-9_-]{0,63}$"
 
 
 class SettingsError(ValueError):
@@ -34,6 +37,29 @@ class Settings(BaseModel):
     webhook_timeout_s: float = Field(default=5.0, gt=0, description="how long one webhook POST may take")
     webhook_backoff_s: float = Field(default=2.0, gt=0, description="first retry delay; it doubles per failure, at most an hour")
     webhook_max_attempts: int = Field(default=20, ge=1, description="a message is given up after this many failed POSTs")
+    classes: tuple[str, ...] = Field(
+        default=TAXONOMY_V1,
+        min_length=1,
+        description="the material classes a count may name: the taxonomy of the devices' models (datasets/taxonomy.yaml); "
+        "a count of any other class is refused. In a file a list, in FARZ_CLASSES comma-separated",
+    )
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _classes_from_text(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+    @field_validator("classes")
+    @classmethod
+    def _class_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [name for name in value if not re.match(CLASS_NAME, name)]
+        if bad:
+            raise ValueError(f"{bad}: a class is lower-case letters, digits, '-' or '_', starting with a letter")
+        if len(set(value)) != len(value):
+            raise ValueError("a class is named twice")
+        return value
 
     @staticmethod
     def load(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from server_fixtures import World, event
+
+REPO = Path(__file__).resolve().parent.parent
 
 T0 = datetime(2026, 11, 24, 22, 30, tzinfo=UTC)  # 23:30 in Casablanca (UTC+1): near a local day edge
 
@@ -66,6 +69,34 @@ def test_events_far_in_the_future_or_past_are_rejected_with_a_reason(world: Worl
     assert out["accepted"] == 1
     reasons = {r["event_id"]: r["reason"] for r in out["rejected"]}
     assert "future" in reasons[future["event_id"]] and "past" in reasons[past["event_id"]]
+
+
+def test_a_count_of_a_class_outside_the_taxonomy_is_refused_with_a_reason_and_never_served(world: World) -> None:
+    uranium, ok = event("cam-1", cls="uranium"), event("cam-1", cls="glass")
+    out = world.ingest("cam-1", [uranium, ok]).json()  # type: ignore[attr-defined]
+    assert out["accepted"] == 1
+    assert [r["event_id"] for r in out["rejected"]] == [uranium["event_id"]]
+    assert "'uranium' is not a class of the taxonomy" in out["rejected"][0]["reason"]
+    assert {p["class"] for p in counts_of(world, bucket="day")} == {"glass"}
+
+
+def test_the_taxonomy_the_server_accepts_is_the_one_the_models_are_trained_on() -> None:
+    import yaml
+
+    from server.settings import Settings
+
+    taxonomy = yaml.safe_load((REPO / "datasets" / "taxonomy.yaml").read_text())
+    assert Settings().classes == tuple(c["name"] for c in taxonomy["classes"])
+
+
+def test_the_accepted_classes_can_be_set_and_are_checked() -> None:
+    from server.settings import Settings, SettingsError
+
+    assert Settings.load(environ={"FARZ_CLASSES": "glass, metal"}).classes == ("glass", "metal")
+    with pytest.raises(SettingsError, match="classes"):
+        Settings.load(environ={"FARZ_CLASSES": "Glass"})
+    with pytest.raises(SettingsError, match="named twice"):
+        Settings.load(environ={"FARZ_CLASSES": "glass,glass"})
 
 
 def test_day_buckets_follow_the_site_time_zone(world: World) -> None:

@@ -294,3 +294,34 @@ def test_ctrl_c_to_the_demos_process_group_stops_agents_then_server_within_5_s(t
     for outbox in data.glob("demo-*/outbox.db"):
         with sqlite3.connect(outbox) as conn:
             assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 0, f"{outbox}: counts left unsent"
+
+
+def test_counts_the_server_refuses_one_by_one_are_kept_aside_on_the_device_and_the_rest_served(stage: dict[str, object]) -> None:
+    """A count of a class outside the taxonomy (a model of another taxonomy, a tampered outbox) is refused by
+    the real server with its reason; the uploader moves it to the outbox's rejected table and deletes only
+    what the server took."""
+    from device.eventid import new_event_id
+    from device.outbox import Outbox
+    from device.uploader import Uploader
+
+    server = ServerProcess(str(stage["db"])).start()
+    try:
+        tokens = stage["tokens"]
+        assert isinstance(tokens, dict)
+        box = Outbox(Path(str(stage["tmp"])) / "outbox.db")
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        events = [
+            {"event_id": new_event_id(), "ts": stamp, "device_id": "cam-a1", "line": "line-1", "class": cls, "direction": "in",
+             "track_id": i, "confidence": 0.9, "model": "m@sha256:0"}
+            for i, cls in enumerate(["glass", "uranium", "metal"])
+        ]  # fmt: skip
+        box.commit(events)
+        uploader = Uploader(box, server.url, "cam-a1", tokens["cam-a1"], lambda: {}, timeout_s=5)
+        assert uploader.send_once() is True
+        assert box.depth() == 0 and box.rejected_count() == 1 and uploader.stats.rejected == 1
+        with sqlite3.connect(box.path) as conn:
+            kept, reason = conn.execute("SELECT body, reason FROM rejected").fetchone()
+        assert json.loads(kept)["class"] == "uranium" and "taxonomy" in reason
+        assert server_totals(server.url, tokens["reader"], "site-a") == {"cam-a1": {"in": {"glass": 1, "metal": 1}, "out": {}}}
+    finally:
+        server.stop()
