@@ -6,10 +6,16 @@ segment between two observations, so a fast item that jumps over the line or a z
 still counts, and the crossing point must lie on the finite line. A track that disappears and comes
 back with a new id near where the old one was last seen, soon after, inherits the old track's state,
 so an id switch at the line does not count an item twice.
+
+A crossing is also judged on the track's own motion: one made by a jump against the way the track had been
+moving over its last sightings, or with a box that changed size abruptly (a part of an item boxed, then the
+whole item, or a neighbour), is not counted at once but held *pending*, and counted only when the track goes
+on moving into the new side; a track that switched to another item therefore cannot count an item backwards.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -20,6 +26,7 @@ from vision.detections import Detections
 from vision.errors import LineError
 
 ANCHORS = ("center", "bottom_center")
+HISTORY = 5  # sightings a track's own motion across the line is judged over
 Resolver = Callable[[int], tuple[int, float]]  # row of the frame's detections -> (class id, confidence) when it is counted
 
 
@@ -80,13 +87,25 @@ class _TrackState:
     size: float  # px, the larger box side at last sight
     exited: bool = False
     velocity: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(2))  # px/frame
+    history: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=HISTORY))  # (frame, signed px from the line)
+    pending: tuple[int, float, int] | None = None  # a crossing not yet confirmed: (side, signed px, frame)
+    jumped: bool = False  # its box jumped across the line once: its motion is judged afresh from there
 
-    def observe(self, p: npt.NDArray[np.float64], frame_index: int, size: float) -> None:
-        """Record a new sighting: anchor, velocity since the last one, frame, box size."""
+    def observe(self, p: npt.NDArray[np.float64], frame_index: int, size: float, distance: float | None = None) -> None:
+        """Record a new sighting: anchor, velocity since the last one, frame, box size, signed distance to a line."""
         gap = frame_index - self.last_frame
         if gap > 0:
             self.velocity = (p - self.anchor) / gap
         self.anchor, self.last_frame, self.size = p, frame_index, size
+        if distance is not None:
+            self.history.append((frame_index, distance))
+
+    def normal_speed(self) -> float | None:
+        """px/frame towards the `in` side over the recorded sightings; None over fewer than 2 frames."""
+        if len(self.history) < 2 or self.history[-1][0] - self.history[0][0] < 2:
+            return None
+        (f0, d0), (f1, d1) = self.history[0], self.history[-1]
+        return (d1 - d0) / (f1 - f0)
 
 
 @dataclass
@@ -135,6 +154,12 @@ class LineCounter:
         relink_radius: how far (in box sizes) a new id may be from where the lost track was last seen.
         counted: ids of tracks already counted by the counter this one replaces (a line edited while the
             agent runs): they are not counted again.
+        size_jump: a crossing step whose box size (its larger side) changes by more than this factor is held
+            pending: the box switched between a part and a whole item, or to another item.
+        min_speed: px/frame across the line: a track that moved at least this fast one way over its last
+            sightings and then crosses the other way is held pending.
+        confirm: how far past where it crossed (in box sizes, at least the dead band) a pending track must
+            move on into the new side to be counted, within ``confirm_frames`` frames.
     """
 
     def __init__(
@@ -145,12 +170,20 @@ class LineCounter:
         relink_frames: int = 30,
         relink_radius: float = 1.5,
         counted: frozenset[int] = frozenset(),
+        size_jump: float = 1.6,
+        min_speed: float = 0.5,
+        confirm: float = 0.25,
+        confirm_frames: int = 30,
     ) -> None:
         self.spec = spec
         self.names = names
         self.hysteresis = hysteresis
         self.relink_frames = relink_frames
         self.relink_radius = relink_radius
+        self.size_jump = size_jump
+        self.min_speed = min_speed
+        self.confirm = confirm
+        self.confirm_frames = confirm_frames
         self.totals: dict[tuple[str, str], int] = {}
         self._memory = _Memory(carried=set(counted))
         self._frame_size: tuple[int, int] | None = None
@@ -173,7 +206,10 @@ class LineCounter:
         track it counted is not counted again, and every other track keeps where it was last seen clearly
         on a side — judged against this line at the next frame — so a track on its way across still counts."""
         self._memory = _Memory(
-            {tid: replace(state, velocity=state.velocity.copy()) for tid, state in previous._memory.states.items()},
+            {
+                tid: replace(state, velocity=state.velocity.copy(), history=deque(state.history, maxlen=HISTORY), pending=None)
+                for tid, state in previous._memory.states.items()
+            },
             set(previous._memory.carried),
         )
         self._resides = True
@@ -189,6 +225,17 @@ class LineCounter:
 
     def _signed_distance(self, p: npt.NDArray[np.float64]) -> float:
         return float((p - self._p1) @ self._normal)
+
+    def _moves_across(self, state: _TrackState, side: int, size: float) -> bool:
+        """Whether a crossing to ``side`` is the track's own motion: its box kept its size, and it was not
+        moving the other way over its last sightings."""
+        small, large = sorted((max(size, 1.0), max(state.size, 1.0)))
+        if large > self.size_jump * small:
+            return False
+        speed = state.normal_speed()
+        if speed is None:  # too few sightings to tell: a new track's first crossing counts, one after a jump waits
+            return not state.jumped
+        return abs(speed) < self.min_speed or (speed > 0) == (side > 0)
 
     def _crosses_segment(self, a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> bool:
         """Whether the motion a→b passes the finite line (with a tolerance of the dead band)."""
@@ -230,15 +277,30 @@ class LineCounter:
                 if state is None:
                     state = _TrackState(p, side, p, tid in self._memory.carried, frame_index, sizes[i])
                 self._memory.states[tid] = state
+            direction = 0  # +1 / -1: count this track now, `in` / `out`
             if side != 0 and state.side not in (0, side) and not state.counted and self._crosses_segment(state.side_anchor, p):
+                state.pending = None
+                if self._moves_across(state, side, sizes[i]):
+                    direction = side
+                else:  # a jump: wait for the track's own motion to confirm it, judged from here on
+                    state.pending = (side, dist, frame_index)
+                    state.history.clear()
+                    state.jumped = True
+            elif state.pending is not None and not state.counted:
+                pending_side, pending_dist, pending_frame = state.pending
+                if (dist - pending_dist) * pending_side >= max(self._band, self.confirm * sizes[i]) and side == pending_side:
+                    direction, state.pending = pending_side, None
+                elif frame_index - pending_frame > self.confirm_frames:
+                    state.pending = None
+            if direction:
                 state.counted = True
-                direction = "in" if side > 0 else "out"
+                name = "in" if direction > 0 else "out"
                 cid, confidence = resolve(i) if resolve else (int(detections.class_id[i]), float(detections.confidence[i]))
-                events.append(CountEvent(self.spec.name, cid, self.names[cid], direction, tid, confidence, frame_index))
-                self.totals[(direction, self.names[cid])] = self.totals.get((direction, self.names[cid]), 0) + 1
+                events.append(CountEvent(self.spec.name, cid, self.names[cid], name, tid, confidence, frame_index))
+                self.totals[(name, self.names[cid])] = self.totals.get((name, self.names[cid]), 0) + 1
             if side != 0:
                 state.side, state.side_anchor = side, p
-            state.observe(p, frame_index, sizes[i])
+            state.observe(p, frame_index, sizes[i], dist)
         self._memory.prune(frame_index, max(self.relink_frames, 1) * 4)
         return events
 

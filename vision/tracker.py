@@ -32,6 +32,7 @@ class TrackerSettings:
     low_confidence: float = 0.1
     new_track_confidence: float = 0.5
     match_iou: float = 0.2
+    size_ratio: float = 3.0  # no match to a box whose diagonal is this many times larger or smaller (a part, a pile)
     low_match_iou: float = 0.5
     class_mismatch_cost: float = 0.15
     lost_buffer: int = 30
@@ -39,6 +40,8 @@ class TrackerSettings:
     fast_max_distance: float = 2.5
     fast_moving: float = 1.0  # px/frame: a track this fast has a direction of motion
     fast_turn_slack: float = 0.5  # box diagonals it may be matched behind that (its velocity lags when it turns back)
+    fast_ahead: float = 2.0  # nor further ahead than this many times its own motion (plus the slack), once measured
+    part_inside: float = 0.7  # a box this much inside (its own area) a larger box (frame or recent track) is a part: no new track
     max_tracks: int = 512
 
 
@@ -157,7 +160,9 @@ class Tracker:
         moves (``fast_moving`` px/frame or more) is never matched to a detection further behind where it was
         last seen than it moved forward in that time plus ``fast_turn_slack`` of its box diagonal: a fast item runs
         ahead of its prediction and an item may turn back, but an item that left the frame must not take
-        over one coming in far behind it."""
+        over one coming in far behind it. Once its speed is measured (3 hits), it is not matched further ahead
+        than ``fast_ahead`` times its own motion either: a track lost for a frame must not leap onto the item
+        in front of it, nor sideways off its path, nor onto a part of another item (a box inside another track's)."""
         if len(rows) == 0 or len(idx) == 0:
             return []
         tb, db = boxes[rows], dets.xyxy[idx]
@@ -169,15 +174,39 @@ class Tracker:
         dist = np.linalg.norm(centres_t[:, None, :] - centres_d[None, :, :], axis=2)
         scale = np.maximum(diag_t[:, None], diag_d[None, :]) * age[:, None]
         cost = dist / np.maximum(scale, 1e-6) + self._class_penalty(classes[rows], dets.class_id[idx])
+        cost[self._size_jump(tb, db, self.settings.size_ratio)] = np.inf
+        # Nor to a part of another item: a box lying inside the box of another track seen just now.
+        recent = np.flatnonzero(self.frame_index - self._table.last_frame <= self.settings.fast_max_age)
+        part_of = self._inside(db, boxes[recent])  # (detections, recent tracks)
+        own = recent[None, :] == rows[:, None]  # (rows, recent tracks)
+        cost[(part_of[None, :, :] & ~own[:, None, :]).any(axis=2)] = np.inf
         velocity = self._table.kalman.vel[rows, :2]
         speed = np.hypot(*velocity.T)
         last_seen = centres_t - velocity * age[:, None]  # the prediction moved the centre on at its velocity
         direction = velocity / np.maximum(speed, 1e-6)[:, None]
         ahead = np.einsum("tdk,tk->td", centres_d[None, :, :] - last_seen[:, None, :], direction)  # px along the motion
-        allowed_back = speed * age + self.settings.fast_turn_slack * diag_t  # as far back as it moved forward, and jitter
-        cost[(speed >= self.settings.fast_moving)[:, None] & (ahead < -allowed_back[:, None])] = np.inf
+        slack = self.settings.fast_turn_slack * diag_t
+        allowed_back = speed * age + slack  # as far back as it moved forward, and jitter
+        moving = (speed >= self.settings.fast_moving)[:, None]
+        cost[moving & (ahead < -allowed_back[:, None])] = np.inf
+        # A track whose speed is measured (a few hits) may run ahead of its prediction, but not twice as far.
+        allowed_ahead = self.settings.fast_ahead * speed * age + slack
+        measured = (self._table.hits[rows] >= 3)[:, None]
+        cost[moving & measured & (ahead > allowed_ahead[:, None])] = np.inf
+        # Nor sideways off its path by more than the slack (and half its own motion): items ride the belt.
+        offset = centres_d[None, :, :] - last_seen[:, None, :]
+        across = np.abs(offset[:, :, 0] * direction[:, None, 1] - offset[:, :, 1] * direction[:, None, 0])
+        cost[moving & measured & (across > (0.5 * speed * age + slack)[:, None])] = np.inf
         pairs = linear_assignment(cost.astype(np.float32), self.settings.fast_max_distance)
         return [(int(rows[r]), int(idx[d])) for r, d in pairs]
+
+    @staticmethod
+    def _size_jump(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32], limit: float) -> npt.NDArray[np.bool_]:
+        """(len(a), len(b)): where one box's diagonal is more than ``limit`` times the other's."""
+        da = np.hypot(a[:, 2] - a[:, 0], a[:, 3] - a[:, 1])
+        db = np.hypot(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
+        ratio = np.maximum(da[:, None], db[None, :]) / np.maximum(np.minimum(da[:, None], db[None, :]), 1e-6)
+        return np.asarray(ratio > limit)
 
     def _class_penalty(self, track_classes: IntArray, det_classes: IntArray) -> npt.NDArray[np.float32]:
         """(tracks, detections) cost added where a detection's class differs from the track's vote."""
@@ -208,6 +237,8 @@ class Tracker:
             boxes, classes = kalman.xyah_to_xyxy(t.kalman.pos), t.votes.argmax(axis=1)
             # 1 - IoU, plus a penalty where classes differ: (tracks, detections), shared by the two IoU stages.
             cost = 1.0 - box_iou(boxes, detections.xyxy) + self._class_penalty(classes, detections.class_id)
+            # A part of the item (a label, a cap) or a pile it joined is not the item: no match across a size jump.
+            cost[self._size_jump(boxes, detections.xyxy, s.size_ratio)] = np.inf
             take(self._match_cost(cost, None, high, 1.0 - s.match_iou + s.class_mismatch_cost))
             if not matched.all():
                 # Second stage: tracks still unmatched (confirmed ones only) against low-confidence boxes.
@@ -222,10 +253,29 @@ class Tracker:
         out_idx, out_rows = self._correct(detections, assigned)
         out_ids, out_classes = t.track_id[out_rows], t.votes[out_rows].argmax(axis=1)
         new = [d for d in high.tolist() if d not in assigned and conf[d] >= s.new_track_confidence]
-        if new:
-            self._start(detections, np.array(new, np.int64))
+        starts = self._not_parts(detections.xyxy, np.array(new, np.int64)) if new else np.zeros(0, np.int64)
+        if len(starts):
+            self._start(detections, starts)
         self._prune()
         return Detections(detections.xyxy[out_idx], detections.confidence[out_idx], out_classes, out_ids)
+
+    def _inside(self, boxes: npt.NDArray[np.float32], holders: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
+        """(len(boxes), len(holders)): where a box lies mostly (``part_inside`` of its area) inside a larger holder."""
+        inter_w = np.minimum(boxes[:, None, 2], holders[None, :, 2]) - np.maximum(boxes[:, None, 0], holders[None, :, 0])
+        inter_h = np.minimum(boxes[:, None, 3], holders[None, :, 3]) - np.maximum(boxes[:, None, 1], holders[None, :, 1])
+        inter = np.maximum(inter_w, 0) * np.maximum(inter_h, 0)
+        area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-6)
+        held_area = (holders[:, 2] - holders[:, 0]) * (holders[:, 3] - holders[:, 1])
+        return np.asarray((inter / area[:, None] > self.settings.part_inside) & (held_area[None, :] > area[:, None]))
+
+    def _not_parts(self, xyxy: npt.NDArray[np.float32], idx: IntArray) -> IntArray:
+        """The detections ``idx`` that are not a part of another item: a box lying mostly inside a larger box
+        of this frame, or of a track seen in the last ``fast_max_age`` frames (a label, a cap, the visible half
+        of an item under another), would start a second track for it."""
+        t = self._table
+        recent = np.flatnonzero(self.frame_index - t.last_frame <= self.settings.fast_max_age)
+        held = np.concatenate([xyxy, kalman.xyah_to_xyxy(t.kalman.pos[recent]).astype(np.float32)]) if len(recent) else xyxy
+        return np.asarray(idx[~self._inside(xyxy[idx], held).any(axis=1)], np.int64)
 
     def _correct(self, dets: Detections, assigned: dict[int, int]) -> tuple[IntArray, IntArray]:
         """Kalman-correct every matched track with its detection, in one batch; update votes and counters.
