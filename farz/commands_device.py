@@ -1,4 +1,4 @@
-"""``farz device init | check-config | run``: the agent that runs at a sorting point."""
+"""``farz device init | check-config | check-scene | run``: the agent that runs at a sorting point."""
 
 from __future__ import annotations
 
@@ -32,6 +32,26 @@ def register(sub: SubParsers) -> None:
     check = dev_sub.add_parser("check-config", help="validate a config file and report every problem with its location")
     check.add_argument("config", type=Path)
     check.set_defaults(handler=run_check)
+    scene = dev_sub.add_parser(
+        "check-scene",
+        help="count a minute of empty belt and propose ignore zones where false items appear (rails, stains, joints)",
+        description=(
+            "Run the device's pipeline over a stretch of EMPTY belt — a video file or the live camera — with the ignore zones "
+            "already set: every track it finds is a false item. Prints how many, what the line would have counted, and one "
+            "ignore zone (a 0-1 rectangle around where their boxes were centred) per cluster of them, as YAML for the "
+            "config's count.ignore; --save writes them into the --config file (atomically, the old one kept as .bak). "
+            "Run it again afterwards: it should find nothing. Exit codes: 0 no false item, 4 false items found, 3 bad input."
+        ),
+    )
+    scene.add_argument("source", nargs="?", default=None, help="PATH | rtsp://… | usb:N | picamera (default: the config's source)")
+    scene.add_argument("--config", type=Path, default=None, help="agent YAML: its source, models, lines and ignore zones")
+    scene.add_argument("--seconds", type=float, default=60.0, help="footage to check (default 60)")
+    scene.add_argument("--model", type=Path, default=None, help="ONNX item detector (default: the config's, else the bundled INT8 file)")
+    scene.add_argument("--classifier", default=None, metavar="PATH|none", help="material classifier (default: the config's)")
+    scene.add_argument("--min-frames", type=int, default=3, help="a track seen in fewer frames is not reported (default 3)")
+    scene.add_argument("--save", action="store_true", help="add the proposed zones to the --config file's count.ignore")
+    scene.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
+    scene.set_defaults(handler=run_check_scene)
     run = dev_sub.add_parser(
         "run",
         help="run the agent",
@@ -137,6 +157,75 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         "realtime": True if args.realtime else None,
         "loop": True if args.loop else None,
     }
+
+
+def run_check_scene(args: argparse.Namespace) -> int:
+    import json
+
+    import yaml
+
+    from device.agent import is_file_source
+    from device.config import load_agent_config
+    from device.count import DEFAULT_CLASSIFIER, DEFAULT_MODEL, build_pipeline
+    from device.count_config import ConfigError, CountSettings, settings_for_video
+    from device.live_sources import open_live_source
+    from device.scene_check import check_scene
+    from device.setup import SetupError, save_count_settings
+    from device.sources import VideoFileSource
+
+    if args.seconds <= 0 or args.min_frames < 1:
+        raise ConfigError("--seconds must be above 0 and --min-frames at least 1")
+    if args.save and args.config is None:
+        raise ConfigError("--save writes the zones into an agent config: give it with --config")
+    config = load_agent_config(args.config, {"classifier": _classifier_override(args.classifier)}) if args.config else None
+    source = args.source or (config.source if config else None)
+    if source is None:
+        raise ConfigError("no source: give a video file or camera (PATH | rtsp://… | usb:N | picamera), or --config")
+    model = args.model or (config.model if config else DEFAULT_MODEL)
+    if config is not None:
+        classifier = config.classifier
+        settings = config.count if (config.count.lines or config.count.zones) else settings_for_video(Path(source), None, None)
+        settings = CountSettings.model_validate({**settings.model_dump(exclude={"line", "anchor"}), "ignore": config.count.ignore})
+    else:
+        choice = _classifier_override(args.classifier)
+        classifier = None if choice == _NO_CLASSIFIER else Path(choice) if choice else DEFAULT_CLASSIFIER
+        settings = settings_for_video(Path(source), None, None) if is_file_source(source) else CountSettings(line=(0.5, 1.0, 0.5, 0.0))
+    pipeline = build_pipeline(model, settings, classifier)
+    taken = [r.name for r in settings.ignore]
+    if is_file_source(source):
+        with VideoFileSource(Path(source)) as frames:
+            report = check_scene(frames, pipeline, frames.info.fps or 15.0, args.seconds, source, args.min_frames, taken)
+    else:
+        live = open_live_source(source)
+        try:
+            report = check_scene(live, pipeline, 15.0, args.seconds, source, args.min_frames, taken, wall_clock=True)
+        finally:
+            live.close()
+    saved = None
+    if args.save and report.zones and config is not None and args.config is not None:
+        try:
+            saved = save_count_settings(args.config, config.count.model_copy(update={"ignore": [*config.count.ignore, *report.zones]}))
+        except SetupError as exc:
+            raise ConfigError(str(exc)) from None
+    if args.json:
+        print(json.dumps({**report.to_json(), "saved": str(args.config) if saved else None}))
+    else:
+        counted = sum(n for per in report.counted.values() for n in per.values())
+        print(
+            f"{report.source}: {report.seconds:.0f} s ({report.frames} frames) of empty belt: "
+            f"{len(report.false_items)} false item{'' if len(report.false_items) == 1 else 's'} "
+            f"({report.per_minute:.1f} a minute), {counted} counted"
+        )
+        for item in report.false_items:
+            x1, y1, x2, y2 = item.centres
+            print(f"  track {item.track_id}: {item.frames} frames, centred in x {x1:.2f}-{x2:.2f}, y {y1:.2f}-{y2:.2f}")
+        if report.zones:
+            zones = {"count": {"ignore": [z.model_dump(mode="json") for z in report.zones]}}
+            snippet = yaml.safe_dump(zones, sort_keys=False, default_flow_style=None)
+            print("proposed ignore zones (detections centred inside are dropped):\n" + snippet.rstrip())
+            hint = "add them to the config's count.ignore, or rerun with --config FILE --save"
+            print(f"saved into {args.config} (the previous file is {saved})" if saved else hint)
+    return 4 if report.false_items else 0
 
 
 def run_agent(args: argparse.Namespace) -> int:

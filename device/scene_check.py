@@ -1,0 +1,144 @@
+"""``farz device check-scene``: count a stretch of empty belt and propose ignore zones where false items appear.
+
+On an empty belt every track is a false item: a rail, a roller, a belt joint, a stain or a reflection that
+the detector takes for an item. The check runs the device's own pipeline (with the ignore zones already
+set) over the footage, keeps every track seen in at least ``min_frames`` frames, and proposes one ignore zone
+per cluster of them: the box around the centres of their boxes (an ignore zone drops detections *centred*
+inside it), with a margin for jitter, merged where they overlap. Run it again with the zones saved: it
+should find nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from device.count_config import RegionConfig
+from vision import Pipeline
+
+Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in 0-1 image coordinates
+
+
+@dataclass(frozen=True)
+class FalseItem:
+    """A track on the empty belt: its id, the frames it was seen in and the 0-1 box around its box centres."""
+
+    track_id: int
+    frames: int
+    centres: Box
+    size: float  # median of its boxes' larger side, 0-1 of the frame's larger side
+
+
+@dataclass(frozen=True)
+class SceneReport:
+    """What a scene check found, in footage seconds and frames, and the ignore zones it proposes."""
+
+    source: str
+    seconds: float
+    frames: int
+    false_items: tuple[FalseItem, ...]
+    counted: dict[str, dict[str, int]]
+    zones: tuple[RegionConfig, ...]
+
+    @property
+    def per_minute(self) -> float:
+        """False items per minute of footage."""
+        return 60.0 * len(self.false_items) / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "seconds": round(self.seconds, 2),
+            "frames": self.frames,
+            "false_items": len(self.false_items),
+            "false_items_per_minute": round(self.per_minute, 2),
+            "counted": self.counted,
+            "tracks": [{"track_id": f.track_id, "frames": f.frames, "centres": [round(v, 4) for v in f.centres]} for f in self.false_items],
+            "ignore_zones": [z.model_dump(mode="json") for z in self.zones],
+        }
+
+
+@dataclass
+class _Sightings:
+    centres: list[tuple[float, float]] = field(default_factory=list)
+    sizes: list[float] = field(default_factory=list)
+
+
+def propose_zones(items: Iterable[FalseItem], taken: Iterable[str] = (), margin: float = 0.02) -> tuple[RegionConfig, ...]:
+    """One ignore zone (a 0-1 rectangle) per group of false items whose padded centre boxes overlap; the pad
+    is ``margin`` or a quarter of the item's size, whichever is larger. Names ``scene-1``, ``scene-2``, … skip
+    the names in ``taken``."""
+    boxes: list[list[float]] = []
+    for item in items:
+        pad = max(margin, item.size / 4)
+        x1, y1, x2, y2 = item.centres
+        boxes.append([max(0.0, x1 - pad), max(0.0, y1 - pad), min(1.0, x2 + pad), min(1.0, y2 + pad)])
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                a, b = boxes[i], boxes[j]
+                if a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]:
+                    boxes[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
+                    del boxes[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    used = set(taken)
+    zones = []
+    n = 0
+    for x1, y1, x2, y2 in sorted(boxes, key=lambda b: (b[1], b[0])):
+        n += 1
+        while f"scene-{n}" in used:
+            n += 1
+        corners = [(round(x1, 4), round(y1, 4)), (round(x2, 4), round(y1, 4)), (round(x2, 4), round(y2, 4)), (round(x1, 4), round(y2, 4))]
+        zones.append(RegionConfig(name=f"scene-{n}", polygon=corners))
+    return tuple(zones)
+
+
+def check_scene(
+    frames: Iterable[npt.NDArray[np.uint8]],
+    pipeline: Pipeline,
+    fps: float,
+    seconds: float,
+    source: str,
+    min_frames: int = 3,
+    taken: Iterable[str] = (),
+    wall_clock: bool = False,
+) -> SceneReport:
+    """Run ``pipeline`` over ``frames`` (BGR, H×W×3) for ``seconds`` of footage — at ``fps`` for a file, or by
+    the wall clock for a live camera — and report every track seen in ``min_frames`` frames or more."""
+    from device.count import counts_by_direction
+
+    seen: dict[int, _Sightings] = {}
+    start = time.monotonic()
+    n = 0
+    limit = round(seconds * fps) if not wall_clock else None
+    for frame in frames:
+        h, w = frame.shape[:2]
+        result = pipeline.process(frame)
+        n += 1
+        d = result.detections
+        if d.tracker_id is not None and len(d):
+            centres = (d.xyxy[:, :2] + d.xyxy[:, 2:]) / 2 / np.array([w, h], np.float32)
+            sizes = (d.xyxy[:, 2:] - d.xyxy[:, :2]).max(axis=1) / max(w, h)
+            for tid, (cx, cy), size in zip(d.tracker_id.tolist(), centres.tolist(), sizes.tolist(), strict=True):
+                s = seen.setdefault(tid, _Sightings())
+                s.centres.append((cx, cy))
+                s.sizes.append(size)
+        if (limit is not None and n >= limit) or (wall_clock and time.monotonic() - start >= seconds):
+            break
+    checked = n / fps if not wall_clock else time.monotonic() - start
+    items = []
+    for tid, s in sorted(seen.items()):
+        if len(s.centres) >= min_frames:
+            xs, ys = [c[0] for c in s.centres], [c[1] for c in s.centres]
+            items.append(FalseItem(tid, len(s.centres), (min(xs), min(ys), max(xs), max(ys)), float(np.median(s.sizes))))
+    counted = counts_by_direction(pipeline.totals())
+    return SceneReport(source, checked, n, tuple(items), counted, propose_zones(items, taken))
