@@ -2,7 +2,8 @@
 
 Edge and agent benchmarks run on the bundled sample video with the bundled INT8 model (and FP32 for the
 INT8-vs-FP32 row); the server benchmark fills SQLite (and PostgreSQL when FARZ_BENCH_POSTGRES_URL is set)
-through the real HTTP ingest path. Ratios are measured side by side in one run: the machine is shared.
+through the real HTTP ingest path; the trust benchmark checks the confusion-corrected composition against
+known truth. Ratios are measured side by side in one run: the machine is shared.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def main() -> None:
         runs["server_postgresql"] = ["bench", "server", "--events", events, "--database-url", os.environ["FARZ_BENCH_POSTGRES_URL"]]
     for name, args in runs.items():
         print(json.dumps({"benchmark": name, **farz(*args)}), flush=True)
+    trust = subprocess.run([sys.executable, "-m", "bench.trust", "--json"], capture_output=True, text=True, check=True, cwd=REPO).stdout
+    print(json.dumps({"benchmark": "trust", **json.loads(trust)}), flush=True)
 
 
 if __name__ == "__main__":
