@@ -13,6 +13,7 @@ import cv2
 from device.count_config import CountSettings
 from device.sources import SourceError, VideoFileSource
 from vision import (
+    ITEM_CLASSES,
     Annotator,
     Classifier,
     CountEvent,
@@ -103,6 +104,8 @@ def build_pipeline(
             class_mismatch_cost=0.0 if two_stage else TrackerSettings.class_mismatch_cost,
         )
     )
+    if classifier is None and detector.names == ITEM_CLASSES:
+        raise ModelError(str(model), "an item detector (its one class is `item`) names no material", "count with a material classifier")
     voter = MaterialVoter(load_classifier(classifier, detector, settings.threads), material) if classifier is not None else None
     names = voter.names if voter is not None else detector.names
     return Pipeline(detector, tracker, build_counters(settings, names), material=voter, ignore=ignore_zones(settings))

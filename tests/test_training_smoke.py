@@ -107,6 +107,32 @@ def test_prepare_fit_export_quantize_eval(tmp_path: Path) -> None:
     assert {"map50_delta", "speedup_b_over_a", "better"} <= set(verdict) and verdict["b"]["count_error"] is not None
 
 
+def test_an_item_detector_trains_exports_and_counts_only_with_a_classifier(tmp_path: Path) -> None:
+    """`single_class: true`: every class trained as one `item`; the file says so, and the pipeline needs the
+    material classifier to name what it finds (a count of `item` would be refused by the server)."""
+    from blob_model import write_blob_video
+    from colour_classifier import write_colour_classifier
+
+    repo = Path(__file__).resolve().parent.parent
+    data = tiny_dataset(tmp_path / "raw", n_train=24, n_val=8)
+    config = tmp_path / "item.yaml"
+    config.write_text("name: item\nmodel: yolo26n.yaml\nimgsz: 64\nepochs: 1\nbatch: 8\nworkers: 0\ndevice: cpu\nsingle_class: true\n")
+    fit = farz("train", "fit", "--config", str(config), "--run", str(tmp_path / "run"), "--data", str(data), cwd=repo)
+    assert fit.returncode == 0, fit.stderr[-2000:]
+    model = tmp_path / "item.onnx"
+    exp = farz("train", "export", fit.stdout.strip().splitlines()[-1], "--out", str(model), "--imgsz", "64", cwd=repo)
+    assert exp.returncode == 0, exp.stderr[-2000:]
+    assert OnnxDetector(model).names == ("item",)
+    video = tmp_path / "belt.avi"
+    write_blob_video(video, ["red", "blue"])
+    alone = farz("count", str(video), "--model", str(model), "--classifier", "none", cwd=repo)
+    assert alone.returncode == 3 and "an item detector" in alone.stderr and "Traceback" not in alone.stderr
+    classifier = write_colour_classifier(tmp_path / "colour.onnx")
+    paired = farz("count", str(video), "--model", str(model), "--classifier", str(classifier), "--json", cwd=repo)
+    assert paired.returncode == 0, paired.stderr[-2000:]
+    assert set(json.loads(paired.stdout)["counts"]) == {"in", "out"}
+
+
 def test_recover_rebuilds_trainable_weights_from_the_fp32_file(tmp_path: Path) -> None:
     """ONNX → .pt → fit → export: the rebuilt model outputs what the file does, and Ultralytics trains from it."""
     import onnxruntime as ort

@@ -58,6 +58,7 @@ class TrainConfig(BaseModel):
     lr0: float = Field(0.01, gt=0)
     lrf: float = Field(0.01, gt=0, le=1)  # final learning rate as a fraction of lr0
     cos_lr: bool = False
+    single_class: bool = False  # an item detector: every class trained as one, `item` (the classifier names materials)
     source: Path = Path("../shared/datasets/trashnet")
     cutouts: Path = Path("build/cutouts")
     synth: SynthCounts = SynthCounts()

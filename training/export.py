@@ -9,12 +9,16 @@ from pathlib import Path
 from training.metadata import set_metadata
 from training.offline import offline_ultralytics
 from training.taxonomy import Taxonomy
+from vision import ITEM_CLASSES
 
 
-def farz_metadata(taxonomy: Taxonomy, name: str, imgsz: int, data_hash: str, metrics: dict[str, object] | None) -> dict[str, str]:
-    """The metadata farz requires of a model: class list in taxonomy order, input size, provenance."""
+def farz_metadata(
+    taxonomy: Taxonomy, name: str, imgsz: int, data_hash: str, metrics: dict[str, object] | None, names: tuple[str, ...] | None = None
+) -> dict[str, str]:
+    """The metadata farz requires of a model: class list in taxonomy order (or ``item`` alone), input size,
+    provenance; ``taxonomy_version`` is the taxonomy its classes (or its classifier's) come from."""
     return {
-        "names": json.dumps(list(taxonomy.names)),
+        "names": json.dumps(list(names or taxonomy.names)),
         "imgsz": json.dumps([imgsz, imgsz]),
         "task": "detect",
         "taxonomy_version": str(taxonomy.version),
@@ -37,12 +41,13 @@ def export_onnx(
     from ultralytics import YOLO
 
     model = YOLO(str(weights))
-    model_names = [model.names[i] for i in sorted(model.names)]
-    if tuple(model_names) != taxonomy.names:
-        raise ValueError(f"{weights}: classes {model_names} differ from taxonomy v{taxonomy.version} {list(taxonomy.names)}")
+    model_names = tuple(model.names[i] for i in sorted(model.names))
+    if model_names not in (taxonomy.names, ITEM_CLASSES):
+        expected = f"taxonomy v{taxonomy.version}'s {list(taxonomy.names)} nor {list(ITEM_CLASSES)}"
+        raise ValueError(f"{weights}: classes {list(model_names)} are neither {expected}")
     exported = Path(model.export(format="onnx", imgsz=imgsz, simplify=True, opset=opset, dynamic=dynamic, half=False, verbose=False))
     out.parent.mkdir(parents=True, exist_ok=True)
     if exported.resolve() != out.resolve():
         shutil.move(str(exported), out)
-    set_metadata(out, farz_metadata(taxonomy, name, imgsz, data_hash, None))
+    set_metadata(out, farz_metadata(taxonomy, name, imgsz, data_hash, None, model_names))
     return out

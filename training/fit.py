@@ -175,6 +175,7 @@ def fit(config: TrainConfig, taxonomy: Taxonomy, run_dir: Path, data_dir: Path |
         lr0=config.lr0,
         lrf=config.lrf,
         cos_lr=config.cos_lr,
+        single_cls=config.single_class,
         project=str(run_dir.parent),
         name=run_dir.name,
         exist_ok=True,

@@ -7,7 +7,7 @@ from vision.annotate import Annotator
 from vision.classifier import Classifier, ClassifierInfo, crop_square
 from vision.counter import CountEvent, LineCounter, LineSpec, ZoneCounter
 from vision.detections import Detections
-from vision.detector import DetectorSettings, ModelInfo, OnnxDetector
+from vision.detector import ITEM_CLASSES, DetectorSettings, ModelInfo, OnnxDetector
 from vision.errors import LineError, ModelError, VisionError
 from vision.geometry import Letterbox, box_iou, letterbox, nms
 from vision.material import Classified, MaterialSettings, MaterialVoter
@@ -16,6 +16,7 @@ from vision.regions import IgnoreZones, PrivacyMask
 from vision.tracker import Tracker, TrackerSettings
 
 __all__ = [
+    "ITEM_CLASSES",
     "Annotator",
     "Classified",
     "Classifier",

@@ -21,6 +21,9 @@ HEAD_END2END = "end2end"  # (1, N, 6): x1, y1, x2, y2, score, class; no NMS
 Blob = npt.NDArray[np.float32] | npt.NDArray[np.uint8]  # a model input: float (1, 3, h, w) or uint8 (1, h, w, 3)
 
 
+ITEM_CLASSES = ("item",)  # the class list of an item detector: it finds items, a material classifier names them
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """What a model file says about itself (from its ONNX ``metadata_props``)."""
