@@ -5,7 +5,9 @@ the detector takes for an item. The check runs the device's own pipeline (with t
 set) over the footage, keeps every track seen in at least ``min_frames`` frames, and proposes one ignore zone
 per cluster of them: the box around the centres of their boxes (an ignore zone drops detections *centred*
 inside it), with a margin for jitter, merged where they overlap. Run it again with the zones saved: it
-should find nothing.
+should find nothing. A zone that lies across a count line would hide real items crossing there: that is a
+false item travelling with the belt (a stain, a joint), which only a detector that knows it can drop, so such
+a zone is reported but never saved.
 """
 
 from __future__ import annotations
@@ -43,6 +45,12 @@ class SceneReport:
     false_items: tuple[FalseItem, ...]
     counted: dict[str, dict[str, int]]
     zones: tuple[RegionConfig, ...]
+    across_lines: tuple[str, ...] = ()  # names of proposed zones that a count line passes through
+
+    @property
+    def safe_zones(self) -> tuple[RegionConfig, ...]:
+        """The proposed zones no count line passes through: those may be saved."""
+        return tuple(z for z in self.zones if z.name not in self.across_lines)
 
     @property
     def per_minute(self) -> float:
@@ -59,6 +67,7 @@ class SceneReport:
             "counted": self.counted,
             "tracks": [{"track_id": f.track_id, "frames": f.frames, "centres": [round(v, 4) for v in f.centres]} for f in self.false_items],
             "ignore_zones": [z.model_dump(mode="json") for z in self.zones],
+            "zones_across_a_line": list(self.across_lines),
         }
 
 
@@ -102,6 +111,26 @@ def propose_zones(items: Iterable[FalseItem], taken: Iterable[str] = (), margin:
     return tuple(zones)
 
 
+def segment_meets_box(segment: tuple[float, float, float, float], box: Box) -> bool:
+    """Whether the segment x1,y1,x2,y2 passes through the axis-aligned box (Liang-Barsky clipping)."""
+    x1, y1, x2, y2 = segment
+    dx, dy = x2 - x1, y2 - y1
+    low, high = 0.0, 1.0
+    for p, q in ((-dx, x1 - box[0]), (dx, box[2] - x1), (-dy, y1 - box[1]), (dy, box[3] - y1)):
+        if p == 0:
+            if q < 0:
+                return False
+            continue
+        t = q / p
+        if p < 0:
+            low = max(low, t)
+        else:
+            high = min(high, t)
+        if low > high:
+            return False
+    return True
+
+
 def check_scene(
     frames: Iterable[npt.NDArray[np.uint8]],
     pipeline: Pipeline,
@@ -111,9 +140,11 @@ def check_scene(
     min_frames: int = 3,
     taken: Iterable[str] = (),
     wall_clock: bool = False,
+    lines: Iterable[tuple[float, float, float, float]] = (),
 ) -> SceneReport:
     """Run ``pipeline`` over ``frames`` (BGR, H×W×3) for ``seconds`` of footage — at ``fps`` for a file, or by
-    the wall clock for a live camera — and report every track seen in ``min_frames`` frames or more."""
+    the wall clock for a live camera — and report every track seen in ``min_frames`` frames or more; ``lines``
+    (0-1 segments) are the count lines a proposed zone must not lie across."""
     from device.count import counts_by_direction
 
     seen: dict[int, _Sightings] = {}
@@ -141,4 +172,12 @@ def check_scene(
             xs, ys = [c[0] for c in s.centres], [c[1] for c in s.centres]
             items.append(FalseItem(tid, len(s.centres), (min(xs), min(ys), max(xs), max(ys)), float(np.median(s.sizes))))
     counted = counts_by_direction(pipeline.totals())
-    return SceneReport(source, checked, n, tuple(items), counted, propose_zones(items, taken))
+    zones = propose_zones(items, taken)
+    segments = list(lines)
+    across = tuple(z.name for z in zones if any(segment_meets_box(seg, _bounds(z)) for seg in segments))
+    return SceneReport(source, checked, n, tuple(items), counted, zones, across)
+
+
+def _bounds(zone: RegionConfig) -> Box:
+    xs, ys = [p[0] for p in zone.polygon], [p[1] for p in zone.polygon]
+    return min(xs), min(ys), max(xs), max(ys)

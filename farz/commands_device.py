@@ -192,19 +192,21 @@ def run_check_scene(args: argparse.Namespace) -> int:
         settings = settings_for_video(Path(source), None, None) if is_file_source(source) else CountSettings(line=(0.5, 1.0, 0.5, 0.0))
     pipeline = build_pipeline(model, settings, classifier)
     taken = [r.name for r in settings.ignore]
+    lines = [line.points for line in settings.lines]
     if is_file_source(source):
         with VideoFileSource(Path(source)) as frames:
-            report = check_scene(frames, pipeline, frames.info.fps or 15.0, args.seconds, source, args.min_frames, taken)
+            report = check_scene(frames, pipeline, frames.info.fps or 15.0, args.seconds, source, args.min_frames, taken, lines=lines)
     else:
         live = open_live_source(source)
         try:
-            report = check_scene(live, pipeline, 15.0, args.seconds, source, args.min_frames, taken, wall_clock=True)
+            report = check_scene(live, pipeline, 15.0, args.seconds, source, args.min_frames, taken, wall_clock=True, lines=lines)
         finally:
             live.close()
     saved = None
-    if args.save and report.zones and config is not None and args.config is not None:
+    if args.save and report.safe_zones and config is not None and args.config is not None:
         try:
-            saved = save_count_settings(args.config, config.count.model_copy(update={"ignore": [*config.count.ignore, *report.zones]}))
+            zones = [*config.count.ignore, *report.safe_zones]
+            saved = save_count_settings(args.config, config.count.model_copy(update={"ignore": zones}))
         except SetupError as exc:
             raise ConfigError(str(exc)) from None
     if args.json:
@@ -223,6 +225,11 @@ def run_check_scene(args: argparse.Namespace) -> int:
             zones = {"count": {"ignore": [z.model_dump(mode="json") for z in report.zones]}}
             snippet = yaml.safe_dump(zones, sort_keys=False, default_flow_style=None)
             print("proposed ignore zones (detections centred inside are dropped):\n" + snippet.rstrip())
+            for name in report.across_lines:
+                print(
+                    f"{name} lies across a count line: it would hide real items crossing there. A false item that travels "
+                    "with the belt (a stain, a joint) needs the detector retrained on such belts; this zone is not saved."
+                )
             hint = "add them to the config's count.ignore, or rerun with --config FILE --save"
             print(f"saved into {args.config} (the previous file is {saved})" if saved else hint)
     return 4 if report.false_items else 0

@@ -45,3 +45,20 @@ def test_yolo_label_file_is_read_in_pixels(tmp_path: object) -> None:
     classes, xyxy = read_labels(path, 200, 100)
     assert classes.tolist() == [2]
     np.testing.assert_allclose(xyxy, [[75, 25, 125, 75]])
+
+
+def test_recall_and_boxes_per_item_at_the_operating_point_match_a_hand_count() -> None:
+    from training.evaluate import operating_point
+
+    truth = [(0, 0, np.zeros(2, np.int64), np.array([[0, 0, 10, 10], [20, 20, 30, 30]], np.float32))]
+    found = [
+        (
+            0,
+            np.zeros(4, np.int64),
+            np.array([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30], [50, 50, 60, 60]], np.float32),
+            np.array([0.9, 0.8, 0.2, 0.6], np.float32),  # the second item's box is under the threshold
+        )
+    ]
+    recall, boxes = operating_point(truth, found, confidence=0.25)
+    assert recall == 0.5  # the first item, once (its second box is a duplicate)
+    assert boxes == 1.5  # three boxes at 0.25 or above for two items

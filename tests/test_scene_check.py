@@ -14,7 +14,7 @@ import yaml
 from blob_model import write_blob_model
 
 from device.count_config import load_count_settings
-from device.scene_check import FalseItem, propose_zones
+from device.scene_check import FalseItem, propose_zones, segment_meets_box
 
 
 def item(x1: float, y1: float, x2: float, y2: float, size: float = 0.04) -> FalseItem:
@@ -32,6 +32,36 @@ def test_zones_stay_in_the_frame_pad_by_item_size_and_skip_taken_names() -> None
     (zone,) = propose_zones([item(0.0, 0.95, 0.02, 1.0, size=0.2)], taken=["scene-1"])
     assert zone.name == "scene-2"
     assert zone.polygon == [(0.0, 0.9), (0.07, 0.9), (0.07, 1.0), (0.0, 1.0)]
+
+
+@pytest.mark.parametrize(
+    ("segment", "meets"),
+    [
+        ((0.0, 0.5, 1.0, 0.5), True),  # straight through
+        ((0.0, 0.1, 1.0, 0.1), False),  # passes above
+        ((0.45, 0.45, 0.5, 0.5), True),  # starts inside
+        ((0.0, 0.0, 0.3, 0.3), False),  # ends before it
+        ((0.5, 0.0, 0.5, 1.0), True),  # vertical through
+    ],
+)
+def test_a_zone_across_a_count_line_is_recognised(segment: tuple[float, float, float, float], meets: bool) -> None:
+    assert segment_meets_box(segment, (0.4, 0.4, 0.6, 0.6)) is meets
+
+
+def test_a_false_item_travelling_with_the_belt_across_the_line_gets_no_saved_zone(tmp_path: Path) -> None:
+    """A stain on the belt rides through the count line: a zone there would hide real items, so it is only reported."""
+    from blob_model import write_blob_video
+
+    model = write_blob_model(tmp_path / "blob.onnx")
+    video = tmp_path / "stain.avi"
+    write_blob_video(video, ["red"] * 3)  # a red mark crossing the middle line, once a lap
+    config = tmp_path / "agent.yaml"
+    config.write_text(yaml.safe_dump({"device_id": "cam-1", "source": str(video), "model": str(model), "classifier": None}))
+    done = check("--config", str(config), "--seconds", "30", "--save", "--json")
+    assert done.returncode == 4, done.stderr
+    report = json.loads(done.stdout)
+    assert report["false_items"] >= 1 and report["zones_across_a_line"] == [z["name"] for z in report["ignore_zones"]]
+    assert report["saved"] is None and load_count_settings(config).ignore == []
 
 
 def empty_belt(path: Path, stain: tuple[int, int] | None, frames: int = 90) -> Path:

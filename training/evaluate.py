@@ -19,9 +19,10 @@ import numpy as np
 import yaml
 
 from device.truth import Counts
-from vision import DetectorSettings, OnnxDetector
+from vision import DetectorSettings, OnnxDetector, box_iou
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+OPERATING_CONFIDENCE = 0.25  # the detection threshold `farz count` and the device run at (CountSettings.confidence)
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,7 @@ def evaluate(
     assert isinstance(per_class_list, list)
     gt_agnostic = [(i, 0, np.zeros(len(c), np.int64), b) for i, _, c, b in gt]
     agnostic_ap50 = float(coco_map(gt_agnostic, agnostic, sizes, 1)["map50"])  # type: ignore[arg-type]
+    recall, boxes_per_item = operating_point(gt_agnostic, agnostic)
     result: dict[str, object] = {
         "model": str(model),
         "classifier": None if classifier is None else str(classifier),
@@ -200,6 +202,8 @@ def evaluate(
         "map50": round(float(metrics["map50"]), 4),  # type: ignore[arg-type]
         "map50_95": round(float(metrics["map50_95"]), 4),  # type: ignore[arg-type]
         "agnostic_ap50": round(agnostic_ap50, 4),
+        "item_recall": round(recall, 4),  # at the operating confidence, IoU 0.5, whatever the class
+        "boxes_per_item": round(boxes_per_item, 4),
         "per_class": {n: (None if np.isnan(v) else round(v, 4)) for n, v in zip(names, per_class_list, strict=True)},
         "images": len(images),
         "ms_per_frame": round(statistics.median(times), 3) if times else 0.0,
@@ -208,6 +212,30 @@ def evaluate(
     if material is not None:
         result["ms_per_crop"] = round(statistics.median(crop_times), 3) if crop_times else 0.0
     return result
+
+
+def operating_point(
+    truth: list[tuple[int, int, np.ndarray, np.ndarray]],
+    found: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]],
+    confidence: float = OPERATING_CONFIDENCE,
+    iou: float = 0.5,
+) -> tuple[float, float]:
+    """Class-agnostic recall (true boxes matched at ``iou``, greedily by confidence) and boxes per true item,
+    counting only boxes at ``confidence`` or above: what the tracker is given at the operating point."""
+    items = matched = boxes = 0
+    for (_, _, _, true_boxes), (_, _, xyxy, scores) in zip(truth, found, strict=True):
+        kept = xyxy[scores >= confidence][np.argsort(-scores[scores >= confidence], kind="stable")]
+        items += len(true_boxes)
+        boxes += len(kept)
+        if len(kept) and len(true_boxes):
+            overlap = box_iou(kept, true_boxes)
+            free = np.ones(len(true_boxes), bool)
+            for row in overlap:
+                best = int(np.argmax(np.where(free, row, -1.0)))
+                if free[best] and row[best] >= iou:
+                    free[best] = False
+                    matched += 1
+    return (matched / items, boxes / items) if items else (0.0, 0.0)
 
 
 def count_error(counts: Counts, truth: Counts) -> float:
