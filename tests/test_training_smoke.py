@@ -107,6 +107,15 @@ def test_prepare_fit_export_quantize_eval(tmp_path: Path) -> None:
     assert {"map50_delta", "speedup_b_over_a", "better"} <= set(verdict) and verdict["b"]["count_error"] is not None
 
 
+def fit_tiny(tmp_path: Path, data: Path, repo: Path, extra: str = "") -> Path:
+    """One epoch of a tiny model on ``data`` at 64 px (``extra``: more recipe lines); returns its best.pt."""
+    config = tmp_path / "tiny.yaml"
+    config.write_text("name: tiny\nmodel: yolo26n.yaml\nimgsz: 64\nepochs: 1\nbatch: 8\nworkers: 0\ndevice: cpu\n" + extra)
+    fit = farz("train", "fit", "--config", str(config), "--run", str(tmp_path / "run"), "--data", str(data), cwd=repo)
+    assert fit.returncode == 0, fit.stderr[-2000:]
+    return Path(fit.stdout.strip().splitlines()[-1])
+
+
 def test_an_item_detector_trains_exports_and_counts_only_with_a_classifier(tmp_path: Path) -> None:
     """`single_class: true`: every class trained as one `item`; the file says so, and the pipeline needs the
     material classifier to name what it finds (a count of `item` would be refused by the server)."""
@@ -114,13 +123,9 @@ def test_an_item_detector_trains_exports_and_counts_only_with_a_classifier(tmp_p
     from colour_classifier import write_colour_classifier
 
     repo = Path(__file__).resolve().parent.parent
-    data = tiny_dataset(tmp_path / "raw", n_train=24, n_val=8)
-    config = tmp_path / "item.yaml"
-    config.write_text("name: item\nmodel: yolo26n.yaml\nimgsz: 64\nepochs: 1\nbatch: 8\nworkers: 0\ndevice: cpu\nsingle_class: true\n")
-    fit = farz("train", "fit", "--config", str(config), "--run", str(tmp_path / "run"), "--data", str(data), cwd=repo)
-    assert fit.returncode == 0, fit.stderr[-2000:]
+    best = fit_tiny(tmp_path, tiny_dataset(tmp_path / "raw", n_train=24, n_val=8), repo, "single_class: true\n")
     model = tmp_path / "item.onnx"
-    exp = farz("train", "export", fit.stdout.strip().splitlines()[-1], "--out", str(model), "--imgsz", "64", cwd=repo)
+    exp = farz("train", "export", str(best), "--out", str(model), "--imgsz", "64", cwd=repo)
     assert exp.returncode == 0, exp.stderr[-2000:]
     assert OnnxDetector(model).names == ("item",)
     video = tmp_path / "belt.avi"
@@ -139,12 +144,8 @@ def test_recover_rebuilds_trainable_weights_from_the_fp32_file(tmp_path: Path) -
 
     repo = Path(__file__).resolve().parent.parent
     data = tiny_dataset(tmp_path / "data", n_train=16, n_val=4)
-    config = tmp_path / "tiny.yaml"
-    config.write_text("name: tiny\nmodel: yolo26n.yaml\nimgsz: 64\nepochs: 1\nbatch: 8\nworkers: 0\ndevice: cpu\n")
-    fit = farz("train", "fit", "--config", str(config), "--run", str(tmp_path / "run"), "--data", str(data), cwd=repo)
-    assert fit.returncode == 0, fit.stderr[-2000:]
     fp32 = tmp_path / "model.onnx"
-    assert farz("train", "export", fit.stdout.strip().splitlines()[-1], "--out", str(fp32), "--imgsz", "64", cwd=repo).returncode == 0
+    assert farz("train", "export", str(fit_tiny(tmp_path, data, repo)), "--out", str(fp32), "--imgsz", "64", cwd=repo).returncode == 0
     calib = ("--calib", str(data / "images" / "train"), "--images", "8", "--architecture", "yolo26n.yaml")
     rec = farz("train", "recover", str(fp32), "--out", str(tmp_path / "recovered.pt"), *calib, cwd=repo)
     assert rec.returncode == 0, rec.stderr[-2000:]
@@ -155,6 +156,7 @@ def test_recover_rebuilds_trainable_weights_from_the_fp32_file(tmp_path: Path) -
     blob = np.random.default_rng(1).random((1, 3, 64, 96), dtype=np.float32)
     expected, got = (ort.InferenceSession(str(m)).run(None, {"images": blob})[0] for m in (fp32, again))
     assert np.abs(expected - got).max() < 1e-3 * scale
+    config = tmp_path / "tiny.yaml"  # fit_tiny's recipe
     config.write_text(config.read_text() + f"init: {fp32}\n")  # fit rebuilds the .pt itself, as `recover` does, then trains it
     refit = farz("train", "fit", "--config", str(config), "--run", str(tmp_path / "refit"), "--data", str(data), cwd=repo)
     assert refit.returncode == 0, refit.stderr[-2000:]
