@@ -176,7 +176,8 @@ class Uploader:
             for reason, ids in refused.items():
                 self.stats.rejected += self.outbox.reject(ids, reason)
                 log.error("server refused %d events (%s); kept aside in the outbox's rejected table", len(ids), reason)
-            self.outbox.acknowledge(p.event_id for p in batch if not any(p.event_id in ids for ids in refused.values()))
+            set_aside = {event_id for ids in refused.values() for event_id in ids}
+            self.outbox.acknowledge(p.event_id for p in batch if p.event_id not in set_aside)
             self.stats.uploaded += int(answer.get("accepted", 0))  # type: ignore[call-overload]
             self.stats.duplicates += int(answer.get("duplicates", 0))  # type: ignore[call-overload]
             self.stats.last_upload = time.time()

@@ -8,7 +8,11 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from device.config import AgentConfig
+    from device.count_config import CountSettings
 
 SubParsers = Any
 EXIT_NOT_UPLOADED = 5
@@ -165,9 +169,8 @@ def run_check_scene(args: argparse.Namespace) -> int:
     import yaml
 
     from device.agent import is_file_source
-    from device.config import load_agent_config
-    from device.count import DEFAULT_CLASSIFIER, DEFAULT_MODEL, build_pipeline
-    from device.count_config import ConfigError, CountSettings, settings_for_video
+    from device.count import build_pipeline
+    from device.count_config import ConfigError
     from device.live_sources import open_live_source
     from device.scene_check import check_scene
     from device.setup import SetupError, save_count_settings
@@ -177,20 +180,13 @@ def run_check_scene(args: argparse.Namespace) -> int:
         raise ConfigError("--seconds must be above 0 and --min-frames at least 1")
     if args.save and args.config is None:
         raise ConfigError("--save writes the zones into an agent config: give it with --config")
-    config = load_agent_config(args.config, {"classifier": _classifier_override(args.classifier)}) if args.config else None
-    source = args.source or (config.source if config else None)
-    if source is None:
+    if args.source is None and args.config is None:
         raise ConfigError("no source: give a video file or camera (PATH | rtsp://… | usb:N | picamera), or --config")
-    model = args.model or (config.model if config else DEFAULT_MODEL)
-    if config is not None:
-        classifier = config.classifier
-        settings = config.count if (config.count.lines or config.count.zones) else settings_for_video(Path(source), None, None)
-        settings = CountSettings.model_validate({**settings.model_dump(exclude={"line", "anchor"}), "ignore": config.count.ignore})
-    else:
-        choice = _classifier_override(args.classifier)
-        classifier = None if choice == _NO_CLASSIFIER else Path(choice) if choice else DEFAULT_CLASSIFIER
-        settings = settings_for_video(Path(source), None, None) if is_file_source(source) else CountSettings(line=(0.5, 1.0, 0.5, 0.0))
-    pipeline = build_pipeline(model, settings, classifier)
+    model = str(args.model) if args.model else None
+    config = _agent_config(args.config, {"source": args.source, "model": model, "classifier": _classifier_override(args.classifier)})
+    source = config.source
+    settings = _count_with_lines(config)
+    pipeline = build_pipeline(config.model, settings, config.classifier)
     taken = [r.name for r in settings.ignore]
     lines = [line.points for line in settings.lines]
     if is_file_source(source):
@@ -203,7 +199,7 @@ def run_check_scene(args: argparse.Namespace) -> int:
         finally:
             live.close()
     saved = None
-    if args.save and report.safe_zones and config is not None and args.config is not None:
+    if args.save and report.safe_zones and args.config is not None:
         try:
             zones = [*config.count.ignore, *report.safe_zones]
             saved = save_count_settings(args.config, config.count.model_copy(update={"ignore": zones}))
@@ -222,8 +218,8 @@ def run_check_scene(args: argparse.Namespace) -> int:
             x1, y1, x2, y2 = item.centres
             print(f"  track {item.track_id}: {item.frames} frames, centred in x {x1:.2f}-{x2:.2f}, y {y1:.2f}-{y2:.2f}")
         if report.zones:
-            zones = {"count": {"ignore": [z.model_dump(mode="json") for z in report.zones]}}
-            snippet = yaml.safe_dump(zones, sort_keys=False, default_flow_style=None)
+            section = {"count": {"ignore": [z.model_dump(mode="json") for z in report.zones]}}
+            snippet = yaml.safe_dump(section, sort_keys=False, default_flow_style=None)
             print("proposed ignore zones (detections centred inside are dropped):\n" + snippet.rstrip())
             for name in report.across_lines:
                 print(
@@ -235,41 +231,51 @@ def run_check_scene(args: argparse.Namespace) -> int:
     return 4 if report.false_items else 0
 
 
+def _agent_config(path: Path | None, overrides: dict[str, object]) -> AgentConfig:
+    """The agent config at ``path``, or the bundled models' defaults, with ``overrides`` (dotted keys; None: keep)."""
+    from device.config import AgentConfig, load_agent_config
+    from device.count_config import ConfigError, format_validation_error
+
+    if path is not None:
+        return load_agent_config(path, overrides)
+    from pydantic import ValidationError
+
+    raw: dict[str, Any] = {
+        "device_id": "local",
+        "data_dir": "farz-data",
+        "model": str(Path(__file__).resolve().parent.parent / "models" / "farz-waste.int8.onnx"),
+        "classifier": str(Path(__file__).resolve().parent.parent / "models" / "farz-material.int8.onnx"),
+    }
+    for key, value in overrides.items():
+        if value is not None:
+            target = raw
+            *parents, leaf = key.split(".")
+            for p in parents:
+                target = target.setdefault(p, {})
+            target[leaf] = value
+    try:
+        return AgentConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(Path("(command line)"), exc)) from exc
+
+
+def _count_with_lines(config: AgentConfig) -> CountSettings:
+    """The config's count settings; with no line or zone given, the video's own NAME.yaml's, else the default line."""
+    from device.agent import is_file_source
+    from device.count_config import settings_for_video
+
+    if config.count.lines or config.count.zones:
+        return config.count
+    beside = settings_for_video(Path(config.source) if is_file_source(config.source) else Path("-"), None, None)
+    return config.count.model_copy(update={"lines": beside.lines, "zones": beside.zones})
+
+
 def run_agent(args: argparse.Namespace) -> int:
     from device.agent import Agent, is_file_source
-    from device.config import AgentConfig, load_agent_config
-    from device.count_config import ConfigError, format_validation_error, settings_for_video
+    from device.count_config import ConfigError
 
-    overrides = _overrides(args)
-    if args.config is not None:
-        config = load_agent_config(args.config, overrides)
-    else:
-        from pydantic import ValidationError
-
-        raw: dict[str, Any] = {
-            "device_id": "local",
-            "data_dir": "farz-data",
-            "model": str(Path(__file__).resolve().parent.parent / "models" / "farz-waste.int8.onnx"),
-            "classifier": str(Path(__file__).resolve().parent.parent / "models" / "farz-material.int8.onnx"),
-        }
-        for key, value in overrides.items():
-            if value is not None:
-                target = raw
-                *parents, leaf = key.split(".")
-                for p in parents:
-                    target = target.setdefault(p, {})
-                target[leaf] = value
-        try:
-            config = AgentConfig.model_validate(raw)
-        except ValidationError as exc:
-            raise ConfigError(format_validation_error(Path("(command line)"), exc)) from exc
-    if not config.count.lines and not config.count.zones:  # no line given: the video's own NAME.yaml, else the default
-        beside = (
-            settings_for_video(Path(config.source), None, None)
-            if is_file_source(config.source)
-            else settings_for_video(Path("-"), None, None)
-        )
-        config.count.lines, config.count.zones = beside.lines, beside.zones
+    config = _agent_config(args.config, _overrides(args))
+    config.count = _count_with_lines(config)
     if args.once and not is_file_source(config.source):
         raise ConfigError("--once needs a video file source")
     logging.basicConfig(level=config.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

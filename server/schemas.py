@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+CLASS_NAME = r"^[a-z][a-z0-9_-]{0,63}$"  # a material class, as counts and the taxonomy name it
 
 
 class CountEventIn(BaseModel):
@@ -36,7 +37,7 @@ class CountEventIn(BaseModel):
     ts: AwareDatetime
     device_id: str = Field(pattern=ID)
     line: str = Field(pattern=ID)
-    cls: str = Field(alias="class", pattern=r"^[a-z][a-z0-9_-]{0,63}$")
+    cls: str = Field(alias="class", pattern=CLASS_NAME)
     direction: Literal["in", "out"]
     track_id: int = Field(ge=0, le=2**62)
     confidence: float = Field(ge=0, le=1)

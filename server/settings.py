@@ -9,9 +9,10 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from server.schemas import CLASS_NAME
+
 DEFAULT_DATABASE_URL = "sqlite:///farz.db"
 TAXONOMY_V1 = ("cardboard", "glass", "metal", "paper", "plastic", "trash")  # datasets/taxonomy.yaml, version 1
-CLASS_NAME = r"^[a-z][a-z0-9_-]{0,63}$"
 
 
 class SettingsError(ValueError):

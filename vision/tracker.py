@@ -100,6 +100,11 @@ class _TrackTable:
         self.votes = np.concatenate([self.votes, votes])
 
 
+def _diagonals(xyxy: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
+    """(N,) box diagonals in px of (N, 4) xyxy boxes."""
+    return np.asarray(np.hypot(xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]))
+
+
 class Tracker:
     """Assigns persistent ``tracker_id`` values to detections, frame after frame."""
 
@@ -168,13 +173,12 @@ class Tracker:
         tb, db = boxes[rows], dets.xyxy[idx]
         centres_t = (tb[:, :2] + tb[:, 2:]) / 2
         centres_d = (db[:, :2] + db[:, 2:]) / 2
-        diag_t = np.hypot(*(tb[:, 2:] - tb[:, :2]).T)
-        diag_d = np.hypot(*(db[:, 2:] - db[:, :2]).T)
+        diag_t, diag_d = _diagonals(tb), _diagonals(db)
         age = np.maximum(1, self.frame_index - self._table.last_frame[rows]).astype(np.float32)
         dist = np.linalg.norm(centres_t[:, None, :] - centres_d[None, :, :], axis=2)
         scale = np.maximum(diag_t[:, None], diag_d[None, :]) * age[:, None]
         cost = dist / np.maximum(scale, 1e-6) + self._class_penalty(classes[rows], dets.class_id[idx])
-        cost[self._size_jump(tb, db, self.settings.size_ratio)] = np.inf
+        cost[self._size_jump(diag_t, diag_d, self.settings.size_ratio)] = np.inf
         # Nor to a part of another item: a box lying inside the box of another track seen just now.
         recent = np.flatnonzero(self.frame_index - self._table.last_frame <= self.settings.fast_max_age)
         part_of = self._inside(db, boxes[recent])  # (detections, recent tracks)
@@ -201,10 +205,8 @@ class Tracker:
         return [(int(rows[r]), int(idx[d])) for r, d in pairs]
 
     @staticmethod
-    def _size_jump(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32], limit: float) -> npt.NDArray[np.bool_]:
-        """(len(a), len(b)): where one box's diagonal is more than ``limit`` times the other's."""
-        da = np.hypot(a[:, 2] - a[:, 0], a[:, 3] - a[:, 1])
-        db = np.hypot(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
+    def _size_jump(da: npt.NDArray[np.floating], db: npt.NDArray[np.floating], limit: float) -> npt.NDArray[np.bool_]:
+        """(len(da), len(db)): where one box diagonal (px) is more than ``limit`` times the other."""
         ratio = np.maximum(da[:, None], db[None, :]) / np.maximum(np.minimum(da[:, None], db[None, :]), 1e-6)
         return np.asarray(ratio > limit)
 
@@ -238,7 +240,7 @@ class Tracker:
             # 1 - IoU, plus a penalty where classes differ: (tracks, detections), shared by the two IoU stages.
             cost = 1.0 - box_iou(boxes, detections.xyxy) + self._class_penalty(classes, detections.class_id)
             # A part of the item (a label, a cap) or a pile it joined is not the item: no match across a size jump.
-            cost[self._size_jump(boxes, detections.xyxy, s.size_ratio)] = np.inf
+            cost[self._size_jump(_diagonals(boxes), _diagonals(detections.xyxy), s.size_ratio)] = np.inf
             take(self._match_cost(cost, None, high, 1.0 - s.match_iou + s.class_mismatch_cost))
             if not matched.all():
                 # Second stage: tracks still unmatched (confirmed ones only) against low-confidence boxes.
