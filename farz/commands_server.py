@@ -134,10 +134,13 @@ def register(sub: SubParsers) -> None:
     _db_arg(push)
     push.set_defaults(handler=run_push_ngsi)
     tok = a.add_parser(
-        "create-token", help="make a viewer, installer (sets up device cameras), reader, scientist or admin token; prints it"
+        "create-token",
+        help="make a viewer, installer (sets up device cameras), reader, scientist, reviewer (labels review crops of one site) "
+        "or admin token; prints it",
     )
-    tok.add_argument("--role", required=True, choices=["viewer", "installer", "reader", "scientist", "admin"])
-    tok.add_argument("--site", default=None, help="limit the token to one site")
+    tok.add_argument("--role", required=True, choices=["viewer", "installer", "reader", "scientist", "reviewer", "admin"])
+    tok.add_argument("--site", default=None, help="limit the token to one site (a reviewer's token must name one)")
+    tok.add_argument("--name", default=None, help="who holds it (a reviewer's name); their labels carry it")
     _db_arg(tok)
     tok.set_defaults(handler=run_create_token)
 
@@ -209,7 +212,7 @@ def run_create_device(args: argparse.Namespace) -> int:
 def run_create_token(args: argparse.Namespace) -> int:
     from server.auth import create_token
 
-    return _admin(args, lambda session: create_token(session, args.role, site_id=args.site))
+    return _admin(args, lambda session: create_token(session, args.role, site_id=args.site, name=args.name))
 
 
 def _class_share(value: str, flag: str) -> tuple[str, float]:

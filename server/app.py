@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server import ngsi, registry, routes_alerts, routes_api, routes_labels, routes_live, routes_reports
+from server import ngsi, registry, reviews, routes_alerts, routes_api, routes_labels, routes_live, routes_reports
 from server.db import WalGuard, make_engine, session_factory
 from server.settings import Settings
 from server.webhooks import Sender
@@ -91,12 +91,17 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(routes_live.router, tags=["live"])
     app.include_router(ngsi.router, tags=["ngsi-ld"])
     app.include_router(registry.router, tags=["models and samples"])
+    app.include_router(reviews.router, tags=["reviews"])
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, max_model_bytes=settings.max_model_bytes)
 
     @app.get("/", include_in_schema=False)
     def dashboard() -> FileResponse:
         return FileResponse(STATIC / "dashboard.html", media_type="text/html")
+
+    @app.get("/review", include_in_schema=False)
+    def review_page() -> FileResponse:
+        return FileResponse(STATIC / "review.html", media_type="text/html")
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")
     def healthz() -> dict[str, bool]:

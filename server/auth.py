@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from server.models import Device, Site, Token
 
-ROLES = ("device", "viewer", "installer", "reader", "scientist", "admin")
+ROLES = ("device", "viewer", "installer", "reader", "scientist", "reviewer", "admin")
 
 
 class AdminError(ValueError):
@@ -27,6 +27,17 @@ class Principal:
     role: str
     site_id: str | None
     device_id: str | None
+    token_id: int | None = None
+    name: str | None = None
+
+    @property
+    def who(self) -> str:
+        """How labels name this token's holder: ``Amina (reviewer #7)``."""
+        return f"{self.name or 'unnamed'} ({self.role} #{self.token_id})"
+
+    def may_review(self, site_id: str) -> bool:
+        """Reviewers (of their one site) and admins label review crops."""
+        return self.role in ("reviewer", "admin") and (self.site_id is None or self.site_id == site_id)
 
     def may_read(self, site_id: str) -> bool:
         return self.role in ("viewer", "installer", "reader", "admin") and (self.site_id is None or self.site_id == site_id)
@@ -46,7 +57,7 @@ def authenticate(session: Session, token: str) -> Principal | None:
     row = session.execute(select(Token).where(Token.hash == digest)).scalar_one_or_none()
     if row is None or not hmac.compare_digest(row.hash, digest):
         return None
-    return Principal(row.role, row.site_id, row.device_id)
+    return Principal(row.role, row.site_id, row.device_id, row.id, row.name)
 
 
 def create_site(
@@ -71,14 +82,18 @@ def create_site(
     return site
 
 
-def create_token(session: Session, role: str, site_id: str | None = None, device_id: str | None = None) -> str:
-    """Store a new token's hash and return the token itself (shown once, never stored)."""
+def create_token(session: Session, role: str, site_id: str | None = None, device_id: str | None = None, name: str | None = None) -> str:
+    """Store a new token's hash and return the token itself (shown once, never stored). ``name``: who holds it."""
     if role not in ROLES:
         raise AdminError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
+    if role == "reviewer" and site_id is None:
+        raise AdminError("a reviewer token belongs to one site: pass --site")
+    if name is not None and not 0 < len(name) <= 100:
+        raise AdminError("a token's name is 1 to 100 characters")
     if site_id is not None and session.get(Site, site_id) is None:
         raise AdminError(f"unknown site {site_id!r}: create it first with `farz server admin create-site`")
     token = new_token()
-    session.add(Token(hash=hash_token(token), role=role, site_id=site_id, device_id=device_id, created=datetime.now(UTC)))
+    session.add(Token(hash=hash_token(token), role=role, site_id=site_id, device_id=device_id, name=name, created=datetime.now(UTC)))
     return token
 
 

@@ -39,6 +39,7 @@ class Token(Base):
     role: Mapped[str] = mapped_column(String(16))
     site_id: Mapped[str | None] = mapped_column(ForeignKey("sites.id"), nullable=True)
     device_id: Mapped[str | None] = mapped_column(ForeignKey("devices.id"), nullable=True)
+    name: Mapped[str | None] = mapped_column(String(100), nullable=True)  # who holds it (a reviewer's name), shown beside their labels
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -234,4 +235,53 @@ class WebhookDelivery(Base):
     delivered: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     failed: Mapped[bool] = mapped_column(default=False)
     last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ReviewItem(Base):
+    """A counted track a device kept for review: a random share of all counted tracks (``kind`` random: the
+    fair sample the trust figures come from) and the tracks the classifier was unsure of (``unsure``).
+    ``status``: open until it has ``needed`` labels, then done (``final`` = the agreed label) or, when its
+    reviewers disagree, open for one more label (at most 3), contested when three all differ."""
+
+    __tablename__ = "review_items"
+    __table_args__ = (UniqueConstraint("device_id", "item_id", name="uq_review_items_device_item"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(String(64), index=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    item_id: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    line: Mapped[str] = mapped_column(String(64))
+    track_id: Mapped[int] = mapped_column(BigInteger)
+    counted: Mapped[str] = mapped_column(String(64))  # the class the device counted it as
+    probabilities: Mapped[str] = mapped_column(Text)  # JSON {class: voted probability}
+    kind: Mapped[str] = mapped_column(String(8))  # "random" | "unsure"
+    detector: Mapped[str] = mapped_column(String(200))
+    classifier: Mapped[str] = mapped_column(String(200), index=True)
+    needed: Mapped[int] = mapped_column(Integer)  # labels it needs: 1, or 2 for the share shown to two reviewers
+    status: Mapped[str] = mapped_column(String(10), index=True)  # "open" | "done" | "contested"
+    final: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ReviewCrop(Base):
+    """One crop of a review item (JPEG, as the classifier saw it, privacy masks applied on the device)."""
+
+    __tablename__ = "review_crops"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    item: Mapped[int] = mapped_column(ForeignKey("review_items.id"), index=True)
+    image: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ReviewLabel(Base):
+    """One reviewer's label of one item: a material class, ``not_item`` (a part, two items, the belt) or
+    ``unknown`` (can't tell); who (their token) and when."""
+
+    __tablename__ = "review_labels"
+    __table_args__ = (UniqueConstraint("item", "token_id", name="uq_review_labels_item_token"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    item: Mapped[int] = mapped_column(ForeignKey("review_items.id"), index=True)
+    label: Mapped[str] = mapped_column(String(64))
+    token_id: Mapped[int] = mapped_column(Integer, index=True)
+    reviewer: Mapped[str] = mapped_column(String(120))  # the token's name and role, as it was when the label was made
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -10,8 +10,9 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from server import aggregates
+from server import aggregates, reviews, trust
 from server.deps import PrincipalDep, SessionDep, SettingsDep, readable_site
 from server.formats import csv_response, wants_csv
 from server.ingest import ingest
@@ -104,6 +105,7 @@ def get_composition(
     request: Request,
     principal: PrincipalDep,
     session: SessionDep,
+    settings: SettingsDep,
     site: Annotated[str | None, Query(description="site id (optional when the token is bound to one site)")] = None,
     device: str | None = None,
     line: str | None = None,
@@ -112,6 +114,10 @@ def get_composition(
     bucket: Literal["15min", "hour", "day"] = "hour",
     direction: Literal["in", "out", "both"] = "in",
     format: Annotated[Literal["json", "csv"] | None, Query()] = None,
+    adjusted: Annotated[
+        bool,
+        Query(description="add the period's shares estimated through the site's reviewed confusion matrix, with 90 % intervals"),
+    ] = False,
 ) -> CompositionOut | Response:
     """What the line carried: each class's share of the items counted, per bucket. Same rollups as `/counts`,
     so each bucket's counts sum to what `/counts` gives for the same period."""
@@ -130,7 +136,7 @@ def get_composition(
             for c, n in p["counts"].items()  # type: ignore[attr-defined]
         ]
         return csv_response(rows, ["start", "class", "count", "total", "share"])
-    body = {
+    body: dict[str, object] = {
         "site": row.id,
         "bucket": bucket,
         "from": start.isoformat(),
@@ -142,7 +148,20 @@ def get_composition(
         "series": points,
         "labels": [] if device else aggregates.labels_in(session, row, start, end, line),
     }
+    if adjusted:
+        body["adjusted"] = adjusted_period(session, row.id, points, settings.classes)
     return JSONResponse(body)
+
+
+def adjusted_period(session: Session, site_id: str, points: list[dict[str, object]], classes: tuple[str, ...]) -> dict[str, object]:
+    """The whole period's shares corrected by the confusion matrix of the site's newest reviewed classifier."""
+    counts: dict[str, int] = {}
+    for point in points:
+        for c, n in point["counts"].items():  # type: ignore[attr-defined]
+            counts[c] = counts.get(c, 0) + int(n)
+    classifier, figures = reviews.site_confusion(session, site_id, classes)
+    estimate = trust.adjusted_composition(counts, figures.confusion, classes)
+    return {"classifier": classifier, **estimate.to_json()}
 
 
 @router.get("/sites", response_model=list[SiteOut], summary="Sites this token may read")

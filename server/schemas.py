@@ -133,6 +133,11 @@ class CompositionOut(BaseModel):
         description="labelled periods that overlap the range (on this line, or site-wide), each with its own counts and "
         "shares of the items counted `in`, to compare side by side",
     )
+    adjusted: dict[str, object] | None = Field(
+        default=None,
+        description="with adjusted=true: the period's shares estimated through the site's reviewed confusion matrix "
+        "(adjusted classify-and-count) with 90 % intervals, and whether enough items were counted and reviewed to trust it",
+    )
 
 
 class SiteOut(BaseModel):

@@ -38,6 +38,9 @@ class Settings(BaseModel):
     webhook_timeout_s: float = Field(default=5.0, gt=0, description="how long one webhook POST may take")
     webhook_backoff_s: float = Field(default=2.0, gt=0, description="first retry delay; it doubles per failure, at most an hour")
     webhook_max_attempts: int = Field(default=20, ge=1, description="a message is given up after this many failed POSTs")
+    review_double_share: float = Field(
+        default=0.1, ge=0, le=1, description="share of review items shown to two reviewers, whose agreement is reported"
+    )
     classes: tuple[str, ...] = Field(
         default=TAXONOMY_V1,
         min_length=1,
