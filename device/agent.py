@@ -25,11 +25,12 @@ from device.liveauth import TokenChecker, ensure_local_token, server_fetch
 from device.liveview import LiveState, LiveView
 from device.model_update import ModelUpdater, classifier_kind, detector_kind
 from device.outbox import Outbox, OutboxFull
+from device.review_samples import ReviewKeeper, ReviewRules
 from device.setup import DryRun, SetupError, apply_edit, geometry, save_count_settings
 from device.sources import Frame, VideoFileSource
 from device.system import cpu_temperature_c, resident_memory_mb
 from device.uploader import Uploader
-from vision import Annotator, CountEvent, Detections
+from vision import Annotator, CountEvent, Detections, PrivacyMask
 
 log = logging.getLogger("farz.agent")
 STATE_EVERY_S = 1.0  # a replay position is committed at least this often (and with every event)
@@ -76,6 +77,7 @@ class Agent:
             if hs.enabled
             else None
         )
+        self.reviews = self._review_keeper(mask)
         self._reference: Frame | None = None
         self._last_frame_start: float | None = None
         self.updater = (
@@ -122,6 +124,7 @@ class Agent:
                 config.outbox.batch_size,
                 config.retry_max_s,
                 self.samples,
+                reviews=self.reviews,
             )
             if config.server_url
             else None
@@ -131,6 +134,22 @@ class Agent:
         self._setup_lock = threading.Lock()
         self._pending_count: CountSettings | None = None
         self.dry_run: DryRun | None = None
+
+    def _review_keeper(self, mask: PrivacyMask) -> ReviewKeeper | None:
+        """Keeps counted tracks for review (the two-stage pipeline only: it needs the classifier's crops)."""
+        review, material = self.config.review, self.pipeline.material
+        if not review.enabled or material is None:
+            return None
+        return ReviewKeeper(
+            self.config.data_dir / "reviews",
+            material.names,
+            self.pipeline.detector.info.model_id,
+            material.classifier.info.model_id,
+            material.settings,
+            ReviewRules(sample_rate=review.sample_rate, max_items=review.max_items),
+            mask,
+            review.seed,
+        )
 
     def _annotator(self, settings: CountSettings) -> Annotator:
         return Annotator(self.pipeline.names, settings.line_specs(), tuple(tuple(z.polygon) for z in settings.zones))
@@ -197,6 +216,8 @@ class Agent:
         self.live_state.reconfigure(self._annotator(settings), mask)
         if self.samples is not None:
             self.samples.mask = mask
+        if self.reviews is not None:
+            self.reviews.mask = mask
         self.config = self.config.model_copy(update={"count": settings})
         log.info("now counting with the saved setup: %s", ", ".join(c.name for c in settings.lines) or "zones only")
 
@@ -251,6 +272,7 @@ class Agent:
             "model_update": self.updater.status if self.updater else None,
             "classifier_update": self.classifier_updater.status if self.classifier_updater else None,
             "hard_samples_waiting": len(self.samples.pending()) if self.samples else 0,
+            "review_items_waiting": len(self.reviews.pending()) if self.reviews else 0,
             "last_upload": datetime.fromtimestamp(last, UTC).isoformat().replace("+00:00", "Z") if last else None,
         }
 
@@ -358,6 +380,8 @@ class Agent:
                 result = self.pipeline.process(frame)
                 frame_no += 1
                 processed += 1
+                if self.reviews is not None:
+                    self.reviews.observe(frame, result.classified, result.frame_index)
                 if frame_no <= resume_after:
                     for e in result.events:
                         self.base_totals[(e.direction, e.class_name)] = self.base_totals.get((e.direction, e.class_name), 0) - 1
@@ -368,6 +392,8 @@ class Agent:
                     last_state = t0
                 elif events:
                     self._commit(events, None)
+                if self.reviews is not None and result.events:
+                    self.reviews.counted(result.events)
                 if events and self.uploader:
                     self.uploader.wake()
                 self._feed_dry_run(frame, result.detections)
@@ -409,6 +435,8 @@ class Agent:
             old = self.model_id
             self.pipeline.detector = new
             self.model_id = self._models_id()
+            if self.reviews is not None:
+                self.reviews.detector_id = new.info.model_id
             log.info("now counting with %s (was %s)", self.model_id, old)
         material = self.pipeline.material
         classifier = self.classifier_updater.take_ready() if self.classifier_updater else None
@@ -416,6 +444,8 @@ class Agent:
             old = self.model_id
             material.classifier = classifier  # tracks keep the votes of the crops they had
             self.model_id = self._models_id()
+            if self.reviews is not None:
+                self.reviews.classifier_id = classifier.info.model_id
             log.info("now counting with %s (was %s)", self.model_id, old)
 
     def _measure(self, inference_ms: float, frame_start: float) -> None:

@@ -50,6 +50,16 @@ class HardSampleConfig(BaseModel):
     min_interval_s: float = Field(default=10.0, ge=0)
 
 
+class ReviewConfig(BaseModel):
+    """Counted tracks kept for people to name their material (two-stage pipeline only; bounded on disk)."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    sample_rate: float = Field(default=0.05, ge=0, le=1, description="share of counted tracks kept at random (the trust figures' sample)")
+    max_items: int = Field(default=500, ge=1, le=100_000, description="items waiting on disk; the oldest go first")
+    seed: int | None = Field(default=None, description="seed of the random draw (tests); none: a new draw each start")
+
+
 class AgentConfig(BaseModel):
     """Everything one device agent needs; ``farz device init`` writes a commented example."""
 
@@ -75,6 +85,7 @@ class AgentConfig(BaseModel):
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     model_check_interval_s: float = Field(default=60.0, gt=0, description="how often to ask the server for an assigned model")
     hard_samples: HardSampleConfig = Field(default_factory=HardSampleConfig)
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
     live_view: LiveViewConfig = Field(default_factory=LiveViewConfig)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -39,6 +39,8 @@ class SampleRules:
 class HardSampleKeeper:
     """Keeps hard samples as ``<id>.jpg`` + ``<id>.json`` in ``folder``; ids begin with the time in ns, so they sort oldest first."""
 
+    endpoint = "/api/v1/samples"
+
     def __init__(self, folder: Path, names: tuple[str, ...], rules: SampleRules | None = None, mask: PrivacyMask | None = None) -> None:
         self.folder = folder
         self.names = names

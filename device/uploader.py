@@ -17,12 +17,23 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
-from device.hard_samples import HardSampleKeeper
 from device.outbox import Outbox
 
 log = logging.getLogger("farz.uploader")
 RETRY_STATUSES = {401, 403, 408, 409, 425, 429}
+
+
+class SampleQueue(Protocol):
+    """Files waiting for upload when no counts wait: hard samples, review items."""
+
+    endpoint: str  # the server path they are POSTed to
+
+    def pending(self) -> list[Path]: ...
+    def body(self, meta_path: Path, device_id: str) -> dict[str, object]: ...
+    def remove(self, meta_path: Path) -> None: ...
 
 
 @dataclass
@@ -66,13 +77,14 @@ class Uploader:
         timeout_s: float = 10.0,
         batch_size: int = 500,
         max_backoff_s: float = 60.0,
-        samples: HardSampleKeeper | None = None,
+        samples: SampleQueue | None = None,
         linger_s: float = 0.25,
+        reviews: SampleQueue | None = None,
     ) -> None:
         self.outbox = outbox
-        self.endpoint = url.rstrip("/") + "/api/v1/ingest"
-        self.sample_endpoint = url.rstrip("/") + "/api/v1/samples"
-        self.samples = samples
+        self.base_url = url.rstrip("/")
+        self.endpoint = self.base_url + "/api/v1/ingest"
+        self.queues = [q for q in (samples, reviews) if q is not None]
         self.device_id = device_id
         self.token = token
         self.heartbeat = heartbeat
@@ -109,7 +121,7 @@ class Uploader:
             self.flush(flush_timeout_s)
 
     def _pending(self) -> bool:
-        return bool(self.outbox.depth() or (self.samples and self.samples.pending()) or self._next_heartbeat == 0.0)
+        return bool(self.outbox.depth() or any(q.pending() for q in self.queues) or self._next_heartbeat == 0.0)
 
     def flush(self, timeout_s: float) -> bool:
         """Send what waits, and a last heartbeat that tells the server how the device stopped, for up to
@@ -197,21 +209,24 @@ class Uploader:
         return by_reason
 
     def send_sample(self) -> bool:
-        """When no counts wait, send the oldest hard sample (if any); False after a failure."""
-        pending = self.samples.pending() if self.samples else []
-        if not pending or self.samples is None:
+        """When no counts wait, send the oldest hard sample or review item (if any); False after a failure.
+        One the server refuses (4xx) is dropped with a log line: sending it again would not change the answer."""
+        queue = next((q for q in self.queues if q.pending()), None)
+        if queue is None:
             return True
+        oldest = queue.pending()[0]
         try:
-            self._post(self.samples.body(pending[0], self.device_id), self.sample_endpoint)
+            self._post(queue.body(oldest, self.device_id), self.base_url + queue.endpoint)
         except urllib.error.HTTPError as exc:
             if exc.code < 500 and exc.code not in RETRY_STATUSES:
-                log.error("server refused hard sample %s (HTTP %d); dropping the sample", pending[0].stem, exc.code)
-                self.samples.remove(pending[0])
+                reason = exc.read()[:300].decode(errors="replace")
+                log.error("server refused %s %s (HTTP %d: %s); dropping it", queue.endpoint, oldest.stem, exc.code, reason)
+                queue.remove(oldest)
                 return True
-            return self._failed(f"sample upload: HTTP {exc.code}", exc)
+            return self._failed(f"{queue.endpoint}: HTTP {exc.code}", exc)
         except (urllib.error.URLError, TimeoutError, ConnectionError, OSError, ValueError) as exc:
-            return self._failed(f"sample upload: {type(exc).__name__}", exc)
-        self.samples.remove(pending[0])
+            return self._failed(f"{queue.endpoint}: {type(exc).__name__}", exc)
+        queue.remove(oldest)
         self.stats.samples += 1
         return True
 
