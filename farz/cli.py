@@ -44,6 +44,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 
     errors: list[type[BaseException]] = [UserError, ConfigError, SourceError, VisionError, FileNotFoundError]
     try:
+        from training.classify_adapt import AdaptError
         from training.classify_data import ClassifyDataError
         from training.classify_export import ClassifierFileError
         from training.config import ConfigError as TrainConfigError
@@ -55,7 +56,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         from training.taxonomy import TaxonomyError
 
         errors += [TrainConfigError, TaxonomyError, PrepareError, RegistryError, LayoutError, RecoverError, PackError]
-        errors += [ClassifyDataError, ClassifierFileError]
+        errors += [ClassifyDataError, ClassifierFileError, AdaptError]
         try:
             from training.classify_model import ClassifyModelError
 

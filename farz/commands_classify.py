@@ -80,6 +80,107 @@ def register(tr_sub: SubParsers) -> None:
     add_turns_argument(ce)
     ce.add_argument("--json", action="store_true")
     ce.set_defaults(handler=run_count_eval)
+    register_adapt(tr_sub)
+
+
+def register_adapt(tr_sub: SubParsers) -> None:
+    """``farz train pull-reviews`` and ``farz train classify-adapt``: a site's reviewed crops → its own classifier."""
+    pull = tr_sub.add_parser(
+        "pull-reviews",
+        help="download a site's reviewed crops as one folder per class (TrashNet's layout) with manifest.csv",
+        description="Writes OUT/<class>/<device>-<item>-c<k>.jpg for every review item whose reviewers agreed on a material, "
+        "and OUT/manifest.csv (file, class, item, device, track, line, time, random/unsure, counted class, models, "
+        "reviewers, when). Needs a scientist or admin token.",
+    )
+    pull.add_argument("--site", required=True)
+    pull.add_argument("--out", type=Path, required=True, metavar="DIR")
+    pull.add_argument("--server", required=True, metavar="URL")
+    pull.add_argument("--token-file", type=Path, required=True)
+    pull.set_defaults(handler=run_pull_reviews)
+
+    ad = tr_sub.add_parser(
+        "classify-adapt",
+        help="adapt the material classifier to one site's products from its reviewed crops (minutes on a CPU, no torch)",
+        description="Fits the classifier's last layer again on DIR (one folder per class, any subset: crops as `farz train "
+        "pull-reviews` writes them, or photos), with the base training photos replayed so nothing is forgotten. The "
+        "site's crops are split 80/20 by item for the report. Writes OUT/farz-material.onnx (FP32), "
+        "OUT/farz-material.int8.onnx (static INT8: the deployable) and OUT/report.json; --register puts the INT8 file "
+        "in the server's registry, to assign to the site's devices with `farz server admin assign-model`.",
+    )
+    ad.add_argument("--data", type=Path, required=True, metavar="DIR", help="one folder of images per class")
+    ad.add_argument("--out", type=Path, required=True, metavar="OUT")
+    ad.add_argument(
+        "--from",
+        dest="base",
+        type=Path,
+        default=None,
+        help="FP32 classifier to start from (default: models/farz-material.onnx)",
+    )
+    ad.add_argument(
+        "--replay",
+        default=str(TRASHNET),
+        help="base photos (<class>/*.jpg; their train split is replayed) or `none` (default: %(default)s)",
+    )
+    ad.add_argument("--site", default="", help="the site's id, written into the model's metadata and name")
+    ad.add_argument("--min-crops", type=int, default=20, help="refuse fewer site crops than this (default: %(default)s)")
+    ad.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: all cores)")
+    ad.add_argument("--register", action="store_true", help="register the INT8 file on --server")
+    ad.add_argument("--server", default=None, metavar="URL")
+    ad.add_argument("--token-file", type=Path, default=None, help="scientist or admin token (with --register)")
+    ad.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    ad.set_defaults(handler=run_classify_adapt)
+
+
+def run_pull_reviews(args: argparse.Namespace) -> int:
+    from device.config import read_token_file
+    from training.registry_client import pull_reviews
+
+    counts = pull_reviews(args.server, read_token_file(args.token_file), args.site, args.out)
+    total = sum(counts.values())
+    listed = ", ".join(f"{c} {n}" for c, n in counts.items()) or "none yet"
+    print(f"wrote {total} reviewed crops of site {args.site} to {args.out} ({listed}); next: farz train classify-adapt --data {args.out}")
+    return 0
+
+
+def run_classify_adapt(args: argparse.Namespace) -> int:
+    import sys
+
+    from device.config import read_token_file
+    from farz.errors import UserError
+    from training.classify_adapt import classify_adapt
+
+    if args.register and not (args.server and args.token_file):
+        raise UserError("--register needs --server URL and --token-file (a scientist or admin token)")
+    token = read_token_file(args.token_file) if args.register else ""
+    base = args.base or Path(__file__).resolve().parent.parent / "models" / "farz-material.onnx"
+    replay = None if args.replay.lower() == "none" else Path(args.replay)
+    if replay is not None and not replay.is_dir():
+        raise UserError(f"{replay}: no base photos to replay (pass --replay DIR with <class>/*.jpg, or --replay none)")
+    report = classify_adapt(
+        args.data,
+        args.out,
+        base,
+        replay,
+        args.site,
+        min_crops=args.min_crops,
+        threads=args.threads,
+        progress=lambda s: print(s, file=sys.stderr),
+    )
+    if args.register:
+        from training.registry_client import register
+
+        record = register(Path(str(report["files"]["int8"])), args.server, token, {"site_adapt": report["held_out_accuracy"]})  # type: ignore[index]
+        report["registered"] = {k: record[k] for k in ("id", "name", "sha256")}
+    if args.json:
+        print(json.dumps(report))
+    else:
+        acc = report["held_out_accuracy"]
+        print(
+            f"{args.out}/farz-material.int8.onnx: held-out site crops {acc['before']} -> {acc['after_int8']} (INT8); report.json beside it"
+        )  # type: ignore[index]
+        if "registered" in report:
+            print(f"registered as model {report['registered']['id']}: assign it with `farz server admin assign-model`")  # type: ignore[index]
+    return 0
 
 
 def run_classify_fit(args: argparse.Namespace) -> int:

@@ -24,8 +24,10 @@ def write_colour_classifier(
     sharpness: float = 0.05,
     flip: bool = False,
     name: str = "colour-test",
+    gemm: bool = False,
 ) -> Path:
-    """The colour classifier; ``flip`` swaps red and blue (a classifier that disagrees with the detector)."""
+    """The colour classifier; ``flip`` swaps red and blue (a classifier that disagrees with the detector);
+    ``gemm``: its last layer is a Gemm before the Softmax, as in the real classifier (``classify-adapt`` refits it)."""
     weights = np.zeros((3, len(names)), np.float32)  # rows B, G, R of the mean colour
     red, blue = (1, 0) if flip else (0, 1)
     weights[2, red], weights[0, red] = sharpness, -sharpness
@@ -37,8 +39,11 @@ def write_colour_classifier(
         [
             n("Cast", ["crops"], ["f"], to=TensorProto.FLOAT),
             n("ReduceMean", ["f", "axes"], ["mean"], keepdims=0),
-            n("MatMul", ["mean", "W"], ["logits0"]),
-            n("Add", ["logits0", "b"], ["logits"]),
+            *(
+                [n("Gemm", ["mean", "Wt", "b"], ["logits"], transB=1)]
+                if gemm
+                else [n("MatMul", ["mean", "W"], ["logits0"]), n("Add", ["logits0", "b"], ["logits"])]
+            ),
             n("Softmax", ["logits"], ["probabilities"], axis=1),
         ],
         "colour",
@@ -46,7 +51,7 @@ def write_colour_classifier(
         [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["n", len(names)])],
         initializer=[
             numpy_helper.from_array(np.array([1, 2], np.int64), "axes"),
-            numpy_helper.from_array(weights, "W"),
+            numpy_helper.from_array(weights, "W") if not gemm else numpy_helper.from_array(np.ascontiguousarray(weights.T), "Wt"),
             numpy_helper.from_array(bias, "b"),
         ],
     )

@@ -1,4 +1,4 @@
-"""``farz train register`` and ``farz train pull-samples``: the data scientists' side of the model registry."""
+"""``farz train register``, ``pull-samples`` and ``pull-reviews``: the data scientists' side of the model registry."""
 
 from __future__ import annotations
 
@@ -112,3 +112,35 @@ def pull_samples(server: str, token: str, site: str, out: Path, taxonomy: Taxono
         f"path: {out.resolve()}\ntrain: images/train\nnames:\n{names}"
     )
     return written
+
+
+def pull_reviews(server: str, token: str, site: str, out: Path) -> dict[str, int]:
+    """Unpack a site's labelled review crops into ``out`` (``<class>/*.jpg`` + ``manifest.csv``); crops per class."""
+    import io
+    import zipfile
+
+    url = f"{server.rstrip('/')}/api/v1/reviews/export?{urllib.parse.urlencode({'site': site})}"
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=300) as response:
+            payload = response.read()
+    except urllib.error.HTTPError as exc:
+        raise RegistryError(f"{url}: HTTP {exc.code}: {exc.read()[:300].decode(errors='replace')}") from exc
+    except urllib.error.URLError as exc:
+        raise RegistryError(f"{url}: cannot reach the server ({exc.reason})") from exc
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(payload))
+    except zipfile.BadZipFile as exc:
+        raise RegistryError(f"{url}: the answer is not a zip archive") from exc
+    counts: dict[str, int] = {}
+    out.mkdir(parents=True, exist_ok=True)
+    for name in archive.namelist():
+        parts = Path(name).parts
+        safe = name == "manifest.csv" or (len(parts) == 2 and parts[1].endswith(".jpg") and ".." not in parts and not name.startswith("/"))
+        if not safe:
+            raise RegistryError(f"{url}: unexpected entry {name!r} in the archive")
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(archive.read(name))
+        if name != "manifest.csv":
+            counts[parts[0]] = counts.get(parts[0], 0) + 1
+    return dict(sorted(counts.items()))

@@ -128,6 +128,27 @@ async function refreshComposition(site) {
   drawComposition(await api(`/api/v1/composition?${q}`));
 }
 
+const span = (i) => (i && i.n ? `${pct(i.value)} (${pct(i.low)}–${pct(i.high)})` : "–");
+async function refreshTrust(site) {  // reviewed accuracy (random items only) and today's composition through it
+  const acc = await api(`/api/v1/reviews/accuracy?${new URLSearchParams({ site })}`);
+  const from = new Date(); from.setHours(0, 0, 0, 0);
+  const comp = await api(`/api/v1/composition?${new URLSearchParams({ site, bucket: "day", from: from.toISOString(), adjusted: "true" })}`);
+  const est = comp.adjusted;
+  $("trust-table").hidden = !acc.items;
+  $("trust-summary").textContent = acc.items
+    ? `Right material on ${span(acc.accuracy)} of ${acc.items} randomly sampled items people reviewed (classifier ${acc.classifier}); ` +
+      (acc.agreement.items ? `reviewers agreed on ${acc.agreement.agreed} of ${acc.agreement.items} items shown to two.`
+      : "no item has been shown to two reviewers yet.")
+    : "No randomly sampled items reviewed yet: reviewers label them at /review.";
+  $("trust-table").querySelector("tbody").innerHTML = acc.classes.map((c) =>
+    `<tr><td>${esc(c)}</td><td>${span(acc.recall[c])}</td><td>${span(acc.precision[c])}</td>` +
+    `<td>${pct(est.counted_shares[c])}</td><td>${est.reliable ? span(est.estimated_shares[c]) : "–"}</td></tr>`).join("");
+  $("trust-estimate").textContent = est.reliable
+    ? "Estimated shares correct today's counts by the reviewed confusion matrix: an estimate, not a count."
+    : `No estimate yet: ${est.reason}.`;
+  $("trust-panel").dataset.accuracy = acc.items ? String(acc.accuracy.value) : "";
+}
+
 let compositionTimer = null;
 function scheduleComposition(site) {  // charts and labelled periods, at most once a second, after counts change
   if (compositionTimer) return;
@@ -168,7 +189,11 @@ async function open(site) {
   await refreshChart(site);
   await refreshLabels(site).catch(() => {});
   await refreshShifts(site).catch(() => {});
+  await refreshTrust(site).catch(() => {});
+  clearInterval(trustTimer);
+  trustTimer = setInterval(() => refreshTrust(site).catch(() => {}), 60000);
 }
+let trustTimer = null;
 
 async function start() {
   const sites = await openSites(params.get("site"));

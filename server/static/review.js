@@ -50,6 +50,7 @@ function show() {
   current = queue.shift() || null;
   $("item").hidden = !current; $("empty").hidden = !!current;
   for (const b of $("buttons").querySelectorAll("button[data-label]")) b.classList.toggle("guessed", !!current && b.dataset.label === current.guess);
+  $("item").dataset.id = current ? String(current.id) : "";
   if (current) {
     $("guess").textContent = current.guess;
     const p = current.probabilities[current.guess];

@@ -1,0 +1,332 @@
+"""``farz train classify-adapt``: teach the material classifier one site's products from its reviewed crops.
+
+The network's features stay as shipped; only its last layer (``Gemm``: features (N, F) → logits (N, C)) is
+fitted again, by softmax regression started from the shipped weights, on the site's crops (each seen as is,
+mirrored and turned a quarter both ways) and on the base training photos replayed beside them, so classes
+the site never showed are not forgotten. The site's crops are split 80/20 by item (a track's crops stay
+together) for the report's before/after accuracy. Writes ``farz-material.onnx`` (FP32),
+``farz-material.int8.onnx`` (static INT8 calibrated on site and base crops: the deployable) and
+``report.json``. Needs onnx and onnxruntime, not torch: on the 2-core CPU 1,000 crops take a few minutes.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import numpy_helper
+
+from training.classify_data import IMAGE_SUFFIXES, belt_crop, belt_cutouts, class_folder_images, photo_crop, read_image, shrink
+from training.classify_export import quantize_classifier
+from training.metadata import read_metadata, set_metadata
+
+MIN_CROPS = 20  # fewer site crops than this teach nothing measurable
+TRACK_SUFFIX = re.compile(r"-c\d+$")  # pull-reviews names a track's crops <item>-c0.jpg, <item>-c1.jpg, ...
+
+
+class AdaptError(ValueError):
+    """The input cannot be adapted on; the message says what and where, and what to do."""
+
+
+@dataclass(frozen=True)
+class AdaptRecipe:
+    """How the last layer is fitted (measured with ``bench/adapt.py``)."""
+
+    steps: int = 300
+    lr: float = 0.05
+    anchor: float = 1e-3  # L2 pull towards the shipped weights, per weight
+    site_share: float = 0.5  # share of the loss that the site's crops carry (the rest: the replayed base photos)
+    replay_per_class: int = 100  # base photos replayed per class
+    replay_belt_per_class: int = 100  # belt renders of base training cut-outs replayed per class (when cut-outs are given)
+    holdout: float = 0.2
+    calibration: int = 200  # INT8 calibration crops, half site, half base
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SiteCrop:
+    path: Path
+    class_id: int
+    item: str
+
+
+def site_crops(data: Path, names: tuple[str, ...]) -> list[SiteCrop]:
+    """The images of ``data/<class>/`` (any subset of the classes), each with its item: the manifest's
+    ``item`` column when ``manifest.csv`` lies beside them, else the file name without ``-c<k>``."""
+    if not data.is_dir():
+        raise AdaptError(f"{data}: no such folder (expected one folder of images per class, e.g. from `farz train pull-reviews`)")
+    folders = [p for p in sorted(data.iterdir()) if p.is_dir()]
+    unknown = [p.name for p in folders if p.name not in names]
+    if unknown:
+        raise AdaptError(f"{data}: folders {unknown} are not classes of the classifier {list(names)}; rename or remove them")
+    items: dict[str, str] = {}
+    manifest = data / "manifest.csv"
+    if manifest.is_file():
+        with manifest.open(newline="") as f:
+            items = {row["file"]: row["item"] for row in csv.DictReader(f) if row.get("file") and row.get("item")}
+    crops: list[SiteCrop] = []
+    for folder in folders:
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise AdaptError(f"{folder}: no images (.jpg, .png, .webp); remove the folder or add its crops")
+        for path in files:
+            key = f"{folder.name}/{path.name}"
+            crops.append(SiteCrop(path, names.index(folder.name), items.get(key) or TRACK_SUFFIX.sub("", path.stem)))
+    if not crops:
+        raise AdaptError(f"{data}: no class folders; expected {', '.join(names)} (any of them)")
+    return crops
+
+
+def split_by_item(crops: list[SiteCrop], holdout: float, seed: int) -> tuple[list[SiteCrop], list[SiteCrop]]:
+    """(fit, held out): about ``holdout`` of each class's items held out, all crops of an item on one side."""
+    rng = np.random.default_rng(seed)
+    held: set[str] = set()
+    for class_id in sorted({c.class_id for c in crops}):
+        items = sorted({c.item for c in crops if c.class_id == class_id})
+        if len(items) >= 2:
+            chosen = rng.permutation(len(items))[: max(1, round(len(items) * holdout))]
+            held |= {items[i] for i in chosen}
+    return [c for c in crops if c.item not in held], [c for c in crops if c.item in held]
+
+
+class FeatureModel:
+    """The classifier cut before its last layer: crops (N, S, S, 3) uint8 BGR → features (N, F) float32."""
+
+    def __init__(self, model: onnx.ModelProto, threads: int = 0) -> None:
+        gemm = last_layer(model)
+        cut = onnx.ModelProto()
+        cut.CopyFrom(model)
+        del cut.graph.output[:]
+        cut.graph.output.append(onnx.helper.make_tensor_value_info(gemm.input[0], onnx.TensorProto.FLOAT, None))
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(cut.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+        self.imgsz = int(self.session.get_inputs()[0].shape[1])
+
+    def __call__(self, crops: list[np.ndarray], batch: int = 16) -> np.ndarray:
+        out = [self.session.run(None, {self.input: np.stack(crops[i : i + batch])})[0] for i in range(0, len(crops), batch)]
+        return np.concatenate(out).reshape(len(crops), -1).astype(np.float32) if out else np.zeros((0, 0), np.float32)
+
+
+def last_layer(model: onnx.ModelProto) -> onnx.NodeProto:
+    """The Gemm that makes the logits (the one the Softmax reads)."""
+    producers = {o: n for n in model.graph.node for o in n.output}
+    softmax = next((n for n in model.graph.node if n.op_type == "Softmax"), None)
+    gemm = producers.get(softmax.input[0]) if softmax is not None else None
+    if gemm is None or gemm.op_type != "Gemm":
+        raise AdaptError("the classifier's last layer is not a Gemm before a Softmax: give the FP32 file (models/farz-material.onnx)")
+    return gemm
+
+
+def head_weights(model: onnx.ModelProto) -> tuple[np.ndarray, np.ndarray]:
+    """The last layer's weights (C, F) and bias (C,)."""
+    gemm = last_layer(model)
+    init = {i.name: i for i in model.graph.initializer}
+    if gemm.input[1] not in init or gemm.input[2] not in init:
+        raise AdaptError("the classifier's last layer has no plain weights (a quantized file?): give the FP32 file")
+    weight = numpy_helper.to_array(init[gemm.input[1]]).astype(np.float64)
+    trans_b = next((a.i for a in gemm.attribute if a.name == "transB"), 0)
+    return (weight if trans_b else weight.T), numpy_helper.to_array(init[gemm.input[2]]).astype(np.float64)
+
+
+def set_head(model: onnx.ModelProto, weight: np.ndarray, bias: np.ndarray) -> None:
+    gemm = last_layer(model)
+    trans_b = next((a.i for a in gemm.attribute if a.name == "transB"), 0)
+    for init in model.graph.initializer:
+        if init.name == gemm.input[1]:
+            init.CopyFrom(numpy_helper.from_array((weight if trans_b else weight.T).astype(np.float32), init.name))
+        elif init.name == gemm.input[2]:
+            init.CopyFrom(numpy_helper.from_array(bias.astype(np.float32), init.name))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return np.asarray(e / e.sum(axis=1, keepdims=True))
+
+
+def fit_head(
+    features: np.ndarray, labels: np.ndarray, sample_weight: np.ndarray, w0: np.ndarray, b0: np.ndarray, recipe: AdaptRecipe
+) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax regression (Adam, full batch) from (w0, b0), weighted, pulled towards w0 by ``anchor``."""
+    w, b = w0.copy(), b0.copy()
+    onehot = np.eye(len(b0))[labels]
+    sw = sample_weight / sample_weight.sum()
+    m = [np.zeros_like(w), np.zeros_like(b)]
+    v = [np.zeros_like(w), np.zeros_like(b)]
+    for step in range(1, recipe.steps + 1):
+        p = softmax(features @ w.T + b)
+        g = (p - onehot) * sw[:, None]
+        grads = [g.T @ features + recipe.anchor * (w - w0), g.sum(axis=0)]
+        for k, (param, grad) in enumerate(zip((w, b), grads, strict=True)):
+            m[k] = 0.9 * m[k] + 0.1 * grad
+            v[k] = 0.999 * v[k] + 0.001 * grad * grad
+            param -= recipe.lr * (m[k] / (1 - 0.9**step)) / (np.sqrt(v[k] / (1 - 0.999**step)) + 1e-8)
+    return w, b
+
+
+def views(crop: np.ndarray) -> list[np.ndarray]:
+    """A crop as is, mirrored and turned a quarter both ways (an item on a belt lies any way round)."""
+    return [crop, crop[:, ::-1], np.rot90(crop, 1), np.rot90(crop, 3)]
+
+
+def data_hash(crops: list[SiteCrop]) -> str:
+    digest = hashlib.sha256()
+    for c in sorted(crops, key=lambda c: str(c.path)):
+        digest.update(f"{c.path.parent.name}/{c.path.name}:{c.path.stat().st_size}\n".encode())
+    return digest.hexdigest()
+
+
+def run_classifier(model: Path, crops: list[np.ndarray], batch: int = 16) -> np.ndarray:
+    """Probabilities (N, C) of a classifier file on crops (S, S, 3) uint8 BGR."""
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return np.concatenate([session.run(None, {name: np.stack(crops[i : i + batch])})[0] for i in range(0, len(crops), batch)])
+
+
+def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float | None:
+    return round(float((probabilities.argmax(axis=1) == labels).mean()), 4) if len(labels) else None
+
+
+def classify_adapt(
+    data: Path,
+    out: Path,
+    base: Path,
+    replay: Path | None,
+    site: str = "",
+    replay_cutouts: Path | None = None,
+    recipe: AdaptRecipe | None = None,
+    min_crops: int = MIN_CROPS,
+    threads: int = 0,
+    progress: Callable[[str], None] = lambda _: None,
+) -> dict[str, object]:
+    """Fit the last layer on ``data`` (+ ``replay``'s train-split photos), write the models and the report; returns the report."""
+    recipe = recipe or AdaptRecipe()
+    started = time.perf_counter()
+    if not base.is_file():
+        raise AdaptError(f"{base}: no such model file")
+    try:
+        meta = read_metadata(base)
+    except Exception as exc:
+        raise AdaptError(f"{base}: not an ONNX model ({type(exc).__name__})") from exc
+    if meta.get("task") != "classify":
+        raise AdaptError(f"{base}: a {meta.get('task') or 'non-classifier'} model; --from takes a material classifier (FP32 .onnx)")
+    names = tuple(json.loads(meta["names"]))
+    crops = site_crops(data, names)
+    if len(crops) < min_crops:
+        raise AdaptError(f"{data}: {len(crops)} crops; adapting needs at least {min_crops} (review more items, then pull again)")
+    model = onnx.load(str(base))
+    w0, b0 = head_weights(model)
+    features_of = FeatureModel(model, threads)
+    size = features_of.imgsz
+
+    def load(path: Path) -> np.ndarray:
+        try:
+            return photo_crop(shrink(read_image(path), 4 * size), size, None)
+        except Exception as exc:
+            raise AdaptError(f"{path}: not a readable image; remove it or replace it") from exc
+
+    fit, held = split_by_item(crops, recipe.holdout, recipe.seed)
+    progress(f"{len(crops)} site crops of {len({c.item for c in crops})} items: {len(fit)} to fit, {len(held)} held out by item")
+    fit_images = [load(c.path) for c in fit]
+    held_images = [load(c.path) for c in held]
+    x_site = features_of([v for image in fit_images for v in views(image)])
+    y_site = np.repeat([c.class_id for c in fit], 4)
+    x_held = features_of(held_images) if held else np.zeros((0, w0.shape[1]), np.float32)
+    y_held = np.array([c.class_id for c in held], np.int64)
+    progress(f"site features: {len(x_site)} views")
+    base_images: list[np.ndarray] = []
+    y_base = np.zeros(0, np.int64)
+    if replay is not None:
+        rng = np.random.default_rng(recipe.seed)
+        listed = class_folder_images(replay, names, "train")
+        chosen: list[tuple[Path, int]] = []
+        for class_id in range(len(names)):
+            of_class = [p for p in listed if p[1] == class_id]
+            picks = rng.permutation(len(of_class))[: recipe.replay_per_class]
+            chosen += [of_class[i] for i in sorted(picks)]
+        base_images = [photo_crop(shrink(read_image(p), 320), size, None) for p, _ in chosen]
+        y_base = np.array([c for _, c in chosen], np.int64)
+    cutouts = belt_cutouts(replay_cutouts, names, "train") if replay_cutouts is not None else []
+    if cutouts and recipe.replay_belt_per_class:
+        rng = np.random.default_rng(recipe.seed + 1)
+        for class_id in range(len(names)):
+            of_class = [c for c in cutouts if c.class_id == class_id]
+            for _ in range(recipe.replay_belt_per_class if of_class else 0):
+                base_images.append(belt_crop(of_class[int(rng.integers(len(of_class)))], cutouts, size, rng))
+                y_base = np.append(y_base, class_id)
+    x_base = features_of([v for image in base_images for v in views(image)[:2]]) if base_images else np.zeros((0, w0.shape[1]))
+    y_base = np.repeat(y_base, 2)
+    progress(f"base features: {len(x_base)} views of {len(base_images)} replayed photos and belt crops")
+    x = np.concatenate([x_site, x_base]).astype(np.float64)
+    y = np.concatenate([y_site, y_base]).astype(np.int64)
+    share = recipe.site_share if len(x_base) else 1.0
+    weights = np.concatenate([np.full(len(x_site), share / len(x_site)), np.full(len(x_base), (1 - share) / max(len(x_base), 1))])
+    w, b = fit_head(x, y, weights, w0, b0, recipe)
+    before = accuracy(softmax(x_held @ w0.T + b0), y_held)
+    after = accuracy(softmax(x_held @ w.T + b), y_held)
+    progress(f"held-out site crops: {before} before, {after} after")
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".adapt-", dir=out.parent))  # moved to ``out`` only when all is written
+    try:
+        fp32, int8 = staging / "farz-material.onnx", staging / "farz-material.int8.onnx"
+        set_head(model, w, b)
+        onnx.save(model, str(fp32))
+        base_id = f"{meta.get('farz_name') or base.stem}@sha256:{hashlib.sha256(base.read_bytes()).hexdigest()[:12]}"
+        digest = data_hash(crops)
+        set_metadata(
+            fp32,
+            {
+                "farz_name": f"farz-material-{site}" if site else "farz-material-adapted",
+                "base_model": base_id,
+                "site": site,
+                "site_crops": str(len(crops)),
+                "data_hash": digest,
+                "metrics": json.dumps({"site_held_out": {"before": before, "after": after}, "adapted_on": len(crops)}),
+            },
+        )
+        step = max(1, len(fit_images) // max(1, recipe.calibration // 2))
+        calibration = fit_images[::step][: recipe.calibration // 2]
+        calibration += base_images[: recipe.calibration - len(calibration)]
+        progress(f"quantizing to INT8, calibrated on {len(calibration)} crops")
+        quantize_classifier(fp32, int8, calibration)
+        int8_after = accuracy(run_classifier(int8, held_images), y_held) if held else None
+        counts = np.bincount([c.class_id for c in crops], minlength=len(names))
+        report: dict[str, object] = {
+            "base_model": base_id,
+            "site": site,
+            "crops": len(crops),
+            "items": len({c.item for c in crops}),
+            "crops_per_class": {names[k]: int(n) for k, n in enumerate(counts) if n},
+            "fit_crops": len(fit),
+            "held_out_crops": len(held),
+            "held_out_accuracy": {"before": before, "after": after, "after_int8": int8_after},
+            "replayed_photos": len(base_images),
+            "recipe": recipe.__dict__,
+            "data_hash": digest,
+        }
+        out.mkdir(parents=True, exist_ok=True)
+        for path in (fp32, int8):
+            path.replace(out / path.name)
+    finally:
+        for left in staging.glob("*"):
+            left.unlink()
+        staging.rmdir()
+    fp32, int8 = out / "farz-material.onnx", out / "farz-material.int8.onnx"
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    report["files"] = {"fp32": str(fp32), "int8": str(int8)}
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    progress(f"wrote {fp32}, {int8} and report.json in {report['seconds']} s")
+    return report
