@@ -51,6 +51,11 @@ class AdaptRecipe:
     holdout: float = 0.2
     calibration: int = 200  # INT8 calibration crops, half site, half base
     seed: int = 0
+    gate: bool = True  # the refitted layer speaks only for crops that look like a reviewed site crop
+    gate_open_share: float = 0.02  # share of the replayed base crops (not site items) that the gate may let through
+    gate_width: float = 0.02  # cosine similarity over which the gate goes from a tenth open to nine tenths
+    memory_views: int = 2  # views of each fitted site crop kept in the gate's memory (as is, mirrored, ...)
+    max_memory: int = 4000  # rows of the memory at most (a random subset beyond)
 
 
 @dataclass(frozen=True)
@@ -176,6 +181,89 @@ def fit_head(
     return w, b
 
 
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    return np.asarray(x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-6))
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Which crops the refitted layer speaks for: ``open = sigmoid((max cosine to memory - threshold) * sharpness)``."""
+
+    memory: np.ndarray  # (K, F) unit rows: features of fitted site crops
+    threshold: float
+    sharpness: float
+
+    def openness(self, features: np.ndarray) -> np.ndarray:
+        similarity = (unit_rows(features) @ self.memory.T).max(axis=1) if len(features) else np.zeros(0)
+        return np.asarray(1 / (1 + np.exp(-(similarity - self.threshold) * self.sharpness)))
+
+
+def make_gate(x_site: np.ndarray, x_base: np.ndarray, recipe: AdaptRecipe) -> Gate | None:
+    """A gate whose memory is the site's fitted crops (``memory_views`` of each crop's 4 views) and whose threshold
+    lets ``gate_open_share`` of the replayed base crops through; None without base crops to set it by."""
+    if not recipe.gate or not len(x_base):
+        return None
+    memory = unit_rows(x_site.reshape(-1, 4, x_site.shape[1])[:, : recipe.memory_views].reshape(-1, x_site.shape[1]))
+    if len(memory) > recipe.max_memory:
+        memory = memory[np.sort(np.random.default_rng(recipe.seed).permutation(len(memory))[: recipe.max_memory])]
+    similarity = (unit_rows(x_base) @ memory.T).max(axis=1)
+    threshold = float(np.quantile(similarity, 1 - recipe.gate_open_share))
+    return Gate(memory.astype(np.float32), threshold, float(2 * np.log(9) / recipe.gate_width))
+
+
+def gated(p_base: np.ndarray, p_site: np.ndarray, gate: Gate | None, features: np.ndarray) -> np.ndarray:
+    if gate is None:
+        return p_site
+    return np.asarray(p_base + gate.openness(features)[:, None] * (p_site - p_base))
+
+
+def build_gated_graph(model: onnx.ModelProto, weight: np.ndarray, bias: np.ndarray, gate: Gate | None) -> None:
+    """Put the refitted layer into ``model``: alone (no gate), or beside the shipped one, mixed by the gate."""
+    if gate is None:
+        set_head(model, weight, bias)
+        return
+    gemm = last_layer(model)
+    softmax_node = next(n for n in model.graph.node if n.op_type == "Softmax")
+    output = model.graph.output[0].name
+    feature = gemm.input[0]
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
+    inits = [
+        numpy_helper.from_array(weight.astype(np.float32), "adapt.weight"),
+        numpy_helper.from_array(bias.astype(np.float32), "adapt.bias"),
+        numpy_helper.from_array(np.ascontiguousarray(gate.memory.T), "adapt.memory"),
+        numpy_helper.from_array(np.array(gate.threshold, np.float32), "adapt.threshold"),
+        numpy_helper.from_array(np.array(gate.sharpness, np.float32), "adapt.sharpness"),
+        numpy_helper.from_array(np.array(1e-6, np.float32), "adapt.eps"),
+        numpy_helper.from_array(np.array([1], np.int64), "adapt.axes"),
+    ]
+    model.graph.initializer.extend(inits)
+    softmax_node.output[0] = "adapt.p_base"
+    n = onnx.helper.make_node
+
+    def reduce(op: str, x: str, y: str) -> onnx.NodeProto:
+        if opset >= 18:
+            return n(op, [x, "adapt.axes"], [y], keepdims=1)
+        return n(op, [x], [y], axes=[1], keepdims=1)
+
+    model.graph.node.extend(
+        [
+            n("Gemm", [feature, "adapt.weight", "adapt.bias"], ["adapt.logits"], transB=1),
+            n("Softmax", ["adapt.logits"], ["adapt.p_site"], axis=1),
+            reduce("ReduceL2", feature, "adapt.norm"),
+            n("Add", ["adapt.norm", "adapt.eps"], ["adapt.norm_eps"]),
+            n("Div", [feature, "adapt.norm_eps"], ["adapt.unit"]),
+            n("MatMul", ["adapt.unit", "adapt.memory"], ["adapt.similarity"]),
+            reduce("ReduceMax", "adapt.similarity", "adapt.nearest"),
+            n("Sub", ["adapt.nearest", "adapt.threshold"], ["adapt.margin"]),
+            n("Mul", ["adapt.margin", "adapt.sharpness"], ["adapt.scaled"]),
+            n("Sigmoid", ["adapt.scaled"], ["adapt.open"]),
+            n("Sub", ["adapt.p_site", "adapt.p_base"], ["adapt.delta"]),
+            n("Mul", ["adapt.open", "adapt.delta"], ["adapt.shift"]),
+            n("Add", ["adapt.p_base", "adapt.shift"], [output]),
+        ]
+    )
+
+
 def views(crop: np.ndarray) -> list[np.ndarray]:
     """A crop as is, mirrored and turned a quarter both ways (an item on a belt lies any way round)."""
     return [crop, crop[:, ::-1], np.rot90(crop, 1), np.rot90(crop, 3)]
@@ -274,15 +362,17 @@ def classify_adapt(
     share = recipe.site_share if len(x_base) else 1.0
     weights = np.concatenate([np.full(len(x_site), share / len(x_site)), np.full(len(x_base), (1 - share) / max(len(x_base), 1))])
     w, b = fit_head(x, y, weights, w0, b0, recipe)
+    gate = make_gate(x_site, x_base, recipe)
     before = accuracy(softmax(x_held @ w0.T + b0), y_held)
-    after = accuracy(softmax(x_held @ w.T + b), y_held)
-    progress(f"held-out site crops: {before} before, {after} after")
+    after = accuracy(gated(softmax(x_held @ w0.T + b0), softmax(x_held @ w.T + b), gate, x_held), y_held)
+    gate_held = round(float((gate.openness(x_held) > 0.5).mean()), 4) if gate is not None and len(x_held) else None
+    progress(f"held-out site crops: {before} before, {after} after; the gate opens for {gate_held} of them")
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".adapt-", dir=out.parent))  # moved to ``out`` only when all is written
     try:
         fp32, int8 = staging / "farz-material.onnx", staging / "farz-material.int8.onnx"
-        set_head(model, w, b)
+        build_gated_graph(model, w, b, gate)
         onnx.save(model, str(fp32))
         base_id = f"{meta.get('farz_name') or base.stem}@sha256:{hashlib.sha256(base.read_bytes()).hexdigest()[:12]}"
         digest = data_hash(crops)
@@ -313,7 +403,10 @@ def classify_adapt(
             "fit_crops": len(fit),
             "held_out_crops": len(held),
             "held_out_accuracy": {"before": before, "after": after, "after_int8": int8_after},
-            "replayed_photos": len(base_images),
+            "replayed_base_crops": len(base_images),
+            "gate": None
+            if gate is None
+            else {"memory": len(gate.memory), "threshold": round(gate.threshold, 4), "held_out_site_crops_through": gate_held},
             "recipe": recipe.__dict__,
             "data_hash": digest,
         }

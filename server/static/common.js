@@ -30,3 +30,23 @@ async function openSites(wanted) {
 }
 
 const shiftOptions = (shifts) => shifts.map((s) => `<option value="${esc(s.name)}">${esc(s.name)} (${s.start}–${s.end})</option>`).join("");
+
+// Wall-clock time in a site's time zone: today's date there ("YYYY-MM-DD"), and the instant of a date and
+// "HH:MM" there as ISO-8601 (forms and "today" follow the site's clock, not the browser's).
+function zoneParts(tz, t) {
+  const f = new Intl.DateTimeFormat("en-US", { timeZone: tz, hourCycle: "h23", year: "numeric", month: "numeric", day: "numeric",
+    hour: "numeric", minute: "numeric", second: "numeric" });
+  return Object.fromEntries(f.formatToParts(new Date(t)).map((p) => [p.type, Number(p.value)]));
+}
+function siteDate(tz, t = Date.now()) {
+  const p = zoneParts(tz, t);
+  return `${p.year}-${String(p.month).padStart(2, "0")}-${String(p.day).padStart(2, "0")}`;
+}
+function siteInstant(tz, date, hhmm) {
+  const [y, mo, d] = date.split("-").map(Number), [h, mi] = hhmm.split(":").map(Number);
+  const wall = Date.UTC(y, mo - 1, d, h, mi);
+  const offset = (t) => { const p = zoneParts(tz, t); return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - t; };
+  let t = wall - offset(wall);
+  t = wall - offset(t);  // once more across a daylight-saving change
+  return new Date(t).toISOString();
+}

@@ -79,7 +79,7 @@ async function refreshLabels(site) {
 }
 
 async function addLabel(site) {
-  const at = (hhmm) => { const [h, m] = hhmm.split(":"); const t = new Date(); t.setHours(+h, +m, 0, 0); return t.toISOString(); };
+  const at = (hhmm) => siteInstant(siteTz, siteDate(siteTz), hhmm);  // today on the site's clock
   const body = { site, start: at($("label-from").value), end: at($("label-to").value), text: $("label-text").value.trim() };
   if ($("label-line").value.trim()) body.line = $("label-line").value.trim();
   const r = await fetch("/api/v1/labels", {
@@ -122,8 +122,7 @@ function drawComposition(body) {  // one slot per bucket of the period (96 quart
 
 async function refreshComposition(site) {
   const week = $("comp-range").value === "week", to = new Date();
-  const from = week ? new Date(to - 6 * 86400e3) : new Date(to);
-  from.setHours(0, 0, 0, 0);
+  const from = new Date(siteInstant(siteTz, siteDate(siteTz, week ? to - 6 * 86400e3 : to), "00:00"));
   const q = new URLSearchParams({ site, bucket: week ? "day" : "15min", from: from.toISOString(), to: to.toISOString() });
   drawComposition(await api(`/api/v1/composition?${q}`));
 }
@@ -131,7 +130,7 @@ async function refreshComposition(site) {
 const span = (i) => (i && i.n ? `${pct(i.value)} (${pct(i.low)}–${pct(i.high)})` : "–");
 async function refreshTrust(site) {  // reviewed accuracy (random items only) and today's composition through it
   const acc = await api(`/api/v1/reviews/accuracy?${new URLSearchParams({ site })}`);
-  const from = new Date(); from.setHours(0, 0, 0, 0);
+  const from = new Date(siteInstant(siteTz, siteDate(siteTz), "00:00"));
   const comp = await api(`/api/v1/composition?${new URLSearchParams({ site, bucket: "day", from: from.toISOString(), adjusted: "true" })}`);
   const est = comp.adjusted;
   $("trust-table").hidden = !acc.items;
@@ -176,15 +175,17 @@ async function refreshShifts(site) {
   const body = await api(`/api/v1/shifts?${new URLSearchParams({ site })}`);
   $("report-shift").innerHTML = shiftOptions(body.shifts);
   $("report-none").hidden = body.shifts.length > 0; $("report-form").hidden = !body.shifts.length;
-  if (!$("report-date").value) $("report-date").value = new Date().toLocaleDateString("en-CA");
+  if (!$("report-date").value) $("report-date").value = siteDate(siteTz);
 }
 
 function openReport(site) {
   location.href = `/reports/shift?${new URLSearchParams({ site, date: $("report-date").value, shift: $("report-shift").value })}`;
 }
 
+let siteTz = Intl.DateTimeFormat().resolvedOptions().timeZone, siteList = [];
 async function open(site) {
   localStorage.setItem("farz-site", site);
+  siteTz = (siteList.find((s) => s.id === site) || {}).tz || siteTz;
   connect(site);
   await refreshChart(site);
   await refreshLabels(site).catch(() => {});
@@ -198,6 +199,7 @@ let trustTimer = null;
 async function start() {
   const sites = await openSites(params.get("site"));
   if (!sites) return;
+  siteList = sites;
   $("site").onchange = () => open($("site").value);
   $("comp-range").onchange = () => refreshComposition($("site").value);
   $("label-form").onsubmit = (e) => { e.preventDefault(); addLabel($("site").value); };
