@@ -43,6 +43,50 @@ def accuracy(model: Path, crops: list[np.ndarray], labels: np.ndarray) -> float:
     return round(float((run_classifier(model, crops).argmax(axis=1) == labels).mean()), 4)
 
 
+def sum_error(counted: dict[str, dict[str, int]], truth: dict[str, dict[str, int]]) -> float:
+    """Sum over classes of |counted - true| / true items (both directions pooled)."""
+    classes = {c for per in (*counted.values(), *truth.values()) for c in per}
+
+    def total(counts: dict[str, dict[str, int]], c: str) -> int:
+        return sum(per.get(c, 0) for per in counts.values())
+
+    true = sum(total(truth, c) for c in classes)
+    return round(sum(abs(total(counted, c) - total(truth, c)) for c in classes) / max(true, 1), 4)
+
+
+_VIDEOS: dict[str, list[Path]] = {}  # rendered once per run
+_SHIPPED: dict[str, dict] = {}  # the shipped classifier's counts of them, measured once
+
+
+def count_videos(site: list, other: list, names: tuple[str, ...], out: Path, n: int, seed: int, adapted: Path) -> tuple[dict, dict]:
+    """Render (once) ``n`` videos of the site's items and ``n`` of other items; count them with both classifiers."""
+    from device.count import DEFAULT_MODEL
+    from training.count_eval import count_eval
+    from training.synth import VideoSpec, render_video
+
+    directions = ("right", "left", "down", "up")
+    for label, items in (("site", site), ("other", other)):
+        if label not in _VIDEOS:
+            paths = []
+            for k in range(n):
+                spec = VideoSpec(960, 540, 15, 20.0, directions[k % 4], 14.0, 1.2, 5000 + 10 * seed + k, 0.2, 0.42)
+                path = out / "videos" / label / f"{label}-{k}.mp4"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                render_video(items, names, spec, path)
+                paths.append(path)
+            _VIDEOS[label] = paths
+
+    def judged(label: str, classifier: Path) -> dict:
+        r = count_eval(_VIDEOS[label], DEFAULT_MODEL, classifier)
+        error = sum_error(r["pooled_counts"], r["pooled_truth"])
+        return {"sum_error": error, "pooled_count_error": r["pooled_count_error"], "counted": r["counted"], "true": r["true"]}
+
+    for label in ("site", "other"):
+        if label not in _SHIPPED:
+            _SHIPPED[label] = judged(label, SHIPPED)
+    return dict(_SHIPPED), {label: judged(label, adapted) for label in ("site", "other")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cutouts", type=Path, default=ROOT / "build" / "cutouts")
@@ -52,6 +96,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "bench-adapt")
     parser.add_argument("--seed", type=int, default=0, help="which half of the items is the site's")
     parser.add_argument("--recipe", action="append", default=[], metavar="JSON", help="AdaptRecipe fields to try (repeatable)")
+    parser.add_argument("--videos", type=int, default=0, help="also count N belt videos (960x540) of site items and N of other items")
     parser.add_argument("--no-belt-replay", action="store_true", help="replay the base photos only, not belt crops of training cut-outs")
     args = parser.parse_args()
     names = load_taxonomy().names
@@ -76,7 +121,15 @@ def main() -> None:
     photos = [(p, c) for p, c in class_folder_images(args.source, names, "val") if p.stem in other_names]
     photo_crops = [photo_crop(shrink(read_image(p), 320), 224, None) for p, _ in photos]
     photo_y = np.array([c for _, c in photos])
-    sets = (("site_later_crops", later, later_y), ("unreviewed_item_crops", unseen, unseen_y), ("unreviewed_photos", photo_crops, photo_y))
+    every = class_folder_images(args.source, names, "val")
+    every_crops = [photo_crop(shrink(read_image(p), 320), 224, None) for p, _ in every]
+    every_y = np.array([c for _, c in every])
+    sets = (
+        ("site_later_crops", later, later_y),
+        ("unreviewed_item_crops", unseen, unseen_y),
+        ("unreviewed_photos", photo_crops, photo_y),
+        ("val_photos", every_crops, every_y),
+    )
     shipped = {label: accuracy(SHIPPED, crops, y) for label, crops, y in sets}
     print(
         json.dumps({"site_items": len(site), "other_items": len(other), "n": {label: len(y) for label, _, y in sets}, "shipped": shipped})
@@ -88,6 +141,8 @@ def main() -> None:
         report = classify_adapt(data, args.out / f"model-{k}", ROOT / "models" / "farz-material.onnx", args.source, "bench", belt, recipe)
         seconds = time.perf_counter() - started
         adapted = args.out / f"model-{k}" / "farz-material.int8.onnx"
+        if args.videos:
+            shipped_counts, adapted_counts = count_videos(site, other, names, args.out, args.videos, args.seed, adapted)
         result = {
             "recipe": json.loads(overrides),
             "belt_replay": belt is not None,
@@ -96,6 +151,8 @@ def main() -> None:
             "held_out_by_item": report["held_out_accuracy"],
             "adapted": {label: accuracy(adapted, crops, y) for label, crops, y in sets},
         }
+        if args.videos:
+            result["videos"] = {"shipped": shipped_counts, "adapted": adapted_counts}
         print(json.dumps(result), flush=True)
 
 

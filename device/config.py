@@ -166,7 +166,7 @@ count:
       points: [0.5, 1.0, 0.5, 0.0]  # x1, y1, x2, y2 in 0-1; crossing to where (x2-x1)*(y-y1)-(y2-y1)*(x-x1) > 0 is `in`
       anchor: center                # or bottom_center
   zones: []                         # polygons: - {name: chute, polygon: [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9]]}
-  masks: []                         # privacy masks, blacked out in the live view, hard samples and saved videos (not for the detector)
+  masks: []                         # privacy masks: black in the live view, hard samples, review crops and saved videos
   ignore: []                        # ignore zones: detections centred inside are dropped (a sign, a person's hands)
   confidence: 0.25
   threads: 0                        # ONNX Runtime threads, 0 = all cores
@@ -176,6 +176,10 @@ request_timeout_s: 10
 outbox:
   max_mb: 256                       # disk budget; when full the agent stops counting and logs it loudly
   batch_size: 500
+review:                             # counted items kept for people to name their material on the server's /review page
+  enabled: true
+  sample_rate: 0.05                 # share kept at random (the site's trust figures come from these); unsure ones always
+  max_items: 500                    # waiting on disk at most; the oldest go first
 live_view:                          # every page but /healthz needs a token: a viewer's from the server, or this device's own
   enabled: true
   host: 0.0.0.0

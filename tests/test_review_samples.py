@@ -33,7 +33,8 @@ def count(track: int, cls: str = "cardboard") -> CountEvent:
 
 
 def keeper(tmp_path: Path, rate: float = 0.0, mask: PrivacyMask | None = None, **rules: int) -> ReviewKeeper:
-    return ReviewKeeper(tmp_path, NAMES, "det@sha256:1", "cls@sha256:2", MaterialSettings(), ReviewRules(sample_rate=rate, **rules), mask, seed=3)
+    rules_ = ReviewRules(sample_rate=rate, **rules)
+    return ReviewKeeper(tmp_path, NAMES, "det@sha256:1", "cls@sha256:2", MaterialSettings(), rules_, mask, seed=3)
 
 
 def test_sure_tracks_are_kept_only_at_random_and_unsure_ones_always(tmp_path: Path) -> None:

@@ -52,7 +52,7 @@ class AdaptRecipe:
     calibration: int = 200  # INT8 calibration crops, half site, half base
     seed: int = 0
     gate: bool = True  # the refitted layer speaks only for crops that look like a reviewed site crop
-    gate_open_share: float = 0.02  # share of the replayed base crops (not site items) that the gate may let through
+    gate_open_share: float = 0.2  # share of the replayed base crops (not site items) that the gate may let through
     gate_width: float = 0.02  # cosine similarity over which the gate goes from a tenth open to nine tenths
     memory_views: int = 2  # views of each fitted site crop kept in the gate's memory (as is, mirrored, ...)
     max_memory: int = 4000  # rows of the memory at most (a random subset beyond)
