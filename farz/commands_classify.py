@@ -121,6 +121,12 @@ def register_adapt(tr_sub: SubParsers) -> None:
         default=str(TRASHNET),
         help="base photos (<class>/*.jpg; their train split is replayed) or `none` (default: %(default)s)",
     )
+    ad.add_argument(
+        "--replay-cutouts",
+        type=Path,
+        default=Path("build/cutouts"),
+        help="training cut-outs whose belt crops are replayed too, when its train split exists (default: %(default)s)",
+    )
     ad.add_argument("--site", default="", help="the site's id, written into the model's metadata and name")
     ad.add_argument("--min-crops", type=int, default=20, help="refuse fewer site crops than this (default: %(default)s)")
     ad.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: all cores)")
@@ -156,12 +162,14 @@ def run_classify_adapt(args: argparse.Namespace) -> int:
     replay = None if args.replay.lower() == "none" else Path(args.replay)
     if replay is not None and not replay.is_dir():
         raise UserError(f"{replay}: no base photos to replay (pass --replay DIR with <class>/*.jpg, or --replay none)")
+    cutouts = args.replay_cutouts if replay is not None and (args.replay_cutouts / "train").is_dir() else None
     report = classify_adapt(
         args.data,
         args.out,
         base,
         replay,
         args.site,
+        cutouts,
         min_crops=args.min_crops,
         threads=args.threads,
         progress=lambda s: print(s, file=sys.stderr),

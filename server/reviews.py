@@ -15,14 +15,16 @@ import csv
 import hashlib
 import io
 import json
+import tempfile
 import zipfile
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi import Path as PathParam
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -368,7 +370,7 @@ def export_reviews(
     stmt = select(ReviewItem).where(ReviewItem.site_id == site, ReviewItem.status == "done", ReviewItem.final.in_(settings.classes))
     if since is not None:
         stmt = stmt.where(ReviewItem.ts >= since)
-    buffer = io.BytesIO()
+    buffer = tempfile.SpooledTemporaryFile(max_size=32 * 2**20)  # noqa: SIM115 - closed by the response once sent; spills to disk
     manifest = io.StringIO()
     fields = MANIFEST_FIELDS
     writer = csv.DictWriter(manifest, fields, lineterminator="\n")
@@ -400,4 +402,11 @@ def export_reviews(
                 )
         archive.writestr("manifest.csv", manifest.getvalue())
     headers = {"Content-Disposition": f'attachment; filename="{site}-reviews.zip"'}
-    return Response(buffer.getvalue(), media_type="application/zip", headers=headers)
+    buffer.seek(0)
+
+    def chunks() -> Iterator[bytes]:
+        with buffer:
+            while chunk := buffer.read(2**20):
+                yield chunk
+
+    return StreamingResponse(chunks(), media_type="application/zip", headers=headers)
