@@ -131,6 +131,7 @@ def setup(database_url: str, videos: list[Path]) -> tuple[dict[str, str], dict[s
             set_shift(s, SITE, name, start, end)  # so that the dashboard's shift report has shifts to show
         devices = {f"demo-{v.stem}": create_device(s, f"demo-{v.stem}", SITE) for v in videos}
         people = {"viewer": create_token(s, "viewer"), "reader": create_token(s, "reader"), "installer": create_token(s, "installer")}
+        people["reviewer"] = create_token(s, "reviewer", site_id=SITE, name="demo reviewer")
         s.commit()
     engine.dispose()
     return devices, people
@@ -210,6 +211,7 @@ def _device_config(d: DemoDevice, data: Path, base: str, tokens: dict[str, str],
                 "data_dir": str(data / d.device_id),
                 "realtime": True,
                 "live_view": {"port": d.live_port, "host": "127.0.0.1"},
+                "review": {"sample_rate": 0.25},  # items for /review within the demo's first minute
             },
             sort_keys=False,
         )
@@ -222,6 +224,7 @@ def _print_addresses(devices: list[DemoDevice], base: str, people: dict[str, str
     for d in devices:
         print(f"live view:   http://127.0.0.1:{d.live_port}/?token={people['viewer']}   ({d.device_id}: {d.video.name})")
     print(f"camera setup (installer): http://127.0.0.1:{devices[0].live_port}/setup?token={people['installer']}")
+    print(f"review crops (reviewer): {base}/review#token={people['reviewer']}")
     print(f"city API:    curl -H 'Authorization: Bearer {people['reader']}' '{base}/api/v1/sites/{SITE}/summary'")
     print(f"NGSI-LD:     curl -H 'Authorization: Bearer {people['reader']}' '{base}/ngsi-ld/v1/entities?type=SortedWasteObserved'")
     print(f"logs and data in {data}" + ("" if once else "; Ctrl-C stops everything"), flush=True)

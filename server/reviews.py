@@ -330,11 +330,12 @@ def get_accuracy(
 
 
 def _site_for_figures(session: Session, principal: Principal, site_id: str | None) -> Site:
-    """A site whose trust figures this token may see: who reads its counts, its scientists and reviewers."""
+    """A site whose trust figures this token may see: who reads its counts, and its scientists (reviewers see
+    the crops they label, nothing else)."""
     site_id = site_id or principal.site_id
     if site_id is None:
         raise HTTPException(422, "pass `site`: this token may read several sites")
-    allowed = principal.may_read(site_id) or principal.may_review(site_id)
+    allowed = principal.may_read(site_id)
     allowed |= principal.role == "scientist" and principal.site_id in (None, site_id)
     if not allowed:
         raise HTTPException(403, f"this token may not read site {site_id!r}")

@@ -114,6 +114,8 @@ def test_reviewers_see_only_their_site_and_nothing_else(single: World) -> None:
     for path in ("/api/v1/counts?site=berkane-c1", "/api/v1/samples?site=berkane-c1", "/api/v1/sites/berkane-c1/summary"):
         assert single.client.get(path, headers=single.headers("reviewer")).status_code == 403, path
     assert single.client.get("/api/v1/reviews/export?site=berkane-c1", headers=single.headers("reviewer")).status_code == 403
+    assert single.client.get("/api/v1/reviews/accuracy?site=berkane-c1", headers=single.headers("reviewer")).status_code == 403
+    assert single.client.get("/api/v1/reviews/accuracy?site=berkane-c1", headers=single.headers("scientist")).status_code == 200
     assert single.client.get("/api/v1/reviews/next", headers=single.headers("viewer")).status_code == 403
 
 
