@@ -48,19 +48,24 @@ def get_principal(request: Request, session: SessionDep, token: Annotated[str | 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def readable_site(session: Session, principal: Principal, site_id: str | None) -> Site:
-    """The site a reader/viewer/admin asked for (or their token's only site); 403/404 otherwise."""
-    if principal.role == "device":
-        raise HTTPException(403, "device tokens can only send events")
+def site_for(session: Session, principal: Principal, site_id: str | None, may: Callable[[str], bool], what: str = "read") -> Site:
+    """The site asked for (or the token's only site) when ``may(site_id)``; 422, 403 or 404 otherwise."""
     site_id = site_id or principal.site_id
     if site_id is None:
-        raise HTTPException(422, "pass `site`: this token may read several sites")
-    if not principal.may_read(site_id):
-        raise HTTPException(403, f"this token may not read site {site_id!r}")
+        raise HTTPException(422, f"pass `site`: this token may {what} several sites")
+    if not may(site_id):
+        raise HTTPException(403, f"this token may not {what} site {site_id!r}")
     site = session.get(Site, site_id)
     if site is None:
         raise HTTPException(404, f"unknown site {site_id!r}")
     return site
+
+
+def readable_site(session: Session, principal: Principal, site_id: str | None) -> Site:
+    """The site a reader/viewer/admin asked for (or their token's only site); 403/404 otherwise."""
+    if principal.role == "device":
+        raise HTTPException(403, "device tokens can only send events")
+    return site_for(session, principal, site_id, principal.may_read)
 
 
 def require_admin(principal: Principal, site_id: str, what: str) -> None:

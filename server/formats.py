@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import csv
 import io
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.responses import Response
 
 
@@ -24,3 +26,16 @@ def csv_text(rows: list[dict[str, object]], columns: list[str]) -> str:
 
 def csv_response(rows: list[dict[str, object]], columns: list[str]) -> Response:
     return Response(csv_text(rows, columns), media_type="text/csv; charset=utf-8")
+
+
+def jpeg_from_base64(text: str, field: str, max_bytes: int | None = None) -> bytes:
+    """The JPEG image in base64 ``text``; a 422 naming ``field`` when it is not one (or larger than ``max_bytes``)."""
+    try:
+        image = base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raise HTTPException(422, f"{field}: not base64") from None
+    if not image.startswith(b"\xff\xd8"):
+        raise HTTPException(422, f"{field}: not a JPEG image")
+    if max_bytes is not None and len(image) > max_bytes:
+        raise HTTPException(422, f"{field}: larger than {max_bytes} bytes")
+    return image

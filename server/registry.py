@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from server.auth import Principal
 from server.deps import PrincipalDep, SessionDep, SettingsDep
+from server.formats import jpeg_from_base64
 from server.models import Device, HardSample, ModelAssignment, ModelVersion, Site
 
 router = APIRouter(prefix="/api/v1")
@@ -290,12 +291,7 @@ def model_file(model_id: Annotated[int, PathParam(ge=1, le=2**31 - 1)], principa
 def post_sample(body: SampleIn, principal: PrincipalDep, session: SessionDep) -> dict[str, object]:
     if principal.role != "device" or principal.device_id != body.device_id:
         raise HTTPException(403, f"this token may not write for device {body.device_id!r}")
-    try:
-        image = base64.b64decode(body.image_jpeg_b64, validate=True)
-    except binascii.Error as exc:
-        raise HTTPException(422, "image_jpeg_b64: not base64") from exc
-    if not image.startswith(b"\xff\xd8"):
-        raise HTTPException(422, "image_jpeg_b64: not a JPEG image")
+    image = jpeg_from_base64(body.image_jpeg_b64, "image_jpeg_b64")
     device = session.get(Device, body.device_id)
     assert device is not None
     exists = session.execute(select(HardSample.id).where(HardSample.device_id == device.id, HardSample.sample_id == body.sample_id)).first()

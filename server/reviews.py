@@ -10,7 +10,6 @@ export the labelled crops; anyone who reads the site sees how far its counts can
 from __future__ import annotations
 
 import base64
-import binascii
 import csv
 import hashlib
 import io
@@ -31,7 +30,8 @@ from sqlalchemy.orm import Session
 
 from server import trust
 from server.auth import Principal
-from server.deps import PrincipalDep, SessionDep, SettingsDep
+from server.deps import PrincipalDep, SessionDep, SettingsDep, site_for
+from server.formats import jpeg_from_base64
 from server.models import Device, ReviewCrop, ReviewItem, ReviewLabel, Site
 from server.schemas import CLASS_NAME, ID
 
@@ -83,27 +83,7 @@ class LabelIn(BaseModel):
 
 def _site_of_review(session: Session, principal: Principal, site_id: str | None) -> Site:
     """The site a reviewer (their own) or an admin asked for; 403/404/422 otherwise."""
-    site_id = site_id or principal.site_id
-    if site_id is None:
-        raise HTTPException(422, "pass `site`: this token may review several sites")
-    if not principal.may_review(site_id):
-        raise HTTPException(403, f"this token may not review site {site_id!r}: it needs a reviewer token of that site or an admin token")
-    site = session.get(Site, site_id)
-    if site is None:
-        raise HTTPException(404, f"no site {site_id!r}")
-    return site
-
-
-def _decode_crop(text: str, k: int) -> bytes:
-    try:
-        image = base64.b64decode(text, validate=True)
-    except binascii.Error:
-        raise HTTPException(422, f"crops[{k}]: not base64") from None
-    if not image.startswith(b"\xff\xd8"):
-        raise HTTPException(422, f"crops[{k}]: not a JPEG image")
-    if len(image) > MAX_CROP_BYTES:
-        raise HTTPException(422, f"crops[{k}]: larger than {MAX_CROP_BYTES} bytes")
-    return image
+    return site_for(session, principal, site_id, principal.may_review, "review")
 
 
 def needs_two(item_key: str, share: float) -> bool:
@@ -118,7 +98,7 @@ def post_review(body: ReviewIn, principal: PrincipalDep, session: SessionDep, se
     unknown = sorted({body.counted, *body.probabilities} - set(settings.classes))
     if unknown:
         raise HTTPException(422, f"classes {unknown} are not in the server's taxonomy {list(settings.classes)}")
-    images = [_decode_crop(text, k) for k, text in enumerate(body.crops)]
+    images = [jpeg_from_base64(text, f"crops[{k}]", MAX_CROP_BYTES) for k, text in enumerate(body.crops)]
     device = session.get(Device, body.device_id)
     assert device is not None
     found = session.execute(select(ReviewItem.id).where(ReviewItem.device_id == device.id, ReviewItem.item_id == body.item_id)).first()
@@ -332,17 +312,11 @@ def get_accuracy(
 def _site_for_figures(session: Session, principal: Principal, site_id: str | None) -> Site:
     """A site whose trust figures this token may see: who reads its counts, and its scientists (reviewers see
     the crops they label, nothing else)."""
-    site_id = site_id or principal.site_id
-    if site_id is None:
-        raise HTTPException(422, "pass `site`: this token may read several sites")
-    allowed = principal.may_read(site_id)
-    allowed |= principal.role == "scientist" and principal.site_id in (None, site_id)
-    if not allowed:
-        raise HTTPException(403, f"this token may not read site {site_id!r}")
-    site = session.get(Site, site_id)
-    if site is None:
-        raise HTTPException(404, f"no site {site_id!r}")
-    return site
+
+    def may(site: str) -> bool:
+        return principal.may_read(site) or (principal.role == "scientist" and principal.site_id in (None, site))
+
+    return site_for(session, principal, site_id, may)
 
 
 def site_confusion(session: Session, site_id: str, classes: tuple[str, ...]) -> tuple[str | None, trust.ReviewedAccuracy]:
