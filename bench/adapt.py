@@ -70,9 +70,10 @@ def count_videos(site: list, other: list, names: tuple[str, ...], out: Path, n: 
             paths = []
             for k in range(n):
                 spec = VideoSpec(960, 540, 15, 20.0, directions[k % 4], 14.0, 1.2, 5000 + 10 * seed + k, 0.2, 0.42)
-                path = out / "videos" / label / f"{label}-{k}.mp4"
+                path = out / "videos" / label / f"{label}-s{seed}-{k}.mp4"
                 path.parent.mkdir(parents=True, exist_ok=True)
-                render_video(items, names, spec, path)
+                if not path.with_suffix(".truth.json").is_file():
+                    render_video(items, names, spec, path)
                 paths.append(path)
             _VIDEOS[label] = paths
 
@@ -106,7 +107,7 @@ def main() -> None:
     site = [c for c in items if site_half(c.name, args.seed)]
     other = [c for c in items if not site_half(c.name, args.seed)]
     data = args.out / "site"
-    shutil.rmtree(args.out, ignore_errors=True)
+    shutil.rmtree(data, ignore_errors=True)  # the rendered videos stay: the same seeds render the same videos
     rng = np.random.default_rng(100 + args.seed)
     for track in range(args.crops // 3):
         item = site[int(rng.integers(len(site)))]
