@@ -182,10 +182,8 @@ def run_classify_adapt(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report))
     else:
-        acc = report["held_out_accuracy"]
-        print(
-            f"{args.out}/farz-material.int8.onnx: held-out site crops {acc['before']} -> {acc['after_int8']} (INT8); report.json beside it"
-        )  # type: ignore[index]
+        acc: dict[str, float] = report["held_out_accuracy"]  # type: ignore[assignment]
+        print(f"{args.out}/farz-material.int8.onnx: held-out site items {acc['before']} -> {acc['after']}; report.json beside it")
         if "registered" in report:
             print(f"registered as model {report['registered']['id']}: assign it with `farz server admin assign-model`")  # type: ignore[index]
     return 0

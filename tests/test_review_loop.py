@@ -159,7 +159,7 @@ def test_a_site_reviews_its_crops_adapts_its_classifier_and_counts_right(tmp_pat
                 "--token-file", str(tmp_path / "scientist.token"), "--json",
             )
         )  # fmt: skip
-        assert report["held_out_accuracy"]["before"] == 0.0 and report["held_out_accuracy"]["after_int8"] == 1.0
+        assert report["held_out_accuracy"]["before"] == 0.0 and report["held_out_accuracy"]["after"] == 1.0
         farz_out("server", "admin", "assign-model", "--model", str(report["registered"]["id"]), "--site", "site-a", "--database-url", db)
 
         # 5. The device takes the adapted classifier and counts day 2's red items as cardboard.
