@@ -26,6 +26,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import Response, StreamingResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server import trust
@@ -69,7 +70,7 @@ class ReviewIn(BaseModel):
     line: str = Field(pattern=ID)
     track_id: int = Field(ge=0, le=2**62)
     counted: str = Field(pattern=CLASS_NAME, description="the class the device counted the item as")
-    probabilities: dict[str, float] = Field(max_length=64, description="the track's voted probability per class")
+    probabilities: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(max_length=64, description="voted probability per class")
     kind: Literal["random", "unsure"]
     detector: str = Field(max_length=200)
     classifier: str = Field(max_length=200)
@@ -206,7 +207,11 @@ def post_label(item_id: ItemId, body: LabelIn, principal: PrincipalDep, session:
         session.add(ReviewLabel(item=item.id, label=body.label, token_id=principal.token_id or 0, reviewer=principal.who, created=now))
     else:
         mine.label, mine.created = body.label, now
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # the same reviewer's label of this item, sent twice at once: the first one stands
+        session.rollback()
+        raise HTTPException(409, f"item {item_id}: your label is being saved already") from None
     settle(session, item)
     session.commit()
     return {"id": item.id, "label": body.label, "status": item.status, "final": item.final}
