@@ -65,6 +65,13 @@ def register(sub: SubParsers) -> None:
         default=0.0,
         help="fraction of training scenes rendered as close-ups (1-3 items at 45-95%% of the short side)",
     )
+    syn.add_argument(
+        "--crowded",
+        type=float,
+        default=0.0,
+        help="fraction of the other training scenes rendered as loaded belts: 6-16 items in touching, overlapping piles, "
+        "with rollers, joint clips and stains",
+    )
     syn.add_argument("--shards", type=int, default=1, help="independent render streams per split (1: the single stream of older recipes)")
     syn.add_argument("--workers", type=int, default=1, help="processes rendering shards at a time (the scenes do not depend on it)")
     syn.add_argument(
@@ -266,7 +273,7 @@ def run_synth(args: argparse.Namespace) -> int:
         print(json.dumps(truth["counts"]))
     else:
         counts = {"train": args.train, "val": args.val}
-        data = write_training_set(args.cutouts, args.out, names, counts, args.seed, args.closeup, args.shards, args.workers)
+        data = write_training_set(args.cutouts, args.out, names, counts, args.seed, args.closeup, args.shards, args.workers, args.crowded)
         if args.photos:
             from training.fit import add_photos
 

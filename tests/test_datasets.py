@@ -119,6 +119,28 @@ def test_closeup_scenes_hold_few_large_items_and_leave_belt_scenes_as_they_were(
     assert median_side(near) > 2 * median_side(far)
 
 
+def test_loaded_belt_scenes_hold_many_touching_items_each_boxed_and_leave_other_scenes_as_they_were() -> None:
+    cutouts = coloured_cutouts()
+    plain, no_crowds = np.random.default_rng(6), np.random.default_rng(6)
+    for _ in range(5):  # crowded=0 draws nothing extra: old recipes render the same scenes
+        a = render_training_image(cutouts, plain, size=(240, 180), closeup=0.25)
+        b = render_training_image(cutouts, no_crowds, size=(240, 180), closeup=0.25, crowded=0.0)
+        assert np.array_equal(a[0], b[0]) and a[1].boxes == b[1].boxes
+    rng = np.random.default_rng(7)
+    crowded = [render_training_image(cutouts, rng, size=(240, 180), crowded=1.0)[1] for _ in range(30)]
+    assert np.mean([len(labels.boxes) for labels in crowded]) >= 5
+    touching = 0
+    for labels in crowded:
+        boxes = np.array([(x - w / 2, y - h / 2, x + w / 2, y + h / 2) for x, y, w, h in labels.boxes])
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                overlap_w = min(boxes[i, 2], boxes[j, 2]) - max(boxes[i, 0], boxes[j, 0])
+                overlap_h = min(boxes[i, 3], boxes[j, 3]) - max(boxes[i, 1], boxes[j, 1])
+                touching += overlap_w > 0 and overlap_h > 0
+        assert all(0 <= v <= 1 + 1e-6 for box in labels.boxes for v in box)
+    assert touching >= 30, "items on a loaded belt touch and overlap"
+
+
 @pytest.mark.parametrize(("direction", "count_as"), [("right", "in"), ("down", "out"), ("left", "in"), ("up", "out")])
 def test_video_truth_counts_every_item_that_crosses_exactly_once(tmp_path: Path, direction: str, count_as: str) -> None:
     spec = VideoSpec(width=240, height=160, fps=10, seconds=6, direction=direction, speed=12, rate=2.0, seed=5)
@@ -144,6 +166,8 @@ def test_shipped_training_configs_validate_and_unknown_keys_are_refused(tmp_path
     assert default.init is None and default.imgsz == finetune.imgsz == 320
     assert finetune.init == Path("runs/farz-waste-n/weights/last.pt") and finetune.cos_lr and finetune.lr0 < default.lr0
     assert not default.synth.photos and load_train_config(configs / "continue.yaml").synth.photos  # off unless a recipe asks
+    crowded = load_train_config(configs / "item-crowded.yaml")
+    assert crowded.single_class and crowded.synth.crowded == 0.4 and crowded.init == Path("runs/farz-item-n/weights/best.pt")
     gpu = load_train_config(configs / "gpu.yaml")
     assert gpu.init == Path("models/farz-waste.onnx") and gpu.synth.shards == gpu.workers == 16 and gpu.cutouts == Path(".gpu/cutouts")
     assert gpu.init.is_absolute() or (configs.parent.parent / gpu.init).is_file()  # the shipped file it continues from

@@ -17,6 +17,7 @@ class SynthCounts(BaseModel):
     val: int = Field(400, ge=1)
     seed: int = 0
     closeup: float = Field(0.0, ge=0, le=1)  # fraction of close-up scenes: 1-3 items at 45-95 % of the short side
+    crowded: float = Field(0.0, ge=0, le=1)  # fraction of the other scenes that are loaded belts: piles, rollers, stains
     photos: bool = False  # also train (and validate) on the real photos behind the split's cut-outs, one box each
     shards: int = Field(1, ge=1, le=256)  # independent render streams, `workers` at a time (1: the single stream of older recipes)
 

@@ -59,7 +59,15 @@ def prepare_data(config: TrainConfig, taxonomy: Taxonomy, data_dir: Path) -> Pat
     counts = {"train": config.synth.train, "val": config.synth.val}
     synth = config.synth
     data = write_training_set(
-        config.cutouts, data_dir, taxonomy.names, counts, synth.seed, synth.closeup, synth.shards, workers=max(1, config.workers)
+        config.cutouts,
+        data_dir,
+        taxonomy.names,
+        counts,
+        synth.seed,
+        synth.closeup,
+        synth.shards,
+        workers=max(1, config.workers),
+        crowded=synth.crowded,
     )
     if synth.photos:
         add_photos(config.cutouts, config.source, data_dir, taxonomy.names, list(counts))

@@ -7,8 +7,9 @@ Two products come from the same renderer:
 
 Variation covered: belt colour and texture, seams, side rails, direction and speed, item rotation and
 scale, overlap and occlusion, drop shadows, motion blur, global and gradient lighting, colour cast,
-sensor noise and JPEG artefacts. Not covered (see the model card): perspective, dirt and wet items,
-items stacked in heaps, real camera optics, items other than TrashNet's.
+sensor noise and JPEG artefacts; on request, loaded belts (items in touching, overlapping piles, with
+rollers, joint clips and stains). Not covered (see the model card): perspective, dirt and wet items,
+real camera optics, items other than TrashNet's.
 """
 
 from __future__ import annotations
@@ -230,17 +231,62 @@ def mask_box(mask: np.ndarray) -> tuple[float, float, float, float]:
     return (x0 + x1) / 2 / w, (y0 + y1) / 2 / h, (x1 - x0) / w, (y1 - y0) / h
 
 
+def draw_machinery(frame: np.ndarray, rng: Rng) -> None:
+    """What a loaded belt's camera sees besides items: a roller where the belt turns (a shaded band across the
+    belt at one end), belt-joint clips (a row of bright studs across it), and stains of other colours
+    (oil, paper pulp, wet patches). ``frame`` (H x W x 3 float32, belt moving along axis 0) is drawn on."""
+    h, w = frame.shape[:2]
+    if rng.random() < 0.5:
+        band = int(h * rng.uniform(0.06, 0.16))
+        shade = np.sin(np.linspace(0.15, np.pi - 0.15, band, dtype=np.float32))[:, None, None] * rng.uniform(90, 190)
+        tone = np.asarray(rng.uniform(0.85, 1.1, 3), np.float32)
+        if rng.random() < 0.5:
+            frame[:band] = shade * tone
+        else:
+            frame[h - band :] = shade[::-1] * tone
+    for _ in range(int(rng.integers(0, 3))):
+        y = int(rng.integers(0, h))
+        stud = int(rng.integers(3, 7))
+        for x in range(int(rng.integers(0, 12)), w, int(rng.integers(14, 30))):
+            cv2.rectangle(frame, (x, y), (x + stud, y + stud), (float(rng.uniform(150, 230)),) * 3, -1)
+    for _ in range(int(rng.integers(1, 6))):
+        colour = tuple(float(v) for v in rng.uniform(20, 140, 3))
+        centre = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+        axes = (int(rng.integers(6, 45)), int(rng.integers(4, 25)))
+        overlay = frame.copy()
+        cv2.ellipse(overlay, centre, axes, float(rng.uniform(0, 180)), 0, 360, colour, -1)
+        alpha = float(rng.uniform(0.25, 0.7))
+        frame[:] = overlay * alpha + frame * (1 - alpha)
+
+
+def pile_positions(n: int, w: int, h: int, side: float, rng: Rng) -> list[tuple[float, float]]:
+    """Centres (px) of ``n`` items in 1-4 piles: each item lies 0.4-1.1 of an item's size from its pile's
+    centre, so neighbours touch and overlap as on a loaded belt."""
+    piles = [(float(rng.uniform(0.15, 0.85) * w), float(rng.uniform(0.15, 0.85) * h)) for _ in range(int(rng.integers(1, 5)))]
+    out = []
+    for _ in range(n):
+        cx, cy = piles[int(rng.integers(len(piles)))]
+        angle, distance = rng.uniform(0, 2 * np.pi), side * rng.uniform(0.4, 1.1)
+        out.append((cx + distance * float(np.cos(angle)), cy + distance * float(np.sin(angle))))
+    return out
+
+
 def render_training_image(
-    cutouts: list[Cutout], rng: Rng, size: tuple[int, int] = (480, 360), closeup: float = 0.0
+    cutouts: list[Cutout], rng: Rng, size: tuple[int, int] = (480, 360), closeup: float = 0.0, crowded: float = 0.0
 ) -> tuple[np.ndarray, SceneLabels]:
     """One still belt scene (H x W x 3 uint8, size = (W, H)) and its YOLO labels.
 
     A belt scene holds 1-9 items, each 14-50 % of the short side long. With probability ``closeup`` the
     scene is a close-up instead (a camera mounted near the belt, a drop-off board): 1-3 items, 45-95 % of
-    the short side, on a belt or, half the time, a light board.
+    the short side, on a belt or, half the time, a light board. With probability ``crowded`` (of the scenes
+    that are not close-ups) it is a loaded belt: 6-16 items of 14-35 % lying in piles (touching, overlapping:
+    each labelled by its visible part, a pile as separate items), with rollers, joint clips and stains
+    (``draw_machinery``). With ``crowded`` 0 a seed renders exactly the scenes it rendered before.
     """
     w, h = size
     near = closeup > 0 and rng.random() < closeup
+    if not near and crowded > 0 and rng.random() < crowded:
+        return _crowded_scene(cutouts, rng, w, h)
     style = BeltStyle.random(rng, BOARD_COLOURS if near and rng.random() < 0.5 else BELT_COLOURS)
     frame = belt_strip(style, w, h)
     draw_rails(frame, style, axis=0)
@@ -268,6 +314,28 @@ def render_training_image(
     return image, labels
 
 
+def _crowded_scene(cutouts: list[Cutout], rng: Rng, w: int, h: int) -> tuple[np.ndarray, SceneLabels]:
+    style = BeltStyle.random(rng, BELT_COLOURS)
+    frame = belt_strip(style, w, h)
+    draw_machinery(frame, rng)
+    draw_rails(frame, style, axis=0)
+    n = int(rng.integers(6, 17))
+    side = float(rng.uniform(0.14, 0.35) * min(w, h))
+    alphas: list[np.ndarray] = []
+    ids: list[int] = []
+    for cx, cy in pile_positions(n, w, h, side, rng):
+        cut = cutouts[int(rng.integers(len(cutouts)))]
+        item = transform_item(cut, side * rng.uniform(0.7, 1.3), float(rng.uniform(0, 360)), rng)
+        alphas.append(compose(frame, item, cx, cy, shadow=float(rng.uniform(0.1, 0.6))))
+        ids.append(cut.class_id)
+    labels = visible_labels(alphas, ids)
+    image = jpeg(finish(frame, style, rng, blur_px=int(rng.choice([1, 1, 3, 5])), blur_axis=0), style.jpeg_quality)
+    if rng.random() < 0.5:  # the belt runs across the picture as often as along it
+        image = np.ascontiguousarray(np.rot90(image))
+        labels.boxes = [(y, 1 - x, bh, bw) for x, y, bw, bh in labels.boxes]
+    return image, labels
+
+
 @dataclass(frozen=True)
 class Shard:
     """One independent render stream of a split: images ``start..start+count-1`` drawn from generator ``rng_key``."""
@@ -280,12 +348,15 @@ class Shard:
     count: int
     rng_key: tuple[int, ...]
     closeup: float
+    crowded: float = 0.0
 
 
-def render_images(cutouts: list[Cutout], out: Path, split: str, indexes: Iterable[int], rng: Rng, closeup: float) -> None:
+def render_images(
+    cutouts: list[Cutout], out: Path, split: str, indexes: Iterable[int], rng: Rng, closeup: float, crowded: float = 0.0
+) -> None:
     """Render scene ``i`` for each index in order from ``rng``, as ``out/images/<split>/i.jpg`` + its YOLO labels."""
     for i in indexes:
-        image, labels = render_training_image(cutouts, rng, closeup=closeup)
+        image, labels = render_training_image(cutouts, rng, closeup=closeup, crowded=crowded)
         cv2.imwrite(str(out / "images" / split / f"{i:06d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
         (out / "labels" / split / f"{i:06d}.txt").write_text(labels.to_text())
 
@@ -294,7 +365,7 @@ def render_shard(shard: Shard) -> None:
     """Render one shard (run in a worker process, which loads the cut-outs itself)."""
     cutouts = load_cutouts(shard.cutout_dir, shard.names, cutout_split(shard.split))
     rng = np.random.default_rng(list(shard.rng_key))
-    render_images(cutouts, shard.out, shard.split, range(shard.start, shard.start + shard.count), rng, shard.closeup)
+    render_images(cutouts, shard.out, shard.split, range(shard.start, shard.start + shard.count), rng, shard.closeup, shard.crowded)
 
 
 def cutout_split(split: str) -> str:
@@ -311,8 +382,10 @@ def write_training_set(
     closeup: float = 0.0,
     shards: int = 1,
     workers: int = 1,
+    crowded: float = 0.0,
 ) -> Path:
-    """Render ``counts[split]`` images per split into a YOLO dataset (``closeup``: see render_training_image); returns its ``data.yaml``.
+    """Render ``counts[split]`` images per split into a YOLO dataset (``closeup``, ``crowded``: see
+    render_training_image); returns its ``data.yaml``.
 
     With ``shards`` > 1 each split is rendered as that many independent streams (shard k seeded by
     ``[seed, split, k]``), ``workers`` processes at a time: the scenes depend on the seed and the shard count,
@@ -331,12 +404,12 @@ def write_training_set(
         (out / "labels" / split).mkdir(parents=True, exist_ok=True)
         if shards <= 1:
             rng = np.random.default_rng([seed, split_index])
-            render_images(cutouts, out, split, tqdm(range(n), desc=f"synth {split}", unit="img"), rng, closeup)
+            render_images(cutouts, out, split, tqdm(range(n), desc=f"synth {split}", unit="img"), rng, closeup, crowded)
             continue
         bounds = np.linspace(0, n, shards + 1).astype(int)
         for k in range(shards):
             start, end = int(bounds[k]), int(bounds[k + 1])
-            jobs.append(Shard(cutout_dir, out, names, split, start, end - start, (seed, split_index, k), closeup))
+            jobs.append(Shard(cutout_dir, out, names, split, start, end - start, (seed, split_index, k), closeup, crowded))
     if jobs:
         with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
             list(tqdm(pool.map(render_shard, jobs), total=len(jobs), desc=f"synth {shards} shards a split", unit="shard"))
