@@ -126,10 +126,11 @@ def test_the_gated_graph_computes_what_its_numpy_model_computes(tmp_path: Path) 
     crops = rng.integers(0, 255, (64, 32, 32, 3), np.uint8)
     features = FeatureModel(model)(list(crops)).astype(np.float64)
     w, b = w0[::-1].copy(), b0[::-1].copy()  # another head: the classes in reverse
-    gate = Gate(unit_rows(features[:8]).astype(np.float32), threshold=0.999, sharpness=400.0)
+    gate = Gate(unit_rows(features[:8]).astype(np.float32), unit_rows(features[40:]).astype(np.float32), margin=0.0, sharpness=400.0)
     build_gated_graph(model, w, b, gate)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     got = session.run(None, {"crops": crops})[0]
     want = gated(softmax(features @ w0.T + b0), softmax(features @ w.T + b), gate, features)
     np.testing.assert_allclose(got, want, atol=1e-4)
-    assert (gate.openness(features[:8]) > 0.5).all()  # its own memory passes the gate
+    assert (gate.openness(features[:8]) > 0.5).all()  # its own memory passes the gate ...
+    assert (gate.openness(features[40:]) < 0.5).all()  # ... and the base crops do not

@@ -55,7 +55,7 @@ class AdaptRecipe:
     calibration: int = 200  # INT8 calibration crops, half site, half base
     seed: int = 0
     gate: bool = True  # the refitted layer speaks only for crops that look like a reviewed site crop
-    gate_open_share: float = 0.2  # share of the replayed base crops (not site items) that the gate may let through
+    gate_margin: float = 0.05  # cosine by which a crop must lie nearer to a site crop than to any base crop
     gate_width: float = 0.02  # cosine similarity over which the gate goes from a tenth open to nine tenths
     memory_views: int = 2  # views of each fitted site crop kept in the gate's memory (as is, mirrored, ...)
     max_memory: int = 4000  # rows of the memory at most (a random subset beyond)
@@ -190,28 +190,36 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Gate:
-    """Which crops the refitted layer speaks for: ``open = sigmoid((max cosine to memory - threshold) * sharpness)``."""
+    """Which crops the refitted layer speaks for: those nearer (cosine) to a reviewed site crop than to any
+    replayed base crop, by ``margin``: ``open = sigmoid((max cos to memory - max cos to base - margin) * sharpness)``."""
 
-    memory: np.ndarray  # (K, F) unit rows: features of fitted site crops
-    threshold: float
+    memory: np.ndarray  # (K, F) unit rows: features of site crops
+    base: np.ndarray  # (B, F) unit rows: features of the replayed base crops
+    margin: float
     sharpness: float
 
     def openness(self, features: np.ndarray) -> np.ndarray:
-        similarity = (unit_rows(features) @ self.memory.T).max(axis=1) if len(features) else np.zeros(0)
-        return np.asarray(1 / (1 + np.exp(-(similarity - self.threshold) * self.sharpness)))
+        if not len(features):
+            return np.zeros(0)
+        unit = unit_rows(features)
+        nearer = (unit @ self.memory.T).max(axis=1) - (unit @ self.base.T).max(axis=1)
+        return np.asarray(1 / (1 + np.exp(-(nearer - self.margin) * self.sharpness)))
 
 
 def make_gate(x_site: np.ndarray, x_base: np.ndarray, recipe: AdaptRecipe) -> Gate | None:
-    """A gate whose memory is the site's fitted crops (``memory_views`` of each crop's 4 views) and whose threshold
-    lets ``gate_open_share`` of the replayed base crops through; None without base crops to set it by."""
+    """A gate whose memory is the site's crops (``memory_views`` of each crop's 4 views) and whose counterweight
+    is the replayed base crops; None without base crops (then the refitted layer names every crop)."""
     if not recipe.gate or not len(x_base):
         return None
-    memory = unit_rows(x_site.reshape(-1, 4, x_site.shape[1])[:, : recipe.memory_views].reshape(-1, x_site.shape[1]))
-    if len(memory) > recipe.max_memory:
-        memory = memory[np.sort(np.random.default_rng(recipe.seed).permutation(len(memory))[: recipe.max_memory])]
-    similarity = (unit_rows(x_base) @ memory.T).max(axis=1)
-    threshold = float(np.quantile(similarity, 1 - recipe.gate_open_share))
-    return Gate(memory.astype(np.float32), threshold, float(2 * np.log(9) / recipe.gate_width))
+    rng = np.random.default_rng(recipe.seed)
+
+    def capped(rows: np.ndarray) -> np.ndarray:
+        rows = unit_rows(rows)
+        return rows[np.sort(rng.permutation(len(rows))[: recipe.max_memory])] if len(rows) > recipe.max_memory else rows
+
+    memory = capped(x_site.reshape(-1, 4, x_site.shape[1])[:, : recipe.memory_views].reshape(-1, x_site.shape[1]))
+    sharpness = float(2 * np.log(9) / recipe.gate_width)
+    return Gate(memory.astype(np.float32), capped(x_base).astype(np.float32), recipe.gate_margin, sharpness)
 
 
 def gated(p_base: np.ndarray, p_site: np.ndarray, gate: Gate | None, features: np.ndarray) -> np.ndarray:
@@ -234,7 +242,8 @@ def build_gated_graph(model: onnx.ModelProto, weight: np.ndarray, bias: np.ndarr
         numpy_helper.from_array(weight.astype(np.float32), "adapt.weight"),
         numpy_helper.from_array(bias.astype(np.float32), "adapt.bias"),
         numpy_helper.from_array(np.ascontiguousarray(gate.memory.T), "adapt.memory"),
-        numpy_helper.from_array(np.array(gate.threshold, np.float32), "adapt.threshold"),
+        numpy_helper.from_array(np.ascontiguousarray(gate.base.T), "adapt.base_memory"),
+        numpy_helper.from_array(np.array(gate.margin, np.float32), "adapt.margin"),
         numpy_helper.from_array(np.array(gate.sharpness, np.float32), "adapt.sharpness"),
         numpy_helper.from_array(np.array(1e-6, np.float32), "adapt.eps"),
         numpy_helper.from_array(np.array([1], np.int64), "adapt.axes"),
@@ -257,8 +266,11 @@ def build_gated_graph(model: onnx.ModelProto, weight: np.ndarray, bias: np.ndarr
             n("Div", [feature, "adapt.norm_eps"], ["adapt.unit"]),
             n("MatMul", ["adapt.unit", "adapt.memory"], ["adapt.similarity"]),
             reduce("ReduceMax", "adapt.similarity", "adapt.nearest"),
-            n("Sub", ["adapt.nearest", "adapt.threshold"], ["adapt.margin"]),
-            n("Mul", ["adapt.margin", "adapt.sharpness"], ["adapt.scaled"]),
+            n("MatMul", ["adapt.unit", "adapt.base_memory"], ["adapt.base_similarity"]),
+            reduce("ReduceMax", "adapt.base_similarity", "adapt.nearest_base"),
+            n("Sub", ["adapt.nearest", "adapt.nearest_base"], ["adapt.nearer"]),
+            n("Sub", ["adapt.nearer", "adapt.margin"], ["adapt.over"]),
+            n("Mul", ["adapt.over", "adapt.sharpness"], ["adapt.scaled"]),
             n("Sigmoid", ["adapt.scaled"], ["adapt.open"]),
             n("Sub", ["adapt.p_site", "adapt.p_base"], ["adapt.delta"]),
             n("Mul", ["adapt.open", "adapt.delta"], ["adapt.shift"]),
@@ -424,7 +436,7 @@ def classify_adapt(
             "replayed_base_crops": len(base_images),
             "gate": None
             if gate is None
-            else {"memory": len(gate.memory), "threshold": round(gate.threshold, 4), "held_out_site_crops_through": gate_held},
+            else {"memory": len(gate.memory), "base": len(gate.base), "margin": gate.margin, "held_out_site_crops_through": gate_held},
             "recipe": recipe.__dict__,
             "data_hash": digest,
         }
