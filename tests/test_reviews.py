@@ -15,10 +15,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from server_fixtures import BACKENDS, World, build_world, event, fresh_postgres_url, postgres_available
 
 from server import trust
 from server.reviews import needs_two
-from tests.server_fixtures import BACKENDS, World, build_world, event, fresh_postgres_url, postgres_available
 
 CLASSES = ("cardboard", "glass", "metal", "paper", "plastic", "trash")
 
