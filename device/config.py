@@ -56,7 +56,7 @@ class ReviewConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     enabled: bool = True
     sample_rate: float = Field(default=0.05, ge=0, le=1, description="share of counted tracks kept at random (the trust figures' sample)")
-    max_items: int = Field(default=500, ge=1, le=100_000, description="items waiting on disk; the oldest go first")
+    max_items: int = Field(default=500, ge=1, le=100_000, description="items waiting on disk; beyond it the oldest unsure ones go first")
     seed: int | None = Field(default=None, description="seed of the random draw (tests); none: a new draw each start")
 
 
@@ -179,7 +179,7 @@ outbox:
 review:                             # counted items kept for people to name their material on the server's /review page
   enabled: true
   sample_rate: 0.05                 # share kept at random (the site's trust figures come from these); unsure ones always
-  max_items: 500                    # waiting on disk at most; the oldest go first
+  max_items: 500                    # waiting on disk at most; beyond it the oldest unsure ones go first
 live_view:                          # every page but /healthz needs a token: a viewer's from the server, or this device's own
   enabled: true
   host: 0.0.0.0

@@ -6,7 +6,7 @@ counted it is kept for review if it is one of the ``sample_rate`` share drawn at
 fair sample the server's trust figures are estimated from) or, failing that, if its voted probabilities
 are unsure (``unsure``). A kept item is ``<id>.json`` (the voted probabilities, the counted class, the
 line, the time and both model ids) plus ``<id>-c<k>.jpg`` in ``folder``; at most ``max_items``, the
-oldest dropped first. The uploader sends them when no counts wait.
+oldest unsure ones dropped first, then the oldest random ones. The uploader sends them when no counts wait.
 """
 
 from __future__ import annotations
@@ -153,8 +153,14 @@ class ReviewKeeper:
         return path
 
     def _prune(self) -> None:
+        """Past ``max_items``, drop the oldest unsure items first: the random ones are the trust figures' sample."""
         metas = self.pending()
-        for old in metas[: max(0, len(metas) - self.rules.max_items)]:
+        excess = len(metas) - self.rules.max_items
+        if excess <= 0:
+            return
+        unsure = [m for m in metas if json.loads(m.read_text()).get("kind") == "unsure"]
+        random_ = [m for m in metas if m not in set(unsure)]
+        for old in (unsure + random_)[:excess]:
             self.remove(old)
 
     def pending(self) -> list[Path]:

@@ -84,3 +84,14 @@ def test_at_most_max_items_stay_on_disk_oldest_first_and_a_track_without_crops_i
     assert len(list(tmp_path.glob("*.jpg"))) == 3
     k.remove(k.pending()[0])
     assert len(k.pending()) == 2 and len(list(tmp_path.glob("*.jpg"))) == 2
+
+
+def test_past_the_bound_unsure_items_go_before_random_ones(tmp_path: Path) -> None:
+    k = keeper(tmp_path, rate=0.0, max_items=3)
+    k.observe(frame(), (crop(1, UNSURE), crop(2, UNSURE)), 1)
+    k.counted((count(1), count(2)))  # two unsure items
+    k.rules = ReviewRules(sample_rate=1.0, max_items=3)
+    k.observe(frame(), (crop(3, SURE), crop(4, SURE)), 2)
+    k.counted((count(3), count(4)))  # two random ones: one unsure item must go, the oldest
+    kinds = [(json.loads(p.read_text())["kind"], json.loads(p.read_text())["track_id"]) for p in k.pending()]
+    assert kinds == [("unsure", 2), ("random", 3), ("random", 4)]
