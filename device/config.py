@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -135,6 +135,12 @@ def load_agent_config(path: Path, overrides: dict[str, object] | None = None) ->
         raise ConfigError(f"{path}: not valid YAML{where}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    return agent_config_from(raw, overrides, path)
+
+
+def agent_config_from(raw: dict[str, Any], overrides: dict[str, object] | None, source: Path) -> AgentConfig:
+    """Validate the settings ``raw`` after applying ``overrides`` (dotted keys allowed; None: keep); problems
+    are a ConfigError naming ``source`` (a file, or ``(command line)``) and the field."""
     for key, value in (overrides or {}).items():
         if value is None:
             continue
@@ -146,7 +152,7 @@ def load_agent_config(path: Path, overrides: dict[str, object] | None = None) ->
     try:
         return AgentConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(path, exc)) from exc
+        raise ConfigError(format_validation_error(source, exc)) from exc
 
 
 EXAMPLE_CONFIG = """\

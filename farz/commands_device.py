@@ -233,30 +233,17 @@ def run_check_scene(args: argparse.Namespace) -> int:
 
 def _agent_config(path: Path | None, overrides: dict[str, object]) -> AgentConfig:
     """The agent config at ``path``, or the bundled models' defaults, with ``overrides`` (dotted keys; None: keep)."""
-    from device.config import AgentConfig, load_agent_config
-    from device.count_config import ConfigError, format_validation_error
+    from device.config import agent_config_from, load_agent_config
 
     if path is not None:
         return load_agent_config(path, overrides)
-    from pydantic import ValidationError
-
     raw: dict[str, Any] = {
         "device_id": "local",
         "data_dir": "farz-data",
         "model": str(Path(__file__).resolve().parent.parent / "models" / "farz-waste.int8.onnx"),
         "classifier": str(Path(__file__).resolve().parent.parent / "models" / "farz-material.int8.onnx"),
     }
-    for key, value in overrides.items():
-        if value is not None:
-            target = raw
-            *parents, leaf = key.split(".")
-            for p in parents:
-                target = target.setdefault(p, {})
-            target[leaf] = value
-    try:
-        return AgentConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(Path("(command line)"), exc)) from exc
+    return agent_config_from(raw, overrides, Path("(command line)"))
 
 
 def _count_with_lines(config: AgentConfig) -> CountSettings:
