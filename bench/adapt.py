@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from training.classify_adapt import AdaptRecipe, classify_adapt, run_classifier
+from training.classify_adapt import accuracy as classify_accuracy
 from training.classify_data import belt_crop, belt_cutouts, class_folder_images, photo_crop, read_image, shrink
 from training.taxonomy import load_taxonomy
 
@@ -39,8 +40,8 @@ def renders(items: list, others: list, n: int, seed: int, size: int = 224) -> tu
     return [belt_crop(c, others, size, rng) for c in picks], np.array([c.class_id for c in picks])
 
 
-def accuracy(model: Path, crops: list[np.ndarray], labels: np.ndarray) -> float:
-    return round(float((run_classifier(model, crops).argmax(axis=1) == labels).mean()), 4)
+def accuracy(model: Path, crops: list[np.ndarray], labels: np.ndarray) -> float | None:
+    return classify_accuracy(run_classifier(model, crops), labels)
 
 
 def sum_error(counted: dict[str, dict[str, int]], truth: dict[str, dict[str, int]]) -> float:

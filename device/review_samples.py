@@ -158,9 +158,8 @@ class ReviewKeeper:
         excess = len(metas) - self.rules.max_items
         if excess <= 0:
             return
-        unsure = [m for m in metas if json.loads(m.read_text()).get("kind") == "unsure"]
-        random_ = [m for m in metas if m not in set(unsure)]
-        for old in (unsure + random_)[:excess]:
+        unsure = {m for m in metas if json.loads(m.read_text()).get("kind") == "unsure"}
+        for old in sorted(metas, key=lambda m: m not in unsure)[:excess]:  # stable: oldest first within each kind
             self.remove(old)
 
     def pending(self) -> list[Path]:

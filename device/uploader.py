@@ -211,10 +211,10 @@ class Uploader:
     def send_sample(self) -> bool:
         """When no counts wait, send the oldest hard sample or review item (if any); False after a failure.
         One the server refuses (4xx) is dropped with a log line: sending it again would not change the answer."""
-        queue = next((q for q in self.queues if q.pending()), None)
-        if queue is None:
+        waiting = next(((q, pending) for q in self.queues if (pending := q.pending())), None)
+        if waiting is None:
             return True
-        oldest = queue.pending()[0]
+        queue, (oldest, *_) = waiting
         try:
             self._post(queue.body(oldest, self.device_id), self.base_url + queue.endpoint)
         except urllib.error.HTTPError as exc:
