@@ -30,7 +30,7 @@ from vision import (
     ZoneCounter,
 )
 from vision.errors import ModelError
-from vision.pipeline import Counter
+from vision.pipeline import Counter, FrameResult
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = REPO_ROOT / "models" / "farz-waste.int8.onnx"
@@ -166,8 +166,10 @@ def count_video(
     progress: bool = True,
     classifier: Path | None = None,
     material: MaterialSettings | None = None,
+    on_frame: Callable[[FrameResult], None] | None = None,
 ) -> CountSummary:
-    """Run the pipeline over every frame of ``video`` (two-stage with ``classifier``); calls ``on_event`` for each count."""
+    """Run the pipeline over every frame of ``video`` (two-stage with ``classifier``); calls ``on_event`` for
+    each count and ``on_frame`` with each frame's result."""
     from tqdm import tqdm
 
     pipeline = build_pipeline(model, settings, classifier, material)
@@ -189,6 +191,8 @@ def count_video(
             for frame in source:
                 result = pipeline.process(frame)
                 frames += 1
+                if on_frame is not None:
+                    on_frame(result)
                 if on_event is not None:
                     for event in result.events:
                         on_event(event)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from device.count_config import ConfigError
@@ -63,4 +64,51 @@ def read_truth(path: Path, names: Sequence[str] | None = None) -> Counts:
                     raise ConfigError(f'{path}: class "{name}" is not one the models count ({", ".join(known.values())})')
                 label = known[label]
             out[direction][label] = out[direction].get(label, 0) + n
+    return out
+
+
+@dataclass(frozen=True)
+class TrueCrossing:
+    """One item crossing the count line in a rendered video: the first frame (0-based) its centre is past
+    the line, its class and direction, its centre and image size then (0-1 of the frame) and its velocity
+    (0-1 of the frame per frame)."""
+
+    frame: int
+    class_name: str
+    direction: str
+    x: float
+    y: float
+    w: float
+    h: float
+    vx: float
+    vy: float
+
+
+def read_crossings(path: Path) -> list[TrueCrossing] | None:
+    """The per-item ``crossings`` of a truth file (``farz datasets synth --video`` writes them), or None when
+    it has none (truth of counts only); raises ``ConfigError`` naming the file when they are malformed."""
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the truth file ({exc})") from exc
+    if not isinstance(raw, dict) or "crossings" not in raw:
+        return None
+    rows = raw["crossings"]
+    if not isinstance(rows, list):
+        raise ConfigError(f'{path}: "crossings" must be a list of items, got {type(rows).__name__}')
+    out = []
+    for k, row in enumerate(rows):
+        try:
+            out.append(
+                TrueCrossing(
+                    int(row["frame"]),
+                    str(row["class"]),
+                    str(row["direction"]),
+                    *(float(row[key]) for key in ("x", "y", "w", "h", "vx", "vy")),
+                )
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"{path}: crossings[{k}] needs frame, class, direction, x, y, w, h, vx, vy ({exc!r})") from None
+        if out[-1].direction not in DIRECTIONS:
+            raise ConfigError(f'{path}: crossings[{k}] direction must be "in" or "out", got {out[-1].direction!r}')
     return out

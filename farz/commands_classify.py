@@ -249,12 +249,23 @@ def run_count_eval(args: argparse.Namespace) -> int:
         print(json.dumps(result))
         return 0
     for row in result["per_video"]:  # type: ignore[attr-defined]
-        print(f"{row['video']:<24} error {row['count_error']:.3f}  counted {row['counted']:>3} of {row['true']:>3}  extra {row['extra']}")
+        line = f"{row['video']:<24} error {row['count_error']:.3f}  counted {row['counted']:>3} of {row['true']:>3}  extra {row['extra']}"
+        print(line + (_items_text(row["items"]) if "items" in row else ""))
     print(
         f"{result['videos']} videos: mean count error {result['mean_count_error']:.3f}, pooled {result['pooled_count_error']:.3f}; "
         f"counted {result['counted']} of {result['true']} items, {result['extra']} extra; {result['fps']} frames/s"
     )
+    if result["items"] is not None:
+        print("item by item:" + _items_text(result["items"]))  # type: ignore[arg-type]
     return 0
+
+
+def _items_text(items: dict[str, int]) -> str:
+    """Events matched to true items (training.item_match), for one line."""
+    return (
+        f"  | items counted {items['paired']}, twice {items['twice']}, no item {items['no_item']}, "
+        f"missed {items['missed']}, wrong way {items['wrong_direction']}"
+    )
 
 
 def quantize_classifier_file(model: Path, out: Path, source: Path, cutouts: Path, count: int, first_conv_fp32: bool) -> str:

@@ -151,6 +151,13 @@ def test_video_truth_counts_every_item_that_crosses_exactly_once(tmp_path: Path,
     assert counts["in" if count_as == "out" else "out"] == {}
     saved = json.loads((tmp_path / "v.truth.json").read_text())
     assert saved["counts"] == counts
+    crossings = saved["crossings"]  # one per item: at the line, in the counted direction, in frame order
+    assert len(crossings) == truth["items"] and all(c["direction"] == count_as for c in crossings)
+    assert [c["frame"] for c in crossings] == sorted(c["frame"] for c in crossings)
+    across = "x" if direction in ("left", "right") else "y"
+    step = max(abs(c["vx"]) + abs(c["vy"]) for c in crossings)
+    assert all(abs(c[across] - 0.5) <= step for c in crossings)
+    assert sorted(c["class"] for c in crossings) == sorted(n for n, k in counts[count_as].items() for _ in range(k))
     assert cv2.VideoCapture(str(tmp_path / "v.mp4")).get(cv2.CAP_PROP_FRAME_COUNT) == 60
     from device.count_config import load_count_settings
 

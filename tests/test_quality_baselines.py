@@ -124,6 +124,10 @@ def test_counts_on_the_committed_belt_videos_are_no_worse_than_the_baseline() ->
     assert result["true"] == base["true"], "the belt videos' truth changed: run `python tests/baselines/update.py`"
     assert float(result["mean_count_error"]) <= base["mean_count_error"] + COUNT_TOLERANCE, result["mean_count_error"]  # type: ignore[arg-type]
     assert int(result["extra"]) <= base["extra"], f"{result['extra']} items counted beyond the truth (baseline {base['extra']})"  # type: ignore[call-overload]
+    items = result["items"]  # item by item (training.item_match): no item counted twice or the wrong way more often
+    assert isinstance(items, dict)
+    for key in ("twice", "no_item", "wrong_direction", "missed"):
+        assert items[key] <= base["items"][key], f"{key}: {items[key]} (baseline {base['items'][key]})"
 
 
 def test_model_card_names_the_shipped_files_and_classes() -> None:

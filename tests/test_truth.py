@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -83,3 +84,23 @@ def test_count_eval_reads_any_video_format_and_refuses_bad_truth_first(tmp_path:
     result = json.loads(capsys.readouterr().out)
     assert [row["video"] for row in result["per_video"]] == ["belt.avi"]
     assert result["true"] == 5
+    items = result["per_video"][0]["items"]  # the rendered truth lists each item's crossing: matched one by one
+    assert items["paired"] + items["missed"] == 5 and items == result["items"]
+
+
+def test_crossings_are_read_when_given_and_refused_in_one_line_when_malformed(tmp_path: Path) -> None:
+    from device.truth import TrueCrossing, read_crossings
+
+    assert read_crossings(write(tmp_path, {"counts": {"in": {"glass": 1}}})) is None  # counts only: no per-item truth
+    row = {"frame": 12, "class": "glass", "direction": "in", "x": 0.5, "y": 0.4, "w": 0.2, "h": 0.3, "vx": 0.02, "vy": 0.0}
+    path = write(tmp_path, {"counts": {"in": {"glass": 1}}, "crossings": [row]})
+    assert read_crossings(path) == [TrueCrossing(12, "glass", "in", 0.5, 0.4, 0.2, 0.3, 0.02, 0.0)]
+    for bad, message in (
+        ({**row, "x": "left"}, "crossings[0] needs frame, class, direction, x, y, w, h, vx, vy"),
+        ({k: v for k, v in row.items() if k != "vy"}, "crossings[0] needs"),
+        ({**row, "direction": "up"}, 'crossings[0] direction must be "in" or "out"'),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            read_crossings(write(tmp_path, {"counts": {}, "crossings": [bad]}))
+    with pytest.raises(ConfigError, match='"crossings" must be a list'):
+        read_crossings(write(tmp_path, {"counts": {}, "crossings": {"0": row}}))

@@ -10,11 +10,14 @@ items counted and true, extra counts, and frames/s.
 from __future__ import annotations
 
 import statistics
+from dataclasses import asdict, fields
 from pathlib import Path
 
-from device.truth import VIDEO_SUFFIXES, Counts, read_truth, truth_path
+from device.truth import VIDEO_SUFFIXES, Counts, read_crossings, read_truth, truth_path
 from training.evaluate import count_error
+from training.item_match import CountedAt, ItemMatch, match_items
 from vision import Classifier, MaterialSettings, OnnxDetector
+from vision.pipeline import FrameResult
 
 DEFAULT_VIDEOS = Path(__file__).resolve().parent.parent / "datasets" / "belts"
 
@@ -46,6 +49,29 @@ def videos_with_truth(paths: list[Path]) -> list[Path]:
     return with_truth
 
 
+def _sum_items(matches: list[ItemMatch]) -> dict[str, int]:
+    """Item-by-item figures summed over videos."""
+    return {f.name: sum(getattr(m, f.name) for m in matches) for f in fields(ItemMatch)}
+
+
+class _EventLocator:
+    """Called with each frame's result: keeps every count event with its track's box centre (0-1)."""
+
+    def __init__(self) -> None:
+        self.events: list[CountedAt] = []
+        self._last: dict[int, tuple[float, float]] = {}
+
+    def __call__(self, result: FrameResult) -> None:
+        d = result.detections
+        if d.tracker_id is not None and len(d):
+            w, h = result.frame_size
+            for tid, (x1, y1, x2, y2) in zip(d.tracker_id.tolist(), d.xyxy.tolist(), strict=True):
+                self._last[int(tid)] = ((x1 + x2) / 2 / w, (y1 + y2) / 2 / h)
+        for e in result.events:
+            x, y = self._last.get(e.track_id, (float("nan"), float("nan")))
+            self.events.append(CountedAt(e.frame_index - 1, x, y, e.direction, e.track_id))
+
+
 def count_eval(
     videos: list[Path],
     model: Path,
@@ -63,15 +89,19 @@ def count_eval(
 
     names = Classifier(classifier).names if classifier is not None else OnnxDetector(model).names
     truths = [read_truth(truth_path(video), names) for video in videos]  # every file checked before the first count
+    crossings = [read_crossings(truth_path(video)) for video in videos]
     rows = []
     counted_all, truth_all = [], []
     frames = 0
     seconds = 0.0
-    for video, truth in tqdm(list(zip(videos, truths, strict=True)), desc="videos", unit="video", disable=not progress, leave=False):
+    matches: list[ItemMatch] = []
+    todo = list(zip(videos, truths, crossings, strict=True))
+    for video, truth, items in tqdm(todo, desc="videos", unit="video", disable=not progress, leave=False):
         settings = settings_for_video(video, None, None)
         if confidence is not None:
             settings = settings.model_copy(update={"confidence": confidence})
-        summary = count_video(video, model, settings, progress=False, classifier=classifier, material=material)
+        located = _EventLocator()
+        summary = count_video(video, model, settings, progress=False, classifier=classifier, material=material, on_frame=located)
         frames += summary.frames
         seconds += summary.seconds
         counted_all.append(summary.counts)
@@ -87,6 +117,9 @@ def count_eval(
                 "truth": truth,
             }
         )
+        if items is not None:
+            matches.append(match_items(located.events, items))
+            rows[-1]["items"] = asdict(matches[-1])
     pooled, pooled_truth = _pool(counted_all), _pool(truth_all)
     return {
         "model": str(model),
@@ -97,6 +130,7 @@ def count_eval(
         "counted": _total(pooled),
         "true": _total(pooled_truth),
         "extra": sum(int(r["extra"]) for r in rows),  # type: ignore[call-overload]
+        "items": _sum_items(matches) if len(matches) == len(rows) else None,
         "pooled_counts": pooled,
         "pooled_truth": pooled_truth,
         "fps": round(frames / seconds, 2) if seconds > 0 else 0.0,

@@ -469,7 +469,9 @@ def render_video(cutouts: list[Cutout], names: tuple[str, ...], spec: VideoSpec,
 
     Every item enters fully outside the frame upstream and leaves fully outside downstream, so each
     one crosses the middle line exactly once; ``line_in`` False draws the line the other way round so
-    the same motion counts as ``out``.
+    the same motion counts as ``out``. The truth's ``crossings`` list each item once: the first frame
+    (0-based) its centre is past the line, its class and direction, its centre ``x, y`` and image size
+    ``w, h`` then (0-1 of the frame) and its velocity ``vx, vy`` (0-1 of the frame per frame).
     """
     rng = np.random.default_rng(spec.seed)
     style = BeltStyle.random(rng)
@@ -481,6 +483,7 @@ def render_video(cutouts: list[Cutout], names: tuple[str, ...], spec: VideoSpec,
     if not line_in:
         line = (line[2], line[3], line[0], line[1])
     counts: dict[str, int] = {}
+    crossings: list[dict[str, object]] = []
     items: list[MovingItem] = []
     frames = int(spec.seconds * spec.fps)
     out_mp4.parent.mkdir(parents=True, exist_ok=True)
@@ -522,6 +525,20 @@ def render_video(cutouts: list[Cutout], names: tuple[str, ...], spec: VideoSpec,
                 direction = "in" if _side(line, (it.x / w, it.y / h)) > 0 else "out"
                 key = f"{direction}:{names[it.class_id]}"
                 counts[key] = counts.get(key, 0) + 1
+                ih, iw = it.image.shape[:2]
+                crossings.append(
+                    {
+                        "frame": f + 1,
+                        "class": names[it.class_id],
+                        "direction": direction,
+                        "x": round(it.x / w, 4),
+                        "y": round(it.y / h, 4),
+                        "w": round(iw / w, 4),
+                        "h": round(ih / h, 4),
+                        "vx": round(it.vx / w, 5),
+                        "vy": round(it.vy / h, 5),
+                    }
+                )
         items = [it for it in items if -w < it.x < 2 * w and -h < it.y < 2 * h and not _gone(it, w, h)]
     writer.release()
     truth: dict[str, object] = {
@@ -531,6 +548,7 @@ def render_video(cutouts: list[Cutout], names: tuple[str, ...], spec: VideoSpec,
         "items": spawned,
         "line": list(line),
         "spec": spec.__dict__,
+        "crossings": crossings,
     }
     out_mp4.with_suffix(".truth.json").write_text(json.dumps(truth, indent=1) + "\n")
     out_mp4.with_suffix(".yaml").write_text(

@@ -51,13 +51,15 @@ class StageTimings:
 @dataclass(frozen=True)
 class FrameResult:
     """What one frame produced: tracked detections (labelled with each track's material in the two-stage
-    pipeline), new count events, timings, and the crops the classifier saw this frame."""
+    pipeline), new count events, timings, the crops the classifier saw this frame, and the frame's size
+    (width, height) in px."""
 
     frame_index: int
     detections: Detections
     events: tuple[CountEvent, ...]
     timings: StageTimings
-    classified: tuple[Classified, ...] = ()
+    classified: tuple[Classified, ...]
+    frame_size: tuple[int, int]
 
 
 class Pipeline:
@@ -133,4 +135,4 @@ class Pipeline:
             classified = tuple(labelled.classified)
         ms = 1000.0
         timings = StageTimings((t1 - t0) * ms, (t2 - t1) * ms, (t3 - t2) * ms, (t4 - t3) * ms, (t6 - t5) * ms, (t5 - t4) * ms)
-        return FrameResult(self.frame_index, tracked, tuple(events), timings, classified)
+        return FrameResult(self.frame_index, tracked, tuple(events), timings, classified, (w, h))

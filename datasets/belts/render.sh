@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The committed belt videos with truth (datasets/belts/*.mp4 + NAME.truth.json + NAME.yaml): the quality
 # baseline for counting. Test-split items only (by item: never trained on by the classifier), rendered with
-# `farz datasets synth --video`. Each row: name, direction, speed px/frame, items/s, seconds, size, item scale.
+# `farz datasets synth --video`; each truth file lists every item's crossing, so `farz train count-eval`
+# pairs counts with items. Rendered 2026-12-05 from the cut-outs of that date (no mask in pieces: an earlier
+# render showed the pieces of one such mask as separate objects, each counted, under a truth of one item).
+# Each row: name, direction, speed px/frame, items/s, seconds, size, item scale.
 # Run from the repository root after `farz datasets cutouts` (build/cutouts; CUTOUTS=DIR for another folder).
 set -euo pipefail
 FARZ=${FARZ:-farz}

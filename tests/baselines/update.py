@@ -45,7 +45,7 @@ def measure(model: Path = DEFAULT_MODEL, classifier: Path = DEFAULT_CLASSIFIER) 
         "classifier": classifier.name,
         "classifier_sha256": sha256(classifier),
         "videos": videos,
-        "belts": {k: belts[k] for k in ("videos", "mean_count_error", "pooled_count_error", "counted", "true", "extra")},
+        "belts": {k: belts[k] for k in ("videos", "mean_count_error", "pooled_count_error", "counted", "true", "extra", "items")},
         "belt_counts": {row["video"]: row["counts"] for row in belts["per_video"]},  # type: ignore[attr-defined]
         "eval_map50": two_stage["map50"],
         "eval_map50_95": two_stage["map50_95"],

@@ -1,0 +1,68 @@
+"""Which true item each count event counted, on a video whose truth lists every item's crossing.
+
+An event counts item *i* when, at the event's frame, the counted track's box centre lies inside item *i*'s
+image box as it was then (its crossing position moved on by its velocity, plus ``slack`` of the frame), no
+more than ``max_frames`` from the item's crossing: an item missed by the detector for a while is still
+counted late by its own track. Events and items are paired one to one at least total distance. An event
+left over that lies on an item is that item counted **twice**; one that lies on none counted **no item**
+(a stain, a rail, a piece of machinery); an item left over was **missed**.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from device.truth import TrueCrossing
+from vision.assignment import linear_assignment
+
+
+@dataclass(frozen=True)
+class CountedAt:
+    """A count event and where its track was: frame (0-based), box centre (0-1 of the frame), direction."""
+
+    frame: int
+    x: float
+    y: float
+    direction: str
+    track_id: int
+
+
+@dataclass(frozen=True)
+class ItemMatch:
+    """Events against true items: paired, items counted twice, events on no item, items missed, and paired
+    events whose direction is not the item's."""
+
+    paired: int
+    twice: int
+    no_item: int
+    missed: int
+    wrong_direction: int
+
+
+def match_items(events: Sequence[CountedAt], items: Sequence[TrueCrossing], max_frames: int = 45, slack: float = 0.03) -> ItemMatch:
+    """Pair ``events`` with ``items`` (see the module docstring)."""
+    far = 1e6
+    cost = np.full((len(events), len(items)), far, np.float32)
+    for r, e in enumerate(events):
+        for c, it in enumerate(items):
+            dt = e.frame - it.frame
+            if abs(dt) > max_frames:
+                continue
+            dx = abs(e.x - (it.x + it.vx * dt)) / (it.w / 2 + slack)
+            dy = abs(e.y - (it.y + it.vy * dt)) / (it.h / 2 + slack)
+            if max(dx, dy) <= 1.0:
+                cost[r, c] = float(np.hypot(dx, dy)) + abs(dt) / max_frames
+    pairs = linear_assignment(cost, far / 2)
+    paired_events = {r for r, _ in pairs}
+    on_an_item = (cost < far / 2).any(axis=1) if len(items) else np.zeros(len(events), bool)
+    leftover = [r for r in range(len(events)) if r not in paired_events]
+    return ItemMatch(
+        paired=len(pairs),
+        twice=sum(1 for r in leftover if on_an_item[r]),
+        no_item=sum(1 for r in leftover if not on_an_item[r]),
+        missed=len(items) - len(pairs),
+        wrong_direction=sum(1 for r, c in pairs if events[r].direction != items[c].direction),
+    )
