@@ -205,14 +205,31 @@ def register(sub: SubParsers) -> None:
     from farz import commands_classify
 
     commands_classify.register(tr_sub)
-    cmp_ = tr_sub.add_parser("compare", help="two ONNX models side by side: mAP, per-class AP, ms/frame, count error; which is better")
+    cmp_ = tr_sub.add_parser(
+        "compare",
+        help="two detectors side by side, as farz count runs them: mAP, agnostic AP50, recall, ms/frame, counts item by "
+        "item, false items on empty belt; which is better on every figure",
+        description="Runs detectors A and B the same way on the same data (two-stage with the material classifier, as "
+        "`farz count` does): mAP50 and class-agnostic AP50, item recall and boxes per item at the operating point on "
+        "--data, inference time measured side by side, counts on --videos (count error, and item by item where the "
+        "truth lists each item: twice, missed, no item, wrong way) and false counts on --empty belt videos. "
+        "`better` names the model no worse on any figure and better on one, else says which is better on what.",
+    )
     cmp_.add_argument("a", type=Path)
     cmp_.add_argument("b", type=Path)
-    cmp_.add_argument("--data", type=Path, required=True)
+    cmp_.add_argument("--data", type=Path, required=True, help="a YOLO dataset (data.yaml folder) to measure accuracy and time on")
     cmp_.add_argument("--split", default="val")
     cmp_.add_argument("--threads", type=int, default=1)
     cmp_.add_argument("--max-images", type=int, default=0)
-    cmp_.add_argument("--videos", type=Path, nargs="*", default=None, help="videos with NAME.truth.json (default: the bundled samples)")
+    cmp_.add_argument(
+        "--videos",
+        type=Path,
+        nargs="*",
+        default=None,
+        help="videos with NAME.truth.json, or folders of them (default: the bundled samples)",
+    )
+    cmp_.add_argument("--empty", type=Path, nargs="*", default=None, help="videos of empty belt, or folders of them: every count is false")
+    add_classifier_argument(cmp_)
     cmp_.add_argument("--json", action="store_true")
     cmp_.set_defaults(handler=run_compare)
 
@@ -421,22 +438,45 @@ def run_pull_samples(args: argparse.Namespace) -> int:
     return 0
 
 
+ITEM_KEYS = ("paired", "twice", "no_item", "missed", "wrong_direction")
+EMPTY_KEYS = ("false_tracks", "false_counts", "minutes")
+
+
+def _nested(result: object, *path: str) -> object:
+    """``result[path[0]][path[1]]…``, or None where a level is missing."""
+    for key in path:
+        result = result.get(key) if isinstance(result, dict) else None
+    return result
+
+
 def run_compare(args: argparse.Namespace) -> int:
     from device.count import SAMPLES
+    from device.truth import VIDEO_SUFFIXES
     from training.compare import compare
+    from training.count_eval import videos_with_truth
 
-    videos = args.videos or sorted(SAMPLES.glob("*.mp4"))
-    result = compare(args.a, args.b, args.data, videos, args.split, args.threads, args.max_images)
+    def found(paths: list[Path]) -> list[Path]:
+        return [v for p in paths for v in (sorted(x for x in p.iterdir() if x.suffix.lower() in VIDEO_SUFFIXES) if p.is_dir() else [p])]
+
+    videos = videos_with_truth(args.videos) if args.videos else sorted(SAMPLES.glob("*.mp4"))
+    empty = found(args.empty or [])
+    missing = [p for p in empty if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{missing[0]}: no such video of empty belt")
+    result = compare(args.a, args.b, args.data, videos, args.split, args.threads, args.max_images, classifier_path(args), empty)
     if args.json:
         print(json.dumps(result))
         return 0
     a, b = result["a"], result["b"]
     assert isinstance(a, dict) and isinstance(b, dict)
-    print(f"{'':<16}{args.a.name:>26}{args.b.name:>26}")
-    for key in ("map50", "map50_95", "ms_per_frame", "count_error"):
-        print(f"{key:<16}{a[key]!s:>26}{b[key]!s:>26}")
-    for name in a["per_class"]:
-        print(f"  AP50 {name:<10}{a['per_class'][name]!s:>26}{b['per_class'][name]!s:>26}")
+    print(f"{'':<28}{args.a.name:>26}{args.b.name:>26}")
+    figures = ("map50", "map50_95", "agnostic_ap50", "item_recall", "boxes_per_item", "ms_per_frame", "count_error")
+    rows = [(key, a.get(key), b.get(key)) for key in figures]
+    rows += [(f"items {key}", _nested(a, "counts", "items", key), _nested(b, "counts", "items", key)) for key in ITEM_KEYS]
+    rows += [(f"empty belt {key}", _nested(a, "empty_belt", key), _nested(b, "empty_belt", key)) for key in EMPTY_KEYS]
+    for key, va, vb in rows:
+        if va is not None or vb is not None:
+            print(f"{key:<28}{va!s:>26}{vb!s:>26}")
     print(
         f"b runs at {result['speedup_b_over_a']}x the speed of a (timed side by side); mAP50 {result['map50_delta']:+.4f}; "
         f"count error {result['count_error_delta']}; better: {result['better']}"

@@ -62,3 +62,19 @@ def test_recall_and_boxes_per_item_at_the_operating_point_match_a_hand_count() -
     recall, boxes = operating_point(truth, found, confidence=0.25)
     assert recall == 0.5  # the first item, once (its second box is a duplicate)
     assert boxes == 1.5  # three boxes at 0.25 or above for two items
+
+
+def test_compare_names_the_model_better_on_every_figure_or_says_which_wins_what() -> None:
+    from training.compare import verdict
+
+    def result(ap: float, twice: int, false_counts: int | None) -> dict[str, object]:
+        counts = {"mean_count_error": 0.5, "items": {"twice": twice, "missed": 0, "no_item": 0, "wrong_direction": 0}}
+        empty = None if false_counts is None else {"false_counts": false_counts}
+        return {"map50": 0.4, "agnostic_ap50": ap, "item_recall": 0.8, "counts": counts, "empty_belt": empty}
+
+    assert verdict(result(0.90, 1, 3), result(0.90, 1, 3))[0] == "neither"
+    better, figures = verdict(result(0.90, 1, 3), result(0.93, 1, 0))
+    assert better == "b" and figures["agnostic AP50"] == "b" and figures["items counted twice"] == "same"
+    better, figures = verdict(result(0.90, 1, 3), result(0.93, 4, None))  # no empty-belt footage: that figure is left out
+    assert better == "mixed: a better on items counted twice; b better on agnostic AP50"
+    assert "false counts on empty belt" not in figures
