@@ -54,7 +54,7 @@ def register(sub: SubParsers) -> None:
     syn.add_argument("--seconds", type=float, default=20.0)
     syn.add_argument("--direction", choices=["right", "left", "down", "up"], default="right")
     syn.add_argument("--speed", type=float, default=10.0, help="belt speed, px per frame")
-    syn.add_argument("--rate", type=float, default=1.2, help="items per second")
+    syn.add_argument("--rate", type=float, default=1.2, help="items per second (--video; 0: an empty belt)")
     syn.add_argument("--seed", type=int, default=0)
     syn.add_argument("--size", default="640x360", metavar="WxH", help="video frame size (--video)")
     syn.add_argument("--fps", type=int, default=15, help="video frame rate (--video)")
@@ -283,6 +283,11 @@ def run_synth(args: argparse.Namespace) -> int:
             raise UserError(
                 f"--size {args.size!r} / --scale {args.scale!r}: expected WxH (e.g. 480x270) and MIN,MAX (e.g. 0.2,0.42)"
             ) from None
+        if args.rate < 0 or args.speed <= 0 or args.seconds <= 0:
+            raise UserError(
+                f"--rate {args.rate} / --speed {args.speed} / --seconds {args.seconds}: "
+                "need a rate >= 0 (0: an empty belt) and a speed and length > 0"
+            )
         if not (0 < min_scale <= max_scale < 1) or width < 32 or height < 32:
             raise UserError(f"--size {args.size} / --scale {args.scale}: need a frame of at least 32x32 and 0 < MIN <= MAX < 1")
         spec = VideoSpec(width, height, args.fps, args.seconds, args.direction, args.speed, args.rate, args.seed, min_scale, max_scale)

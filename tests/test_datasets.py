@@ -382,3 +382,10 @@ def test_split_by_item_keeps_runs_of_file_numbers_together_with_gaps_between_spl
     assert shares["train"] == 48 and shares["val"] == 6 and shares["test"] == 6  # 8 / 1 / 1 of every ten runs
     assert item_split("glass-no-number.jpg") in {"train", "val", "test"}
     assert [item_split(f"trash{n}.jpg") for n in range(1, 11)] == [item_split(f"trash{n}.jpg") for n in range(1, 11)]
+
+
+def test_a_video_at_rate_zero_is_an_empty_belt_for_counting_false_items(tmp_path: Path) -> None:
+    spec = VideoSpec(width=160, height=96, fps=10, seconds=2, direction="down", speed=9, rate=0.0, seed=3)
+    truth = render_video(coloured_cutouts(), NAMES, spec, tmp_path / "empty.mp4")
+    assert truth["items"] == 0 and truth["crossings"] == [] and truth["counts"] == {"in": {}, "out": {}}
+    assert cv2.VideoCapture(str(tmp_path / "empty.mp4")).get(cv2.CAP_PROP_FRAME_COUNT) == 20

@@ -443,7 +443,8 @@ DIRECTIONS = {"right": (1, 0), "left": (-1, 0), "down": (0, 1), "up": (0, -1)}
 
 @dataclass(frozen=True)
 class VideoSpec:
-    """A belt video to render: size px, fps, seconds, belt direction, speed px/frame, items per second."""
+    """A belt video to render: size px, fps, seconds, belt direction, speed px/frame, items per second (0: an
+    empty belt, for counting false items)."""
 
     width: int = 640
     height: int = 360
@@ -494,7 +495,7 @@ def render_video(cutouts: list[Cutout], names: tuple[str, ...], spec: VideoSpec,
     spawned = 0
     spawn_frames = int(frames - (w if axis else h) / spec.speed - 30)  # stop spawning so all leave in time
     for f in range(frames):
-        if f >= next_spawn and f < spawn_frames:
+        if spec.rate > 0 and next_spawn <= f < spawn_frames:
             cut = cutouts[int(rng.integers(len(cutouts)))]
             img = transform_item(cut, rng.uniform(spec.min_scale, spec.max_scale) * min(w, h), float(rng.uniform(0, 360)), rng)
             ih, iw = img.shape[:2]
