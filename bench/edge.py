@@ -81,7 +81,7 @@ def pipeline_method(
     name: str, model: Path, settings: CountSettings, frames: list[Frame], classifier: Path | None, material: MaterialSettings | None = None
 ) -> Method:
     """A farz pipeline (two-stage with ``classifier``, crop rules ``material``) writing every event as a JSON line, warmed up."""
-    pipeline = build_pipeline(model, settings, classifier, material)
+    pipeline = build_pipeline(model, settings, classifier, material, item_counts=True)
     sink = io.StringIO()
     for frame in frames[:WARMUP_FRAMES]:
         pipeline.detector.infer(pipeline.detector.preprocess(frame)[0])  # warms the session, leaves no track state
@@ -108,7 +108,7 @@ def bare_and_pipeline(
     """Bare ``preprocess + session.run``, the full farz pipeline (two-stage with ``classifier`` and crop rules
     ``material``) and, with a classifier, the same pipeline counting with the detector's classes
     (``detector_only``); separate sessions of the same model, warmed up."""
-    bare = build_pipeline(model, settings).detector
+    bare = build_pipeline(model, settings, item_counts=True).detector
     for frame in frames[:WARMUP_FRAMES]:
         bare.infer(bare.preprocess(frame)[0])
 
@@ -126,7 +126,7 @@ def supervision_method(model: Path, settings: CountSettings, frames: list[Frame]
     import supervision as sv
     from trackers import ByteTrackTracker
 
-    detector = build_pipeline(model, settings).detector
+    detector = build_pipeline(model, settings, item_counts=True).detector
     h, w = frames[0].shape[:2]
     spec = settings.line_specs()[0]
     tracker = ByteTrackTracker(frame_rate=fps)

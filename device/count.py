@@ -80,10 +80,16 @@ def load_classifier(path: Path, detector: OnnxDetector, threads: int = 0) -> Cla
 
 
 def build_pipeline(
-    model: Path, settings: CountSettings, classifier: Path | None = None, material: MaterialSettings | None = None
+    model: Path,
+    settings: CountSettings,
+    classifier: Path | None = None,
+    material: MaterialSettings | None = None,
+    item_counts: bool = False,
 ) -> Pipeline:
     """Detector, tracker and the counters of ``settings``; with ``classifier``, the two-stage pipeline: the
-    detector finds items whatever their class, and each track's material is voted over its crops."""
+    detector finds items whatever their class, and each track's material is voted over its crops. Without one,
+    an item detector (one class, ``item``) is refused unless ``item_counts`` (benchmarks: what the pipeline
+    costs without classifying)."""
     low = min(settings.confidence, LOW_CONFIDENCE)
     two_stage = classifier is not None
     item_score = ITEM_SCORE if two_stage else "max"
@@ -104,7 +110,7 @@ def build_pipeline(
             class_mismatch_cost=0.0 if two_stage else TrackerSettings.class_mismatch_cost,
         )
     )
-    if classifier is None and detector.names == ITEM_CLASSES:
+    if classifier is None and detector.names == ITEM_CLASSES and not item_counts:
         raise ModelError(str(model), "an item detector (its one class is `item`) names no material", "count with a material classifier")
     voter = MaterialVoter(load_classifier(classifier, detector, settings.threads), material) if classifier is not None else None
     names = voter.names if voter is not None else detector.names
