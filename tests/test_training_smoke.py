@@ -136,6 +136,24 @@ def test_an_item_detector_trains_exports_and_counts_only_with_a_classifier(tmp_p
     paired = farz("count", str(video), "--model", str(model), "--classifier", str(classifier), "--json", cwd=repo)
     assert paired.returncode == 0, paired.stderr[-2000:]
     assert set(json.loads(paired.stdout)["counts"]) == {"in", "out"}
+    bench = farz(
+        "bench",
+        "edge",
+        "--video",
+        str(video),
+        "--model",
+        str(model),
+        "--classifier",
+        str(classifier),
+        "--frames",
+        "8",
+        "--rounds",
+        "1",
+        "--json",
+        cwd=repo,
+    )
+    assert bench.returncode == 0, bench.stderr[-2000:]  # its detector-only baseline counts `item`, for timing
+    assert json.loads(bench.stdout.strip().splitlines()[-1])["two_stage_over_detector_only"] > 0
 
 
 def test_recover_rebuilds_trainable_weights_from_the_fp32_file(tmp_path: Path) -> None:
