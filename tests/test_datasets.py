@@ -174,6 +174,10 @@ def test_shipped_training_configs_validate_and_unknown_keys_are_refused(tmp_path
     assert finetune.init == Path("runs/farz-waste-n/weights/last.pt") and finetune.cos_lr and finetune.lr0 < default.lr0
     assert not default.synth.photos and load_train_config(configs / "continue.yaml").synth.photos  # off unless a recipe asks
     crowded = load_train_config(configs / "item-crowded.yaml")
+    second = load_train_config(configs / "item-crowded2.yaml")  # goes on from the first run's best weights
+    assert (
+        second.single_class and second.init == Path("runs/farz-item-crowded-n/weights/best.pt") and second.synth.seed != crowded.synth.seed
+    )
     assert crowded.single_class and crowded.synth.crowded == 0.4 and crowded.init == Path("runs/farz-item-n/weights/best.pt")
     gpu = load_train_config(configs / "gpu.yaml")
     assert gpu.init == Path("models/farz-waste.onnx") and gpu.synth.shards == gpu.workers == 16 and gpu.cutouts == Path(".gpu/cutouts")
