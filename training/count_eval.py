@@ -3,8 +3,10 @@
 For each video: the counts of ``farz count`` (same settings: the video's ``NAME.yaml``), its count error
 (``training.evaluate.count_error``: mean over classes of |counted - true| / true, both directions summed)
 and how many items it counted beyond the true number (``extra``: at least that many were counted twice or
-were not items). Over the set: the mean of the videos' errors, the error of the pooled per-class totals,
-items counted and true, extra counts, and frames/s.
+were not items). Where the truth lists each item's crossing (rendered videos), also ``items``: every count
+paired with the item its track was on (``training.item_match``: paired, twice, no_item, missed,
+wrong_direction). Over the set: the mean of the videos' errors, the error of the pooled per-class totals,
+items counted and true, extra counts, the item-by-item sums, and frames/s.
 """
 
 from __future__ import annotations
