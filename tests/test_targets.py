@@ -64,8 +64,9 @@ def test_the_window_rolls_and_other_lines_and_directions_do_not_count(world: Wor
 def test_device_offline_and_outbox_alerts(world: World) -> None:
     world.client.app.state.settings.offline_after_s = 0.5  # type: ignore[attr-defined]
     world.ingest("cam-2", [], heartbeat={"fps": 10, "outbox_depth": 5000})
-    (outbox,) = [a for a in alerts(world) if a["device"] == "cam-2"]
-    assert outbox["kind"] == "outbox" and outbox["value"] == 5000 and outbox["open"] is True
+    # (a slow machine may already be past offline_after_s here: only the outbox alert is asked for)
+    (outbox,) = [a for a in alerts(world) if a["device"] == "cam-2" and a["kind"] == "outbox"]
+    assert outbox["value"] == 5000 and outbox["open"] is True
     time.sleep(0.7)
     kinds = {(a["kind"], a["open"]) for a in alerts(world) if a["device"] == "cam-2"}
     assert kinds == {("outbox", True), ("device_offline", True)}
