@@ -57,21 +57,20 @@ def _sum_items(matches: list[ItemMatch]) -> dict[str, int]:
 
 
 class _EventLocator:
-    """Called with each frame's result: keeps every count event with its track's box centre (0-1)."""
+    """Called with each frame's result: keeps every count event with its track's box centre (0-1) in that
+    frame (a counter counts only tracks seen in the frame, so the box is always there)."""
 
     def __init__(self) -> None:
         self.events: list[CountedAt] = []
-        self._last: dict[int, tuple[float, float]] = {}
 
     def __call__(self, result: FrameResult) -> None:
-        d = result.detections
-        if d.tracker_id is not None and len(d):
-            w, h = result.frame_size
-            for tid, (x1, y1, x2, y2) in zip(d.tracker_id.tolist(), d.xyxy.tolist(), strict=True):
-                self._last[int(tid)] = ((x1 + x2) / 2 / w, (y1 + y2) / 2 / h)
+        if not result.events:
+            return
+        d, (w, h) = result.detections, result.frame_size
+        rows = {tid: row for row, tid in enumerate([] if d.tracker_id is None else d.tracker_id.tolist())}
         for e in result.events:
-            x, y = self._last.get(e.track_id, (float("nan"), float("nan")))
-            self.events.append(CountedAt(e.frame_index - 1, x, y, e.direction, e.track_id))
+            x1, y1, x2, y2 = d.xyxy[rows[e.track_id]].tolist()
+            self.events.append(CountedAt(e.frame_index - 1, (x1 + x2) / 2 / w, (y1 + y2) / 2 / h, e.direction, e.track_id))
 
 
 def count_eval(
