@@ -271,9 +271,6 @@ def run_synth(args: argparse.Namespace) -> int:
 
     names = load_taxonomy().names
     if args.video:
-        cutouts = load_cutouts(args.cutouts, names, args.split)
-        if not cutouts:
-            raise FileNotFoundError(f"no cut-outs in {args.cutouts}/{args.split}: run `farz datasets cutouts` first")
         from farz.errors import UserError
 
         try:
@@ -291,6 +288,9 @@ def run_synth(args: argparse.Namespace) -> int:
         if not (0 < min_scale <= max_scale < 1) or width < 32 or height < 32:
             raise UserError(f"--size {args.size} / --scale {args.scale}: need a frame of at least 32x32 and 0 < MIN <= MAX < 1")
         spec = VideoSpec(width, height, args.fps, args.seconds, args.direction, args.speed, args.rate, args.seed, min_scale, max_scale)
+        cutouts = load_cutouts(args.cutouts, names, args.split)  # after the arguments: a typo costs no loading
+        if not cutouts:
+            raise FileNotFoundError(f"no cut-outs in {args.cutouts}/{args.split}: run `farz datasets cutouts` first")
         truth = render_video(cutouts, names, spec, args.out, line_in=args.count_as == "in")
         print(json.dumps(truth["counts"]))
     else:
@@ -456,18 +456,11 @@ def _nested(result: object, *path: str) -> object:
 
 def run_compare(args: argparse.Namespace) -> int:
     from device.count import SAMPLES
-    from device.truth import VIDEO_SUFFIXES
     from training.compare import compare
-    from training.count_eval import videos_with_truth
-
-    def found(paths: list[Path]) -> list[Path]:
-        return [v for p in paths for v in (sorted(x for x in p.iterdir() if x.suffix.lower() in VIDEO_SUFFIXES) if p.is_dir() else [p])]
+    from training.count_eval import videos_in, videos_with_truth
 
     videos = videos_with_truth(args.videos) if args.videos else sorted(SAMPLES.glob("*.mp4"))
-    empty = found(args.empty or [])
-    missing = [p for p in empty if not p.is_file()]
-    if missing:
-        raise FileNotFoundError(f"{missing[0]}: no such video of empty belt")
+    empty = videos_in(args.empty or [])
     result = compare(args.a, args.b, args.data, videos, args.split, args.threads, args.max_images, classifier_path(args), empty)
     if args.json:
         print(json.dumps(result))

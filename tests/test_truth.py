@@ -104,3 +104,15 @@ def test_crossings_are_read_when_given_and_refused_in_one_line_when_malformed(tm
             read_crossings(write(tmp_path, {"counts": {}, "crossings": [bad]}))
     with pytest.raises(ConfigError, match='"crossings" must be a list'):
         read_crossings(write(tmp_path, {"counts": {}, "crossings": {"0": row}}))
+
+
+def test_compare_and_synth_refuse_bad_input_in_one_line_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = str(REPO / "models" / "farz-waste.int8.onnx")
+    missing = tmp_path / "no-such-belt.mp4"
+    assert main(["train", "compare", model, model, "--data", str(tmp_path), "--empty", str(missing)]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{missing}: no such video" in err and "Traceback" not in err
+    out = tmp_path / "v.mp4"
+    assert main(["datasets", "synth", "--video", "--rate", "-1", "--cutouts", str(tmp_path / "none"), "--out", str(out)]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "need a rate >= 0 (0: an empty belt)" in err and not out.exists()

@@ -37,15 +37,20 @@ def _pool(all_counts: list[Counts]) -> Counts:
     return pooled
 
 
-def videos_with_truth(paths: list[Path]) -> list[Path]:
-    """Every video given, or inside a given folder (``VIDEO_SUFFIXES``), that has ``NAME.truth.json`` beside it, sorted."""
+def videos_in(paths: list[Path]) -> list[Path]:
+    """Every video given, and those inside a given folder (``VIDEO_SUFFIXES``, sorted); a missing file is an error."""
     found: list[Path] = []
     for p in paths:
         found += sorted(v for v in p.iterdir() if v.suffix.lower() in VIDEO_SUFFIXES) if p.is_dir() else [p]
     missing = [v for v in found if not v.is_file()]
     if missing:
         raise FileNotFoundError(f"{missing[0]}: no such video")
-    with_truth = [v for v in found if truth_path(v).is_file()]
+    return found
+
+
+def videos_with_truth(paths: list[Path]) -> list[Path]:
+    """Every video given, or inside a given folder (``VIDEO_SUFFIXES``), that has ``NAME.truth.json`` beside it, sorted."""
+    with_truth = [v for v in videos_in(paths) if truth_path(v).is_file()]
     if not with_truth:
         raise FileNotFoundError(f"no video with a NAME.truth.json beside it in {', '.join(map(str, paths))}")
     return with_truth
