@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from training.cutouts import item_mask, judge_mask, split_of
-from training.synth import Cutout, VideoSpec, render_training_image, render_video
+from training.synth import Cutout, VideoSpec, render_training_image, render_video, visible_labels
 from training.taxonomy import TaxonomyError, load_taxonomy
 
 NAMES = ("cardboard", "glass", "metal", "paper", "plastic", "trash")
@@ -139,6 +139,30 @@ def test_loaded_belt_scenes_hold_many_touching_items_each_boxed_and_leave_other_
                 touching += overlap_w > 0 and overlap_h > 0
         assert all(0 <= v <= 1 + 1e-6 for box in labels.boxes for v in box)
     assert touching >= 30, "items on a loaded belt touch and overlap"
+
+
+def test_an_item_is_labelled_only_when_enough_of_it_is_in_sight() -> None:
+    under = np.zeros((40, 60), np.float32)
+    under[10:30, 10:30] = 1.0  # 400 px
+    over = np.zeros((40, 60), np.float32)
+    over[5:35, 20:50] = 1.0  # covers half of `under`
+    assert len(visible_labels([under, over], [0, 1]).boxes) == 2  # half in sight >= 0.35
+    strict = visible_labels([under, over], [0, 1], min_visible=0.6)
+    assert strict.class_ids == [1], "an item half under another is left unlabelled"
+    x, _y, w, _h = visible_labels([under, over], [0, 1]).boxes[0]
+    assert (round(x * 60 - w * 30), round(x * 60 + w * 30)) == (10, 20), "the box is of its visible part"
+
+
+def test_scenes_with_a_stricter_label_rule_differ_only_in_their_labels() -> None:
+    cutouts = coloured_cutouts()
+    a_rng, b_rng = np.random.default_rng(8), np.random.default_rng(8)
+    dropped = 0
+    for _ in range(10):
+        a = render_training_image(cutouts, a_rng, size=(240, 180), crowded=1.0)
+        b = render_training_image(cutouts, b_rng, size=(240, 180), crowded=1.0, min_visible=0.6)
+        assert np.array_equal(a[0], b[0]) and set(b[1].boxes) <= set(a[1].boxes)
+        dropped += len(a[1].boxes) - len(b[1].boxes)
+    assert dropped > 0
 
 
 @pytest.mark.parametrize(("direction", "count_as"), [("right", "in"), ("down", "out"), ("left", "in"), ("up", "out")])

@@ -68,6 +68,7 @@ def prepare_data(config: TrainConfig, taxonomy: Taxonomy, data_dir: Path) -> Pat
         synth.shards,
         workers=max(1, config.workers),
         crowded=synth.crowded,
+        min_visible=synth.min_visible,
     )
     if synth.photos:
         add_photos(config.cutouts, config.source, data_dir, taxonomy.names, list(counts))

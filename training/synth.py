@@ -24,6 +24,7 @@ import numpy as np
 
 BELT_COLOURS = ((38, 38, 40), (22, 22, 24), (45, 70, 50), (80, 55, 40), (95, 95, 92), (60, 45, 35), (30, 40, 75))
 BOARD_COLOURS = ((205, 205, 200), (175, 178, 180), (225, 222, 215), (150, 150, 145))  # light boards and chutes
+MIN_VISIBLE = 0.35  # the fraction of an item that must be in sight for it to be labelled
 Rng = np.random.Generator
 
 
@@ -199,7 +200,7 @@ class SceneLabels:
         return "".join(f"{c} {x:.6f} {y:.6f} {w:.6f} {h:.6f}\n" for c, (x, y, w, h) in zip(self.class_ids, self.boxes, strict=True))
 
 
-def visible_labels(alphas: list[np.ndarray], class_ids: list[int], min_visible: float = 0.35) -> SceneLabels:
+def visible_labels(alphas: list[np.ndarray], class_ids: list[int], min_visible: float = MIN_VISIBLE) -> SceneLabels:
     """Boxes of each item's visible part, items composed in list order (later ones on top)."""
     labels = SceneLabels()
     if not alphas:
@@ -272,7 +273,12 @@ def pile_positions(n: int, w: int, h: int, side: float, rng: Rng) -> list[tuple[
 
 
 def render_training_image(
-    cutouts: list[Cutout], rng: Rng, size: tuple[int, int] = (480, 360), closeup: float = 0.0, crowded: float = 0.0
+    cutouts: list[Cutout],
+    rng: Rng,
+    size: tuple[int, int] = (480, 360),
+    closeup: float = 0.0,
+    crowded: float = 0.0,
+    min_visible: float = MIN_VISIBLE,
 ) -> tuple[np.ndarray, SceneLabels]:
     """One still belt scene (H x W x 3 uint8, size = (W, H)) and its YOLO labels.
 
@@ -281,12 +287,13 @@ def render_training_image(
     the short side, on a belt or, half the time, a light board. With probability ``crowded`` (of the scenes
     that are not close-ups) it is a loaded belt: 6-16 items of 14-35 % lying in piles (touching, overlapping:
     each labelled by its visible part, a pile as separate items), with rollers, joint clips and stains
-    (``draw_machinery``). With ``crowded`` 0 a seed renders exactly the scenes it rendered before.
+    (``draw_machinery``). With ``crowded`` 0 a seed renders exactly the scenes it rendered before. An item is
+    labelled when at least ``min_visible`` of it is in sight; one more covered is left unlabelled.
     """
     w, h = size
     near = closeup > 0 and rng.random() < closeup
     if not near and crowded > 0 and rng.random() < crowded:
-        return _crowded_scene(cutouts, rng, w, h)
+        return _crowded_scene(cutouts, rng, w, h, min_visible)
     style = BeltStyle.random(rng, BOARD_COLOURS if near and rng.random() < 0.5 else BELT_COLOURS)
     frame = belt_strip(style, w, h)
     draw_rails(frame, style, axis=0)
@@ -301,7 +308,7 @@ def render_training_image(
         cx, cy = rng.uniform(*spread) * w, rng.uniform(*spread) * h
         alphas.append(compose(frame, item, cx, cy, shadow=float(rng.uniform(0.1, 0.6))))
         ids.append(cut.class_id)
-    labels = visible_labels(alphas, ids)
+    labels = visible_labels(alphas, ids, min_visible)
     image = finish(frame, style, rng, blur_px=int(rng.choice([1, 1, 3, 5, 7, 9])), blur_axis=0)
     image = jpeg(image, style.jpeg_quality)
     k = int(rng.integers(4))
@@ -314,7 +321,7 @@ def render_training_image(
     return image, labels
 
 
-def _crowded_scene(cutouts: list[Cutout], rng: Rng, w: int, h: int) -> tuple[np.ndarray, SceneLabels]:
+def _crowded_scene(cutouts: list[Cutout], rng: Rng, w: int, h: int, min_visible: float) -> tuple[np.ndarray, SceneLabels]:
     style = BeltStyle.random(rng, BELT_COLOURS)
     frame = belt_strip(style, w, h)
     draw_machinery(frame, rng)
@@ -328,7 +335,7 @@ def _crowded_scene(cutouts: list[Cutout], rng: Rng, w: int, h: int) -> tuple[np.
         item = transform_item(cut, side * rng.uniform(0.7, 1.3), float(rng.uniform(0, 360)), rng)
         alphas.append(compose(frame, item, cx, cy, shadow=float(rng.uniform(0.1, 0.6))))
         ids.append(cut.class_id)
-    labels = visible_labels(alphas, ids)
+    labels = visible_labels(alphas, ids, min_visible)
     image = jpeg(finish(frame, style, rng, blur_px=int(rng.choice([1, 1, 3, 5])), blur_axis=0), style.jpeg_quality)
     if rng.random() < 0.5:  # the belt runs across the picture as often as along it
         image = np.ascontiguousarray(np.rot90(image))
@@ -349,14 +356,22 @@ class Shard:
     rng_key: tuple[int, ...]
     closeup: float
     crowded: float = 0.0
+    min_visible: float = MIN_VISIBLE
 
 
 def render_images(
-    cutouts: list[Cutout], out: Path, split: str, indexes: Iterable[int], rng: Rng, closeup: float, crowded: float = 0.0
+    cutouts: list[Cutout],
+    out: Path,
+    split: str,
+    indexes: Iterable[int],
+    rng: Rng,
+    closeup: float,
+    crowded: float = 0.0,
+    min_visible: float = MIN_VISIBLE,
 ) -> None:
     """Render scene ``i`` for each index in order from ``rng``, as ``out/images/<split>/i.jpg`` + its YOLO labels."""
     for i in indexes:
-        image, labels = render_training_image(cutouts, rng, closeup=closeup, crowded=crowded)
+        image, labels = render_training_image(cutouts, rng, closeup=closeup, crowded=crowded, min_visible=min_visible)
         cv2.imwrite(str(out / "images" / split / f"{i:06d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
         (out / "labels" / split / f"{i:06d}.txt").write_text(labels.to_text())
 
@@ -365,7 +380,8 @@ def render_shard(shard: Shard) -> None:
     """Render one shard (run in a worker process, which loads the cut-outs itself)."""
     cutouts = load_cutouts(shard.cutout_dir, shard.names, cutout_split(shard.split))
     rng = np.random.default_rng(list(shard.rng_key))
-    render_images(cutouts, shard.out, shard.split, range(shard.start, shard.start + shard.count), rng, shard.closeup, shard.crowded)
+    indexes = range(shard.start, shard.start + shard.count)
+    render_images(cutouts, shard.out, shard.split, indexes, rng, shard.closeup, shard.crowded, shard.min_visible)
 
 
 def cutout_split(split: str) -> str:
@@ -383,9 +399,10 @@ def write_training_set(
     shards: int = 1,
     workers: int = 1,
     crowded: float = 0.0,
+    min_visible: float = MIN_VISIBLE,
 ) -> Path:
-    """Render ``counts[split]`` images per split into a YOLO dataset (``closeup``, ``crowded``: see
-    render_training_image); returns its ``data.yaml``.
+    """Render ``counts[split]`` images per split into a YOLO dataset (``closeup``, ``crowded``, ``min_visible``:
+    see render_training_image); returns its ``data.yaml``.
 
     With ``shards`` > 1 each split is rendered as that many independent streams (shard k seeded by
     ``[seed, split, k]``), ``workers`` processes at a time: the scenes depend on the seed and the shard count,
@@ -404,12 +421,12 @@ def write_training_set(
         (out / "labels" / split).mkdir(parents=True, exist_ok=True)
         if shards <= 1:
             rng = np.random.default_rng([seed, split_index])
-            render_images(cutouts, out, split, tqdm(range(n), desc=f"synth {split}", unit="img"), rng, closeup, crowded)
+            render_images(cutouts, out, split, tqdm(range(n), desc=f"synth {split}", unit="img"), rng, closeup, crowded, min_visible)
             continue
         bounds = np.linspace(0, n, shards + 1).astype(int)
         for k in range(shards):
             start, end = int(bounds[k]), int(bounds[k + 1])
-            jobs.append(Shard(cutout_dir, out, names, split, start, end - start, (seed, split_index, k), closeup, crowded))
+            jobs.append(Shard(cutout_dir, out, names, split, start, end - start, (seed, split_index, k), closeup, crowded, min_visible))
     if jobs:
         with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
             list(tqdm(pool.map(render_shard, jobs), total=len(jobs), desc=f"synth {shards} shards a split", unit="shard"))
