@@ -203,8 +203,11 @@ def test_shipped_training_configs_validate_and_unknown_keys_are_refused(tmp_path
         second.single_class and second.init == Path("runs/farz-item-crowded-n/weights/best.pt") and second.synth.seed != crowded.synth.seed
     )
     assert crowded.single_class and crowded.synth.crowded == 0.4 and crowded.init == Path("runs/farz-item-n/weights/best.pt")
+    third = load_train_config(configs / "item-crowded3.yaml")  # the shipped run: a stricter label rule
+    assert third.single_class and third.init == second.init and third.synth.min_visible > crowded.synth.min_visible
     gpu = load_train_config(configs / "gpu.yaml")
     assert gpu.init == Path("models/farz-waste.onnx") and gpu.synth.shards == gpu.workers == 16 and gpu.cutouts == Path(".gpu/cutouts")
+    assert gpu.single_class and gpu.synth.min_visible == third.synth.min_visible  # it goes on from the shipped item detector
     assert gpu.init.is_absolute() or (configs.parent.parent / gpu.init).is_file()  # the shipped file it continues from
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nlearning_rate: 0.1\n")

@@ -21,6 +21,8 @@ from device.count_config import settings_for_video  # noqa: E402
 from device.truth import read_truth, truth_path  # noqa: E402
 from training.count_eval import DEFAULT_VIDEOS, count_eval, videos_with_truth  # noqa: E402
 from training.evaluate import count_error, evaluate  # noqa: E402
+from vision import OnnxDetector  # noqa: E402
+from vision.detector import ITEM_CLASSES  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "quality.json"
 EVAL = REPO / "datasets" / "eval" / "belt-heldout"
@@ -38,7 +40,8 @@ def measure(model: Path = DEFAULT_MODEL, classifier: Path = DEFAULT_CLASSIFIER) 
         videos[video.name] = {"counts": summary.counts, "truth": truth, "count_error": round(count_error(summary.counts, truth), 4)}
     belts = count_eval(videos_with_truth([DEFAULT_VIDEOS]), model, classifier)
     two_stage = evaluate(model, EVAL, progress=False, threads=1, classifier=classifier)
-    detector_only = evaluate(model, EVAL, progress=False, threads=1)
+    item_detector = OnnxDetector(model).names == ITEM_CLASSES  # names no material: no detector-only figure
+    detector_only = None if item_detector else evaluate(model, EVAL, progress=False, threads=1)
     return {
         "model": model.name,
         "sha256": sha256(model),
@@ -50,7 +53,7 @@ def measure(model: Path = DEFAULT_MODEL, classifier: Path = DEFAULT_CLASSIFIER) 
         "eval_map50": two_stage["map50"],
         "eval_map50_95": two_stage["map50_95"],
         "eval_agnostic_ap50": two_stage["agnostic_ap50"],
-        "eval_map50_detector_only": detector_only["map50"],
+        "eval_map50_detector_only": None if detector_only is None else detector_only["map50"],
     }
 
 
