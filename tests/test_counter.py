@@ -57,6 +57,28 @@ def test_jitter_on_the_line_counts_once() -> None:
     assert run_path(counter, path) == ["in"]
 
 
+def test_a_box_on_something_that_stays_put_never_counts_however_its_centre_wanders() -> None:
+    # a rail or the floor beside the belt boxed as a tall item: its extent changes as the belt passes, so its
+    # centre wanders across the line by more than the dead band, never by a quarter of its size
+    counter = LineCounter(LineSpec(0, 0.5, 1, 0.5), NAMES)
+    rng = np.random.default_rng(0)
+    events = []
+    for f in range(1, 300):
+        y = 240 + float(rng.uniform(-25, 25))
+        events += counter.update(tracked([(1, 40, y)], size=240.0), W, H, f)
+    assert events == []
+
+
+def test_an_item_first_seen_at_the_line_counts_once_it_has_moved_on() -> None:
+    counter = LineCounter(LineSpec(0, 0.5, 1, 0.5), NAMES)
+    path = [(320, 230.0 + 4 * i) for i in range(20)]  # first seen 10 px before the line, 4 px a frame, 120 px large
+    events = []
+    for f, (x, y) in enumerate(path, start=1):
+        events += [(f, e.direction) for e in counter.update(tracked([(1, x, y)], size=120.0), W, H, f)]
+    # past the dead band (8 px) at frame 6 having travelled 20 px: held until it has moved on a quarter of its size
+    assert events == [(14, "in")]
+
+
 def test_a_track_going_back_and_forth_across_the_line_counts_once() -> None:
     counter = LineCounter(LineSpec(0, 0.5, 1, 0.5), NAMES)
     path = [(320, 200.0), (320, 280.0), (320, 200.0), (320, 280.0), (320, 200.0)]

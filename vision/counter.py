@@ -11,6 +11,9 @@ A crossing is also judged on the track's own motion: one made by a jump against 
 moving over its last sightings, or with a box that changed size abruptly (a part of an item boxed, then the
 whole item, or a neighbour), is not counted at once but held *pending*, and counted only when the track goes
 on moving into the new side; a track that switched to another item therefore cannot count an item backwards.
+So is a crossing by a track that has not yet travelled ``min_travel`` of its box size since it was first seen:
+a box on something that stays put (a rail, the floor beside the belt) whose centre wanders as its extent
+changes never counts, and an item first seen near the line counts once it has moved on.
 """
 
 from __future__ import annotations
@@ -90,6 +93,7 @@ class _TrackState:
     history: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=HISTORY))  # (frame, signed px from the line)
     pending: tuple[int, float, int] | None = None  # a crossing not yet confirmed: (side, signed px, frame)
     jumped: bool = False  # its box jumped across the line once: its motion is judged afresh from there
+    birth: float | None = None  # signed px from the line where the track was first seen
 
     def observe(self, p: npt.NDArray[np.float64], frame_index: int, size: float, distance: float | None = None) -> None:
         """Record a new sighting: anchor, velocity since the last one, frame, box size, signed distance to a line."""
@@ -99,6 +103,8 @@ class _TrackState:
         self.anchor, self.last_frame, self.size = p, frame_index, size
         if distance is not None:
             self.history.append((frame_index, distance))
+            if self.birth is None:
+                self.birth = distance
 
     def normal_speed(self) -> float | None:
         """px/frame towards the `in` side over the recorded sightings; None over fewer than 2 frames."""
@@ -160,6 +166,8 @@ class LineCounter:
             sightings and then crosses the other way is held pending.
         confirm: how far past where it crossed (in box sizes, at least the dead band) a pending track must
             move on into the new side to be counted, within ``confirm_frames`` frames.
+        min_travel: how far (in box sizes) a track must have moved towards the new side since it was first seen
+            for its crossing to count at once; a crossing before that is held pending.
     """
 
     def __init__(
@@ -174,6 +182,7 @@ class LineCounter:
         min_speed: float = 0.5,
         confirm: float = 0.25,
         confirm_frames: int = 30,
+        min_travel: float = 0.25,
     ) -> None:
         self.spec = spec
         self.names = names
@@ -184,6 +193,7 @@ class LineCounter:
         self.min_speed = min_speed
         self.confirm = confirm
         self.confirm_frames = confirm_frames
+        self.min_travel = min_travel
         self.totals: dict[tuple[str, str], int] = {}
         self._memory = _Memory(carried=set(counted))
         self._frame_size: tuple[int, int] | None = None
@@ -226,11 +236,14 @@ class LineCounter:
     def _signed_distance(self, p: npt.NDArray[np.float64]) -> float:
         return float((p - self._p1) @ self._normal)
 
-    def _moves_across(self, state: _TrackState, side: int, size: float) -> bool:
-        """Whether a crossing to ``side`` is the track's own motion: its box kept its size, and it was not
-        moving the other way over its last sightings."""
+    def _moves_across(self, state: _TrackState, side: int, size: float, distance: float) -> bool:
+        """Whether a crossing to ``side`` (now ``distance`` px from the line) is the track's own motion: its box
+        kept its size, it has travelled ``min_travel`` box sizes towards ``side`` since it was first seen, and it
+        was not moving the other way over its last sightings."""
         small, large = sorted((max(size, 1.0), max(state.size, 1.0)))
         if large > self.size_jump * small:
+            return False
+        if state.birth is not None and (distance - state.birth) * side < self.min_travel * size:
             return False
         speed = state.normal_speed()
         if speed is None:  # too few sightings to tell: a new track's first crossing counts, one after a jump waits
@@ -280,7 +293,7 @@ class LineCounter:
             direction = 0  # +1 / -1: count this track now, `in` / `out`
             if side != 0 and state.side not in (0, side) and not state.counted and self._crosses_segment(state.side_anchor, p):
                 state.pending = None
-                if self._moves_across(state, side, sizes[i]):
+                if self._moves_across(state, side, sizes[i], dist):
                     direction = side
                 else:  # a jump: wait for the track's own motion to confirm it, judged from here on
                     state.pending = (side, dist, frame_index)
