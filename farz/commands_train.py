@@ -72,6 +72,19 @@ def register(sub: SubParsers) -> None:
         help="fraction of the other training scenes rendered as loaded belts: 6-16 items in touching, overlapping piles, "
         "with rollers, joint clips and stains",
     )
+    syn.add_argument(
+        "--camera",
+        type=float,
+        default=0.0,
+        help="fraction of the other training scenes seen by a tilted wide-angle camera: perspective, the belt's frame and the "
+        "floor beyond it, cleated, ribbed and light belts",
+    )
+    syn.add_argument(
+        "--min-visible",
+        type=float,
+        default=0.35,
+        help="label an item only when this fraction of it is in sight (a sliver under another item is background)",
+    )
     syn.add_argument("--shards", type=int, default=1, help="independent render streams per split (1: the single stream of older recipes)")
     syn.add_argument("--workers", type=int, default=1, help="processes rendering shards at a time (the scenes do not depend on it)")
     syn.add_argument(
@@ -82,6 +95,28 @@ def register(sub: SubParsers) -> None:
     syn.add_argument("--source", type=Path, default=Path("../shared/datasets/trashnet"), help="folder of <class>/*.jpg photos (--photos)")
     syn.add_argument("--count-as", choices=["in", "out"], default="in", help="draw the video's line so the belt's motion counts as this")
     syn.set_defaults(handler=run_synth)
+    cam = ds_sub.add_parser(
+        "camera-belt",
+        help="render a belt video as a tilted wide-angle camera sees it, with NAME.truth.json and NAME.yaml: a renderer unlike "
+        "`synth`'s (perspective, lens, 30 frames/s, cleated belts, spinning and loosely cut items), for checking counting",
+    )
+    cam.add_argument("--cutouts", type=Path, default=Path("build/cutouts"))
+    cam.add_argument("--split", default="test", help="cut-out split (default: test, never trained on)")
+    cam.add_argument("--out", type=Path, required=True, help="output .mp4")
+    cam.add_argument("--direction", choices=["down", "up", "left", "right"], default="down", help="the belt's motion in the picture")
+    cam.add_argument("--speed", type=float, default=5.0, help="belt speed at the picture's centre, px per frame")
+    cam.add_argument("--rate", type=float, default=1.0, help="items per second (0: an empty belt)")
+    cam.add_argument("--seconds", type=float, default=20.0)
+    cam.add_argument("--size", default="640x480", metavar="WxH", help="frame size")
+    cam.add_argument("--fps", type=int, default=30)
+    cam.add_argument("--tilt", type=float, default=0.35, help="0: straight above; 0.5: the far edge sees 1.5x the near edge's belt width")
+    cam.add_argument("--distortion", type=float, default=0.08, help="the lens' barrel term (0: none)")
+    cam.add_argument("--surface", choices=["plain", "ribbed", "cleated"], default="cleated")
+    cam.add_argument("--halo", type=float, default=0.4, help="share of items cut out loosely, a rim of the photo's board round them")
+    cam.add_argument("--spin", type=float, default=1.2, help="largest turn of an item per frame, degrees")
+    cam.add_argument("--scale", default="0.16,0.32", metavar="MIN,MAX", help="item size as a fraction of the short side at the centre")
+    cam.add_argument("--seed", type=int, default=0)
+    cam.set_defaults(handler=run_camera_belt)
 
     tr = sub.add_parser("train", help="fit, export, quantize, evaluate and compare detectors")
     tr_sub = tr.add_subparsers(dest="train", metavar="STEP", required=True)
@@ -295,12 +330,62 @@ def run_synth(args: argparse.Namespace) -> int:
         print(json.dumps(truth["counts"]))
     else:
         counts = {"train": args.train, "val": args.val}
-        data = write_training_set(args.cutouts, args.out, names, counts, args.seed, args.closeup, args.shards, args.workers, args.crowded)
+        if not (0 < args.min_visible <= 1 and 0 <= args.camera <= 1 and 0 <= args.crowded <= 1 and 0 <= args.closeup <= 1):
+            from farz.errors import UserError
+
+            raise UserError(
+                f"--closeup {args.closeup} / --crowded {args.crowded} / --camera {args.camera} / --min-visible {args.min_visible}: "
+                "need fractions in 0-1 (--min-visible above 0)"
+            )
+        data = write_training_set(
+            args.cutouts,
+            args.out,
+            names,
+            counts,
+            args.seed,
+            args.closeup,
+            args.shards,
+            args.workers,
+            args.crowded,
+            args.min_visible,
+            args.camera,
+        )
         if args.photos:
             from training.fit import add_photos
 
             print(f"real photos added: {add_photos(args.cutouts, args.source, args.out, names, list(counts))}")
         print(data)
+    return 0
+
+
+def run_camera_belt(args: argparse.Namespace) -> int:
+    from farz.errors import UserError
+    from training.camera_belts import CameraBeltSpec, render_camera_video
+    from training.synth import load_cutouts
+    from training.taxonomy import load_taxonomy
+
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+        min_scale, max_scale = (float(v) for v in args.scale.split(","))
+    except ValueError:
+        raise UserError(
+            f"--size {args.size!r} / --scale {args.scale!r}: expected WxH (e.g. 640x480) and MIN,MAX (e.g. 0.16,0.32)"
+        ) from None
+    if args.rate < 0 or args.speed <= 0 or args.seconds <= 0 or args.fps <= 0 or width < 64 or height < 64:
+        raise UserError("--rate must be >= 0 (0: an empty belt); --speed, --seconds and --fps > 0; --size at least 64x64")
+    try:
+        spec = CameraBeltSpec(
+            width, height, args.fps, args.seconds, args.direction, args.speed, args.rate, args.tilt, args.distortion,
+            args.halo, args.spin, args.surface, min_scale, max_scale, args.seed,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise UserError(f"--tilt {args.tilt} / --distortion {args.distortion} / --scale {args.scale}: {exc}") from None
+    names = load_taxonomy().names
+    cutouts = [(c.rgba, c.class_id) for c in load_cutouts(args.cutouts, names, args.split)]
+    if not cutouts:
+        raise FileNotFoundError(f"no cut-outs in {args.cutouts}/{args.split}: run `farz datasets cutouts` first")
+    truth = render_camera_video(cutouts, names, spec, args.out)
+    print(json.dumps(truth["counts"]))
     return 0
 
 

@@ -205,6 +205,10 @@ def test_shipped_training_configs_validate_and_unknown_keys_are_refused(tmp_path
     assert crowded.single_class and crowded.synth.crowded == 0.4 and crowded.init == Path("runs/farz-item-n/weights/best.pt")
     third = load_train_config(configs / "item-crowded3.yaml")  # the shipped run: a stricter label rule
     assert third.single_class and third.init == second.init and third.synth.min_visible > crowded.synth.min_visible
+    camera = load_train_config(configs / "item-camera.yaml")  # goes on from the shipped run, a share of scenes seen by a camera
+    assert camera.init == Path("runs/farz-item-crowded3-n/weights/best.pt") and camera.synth.camera > 0
+    assert camera.synth.min_visible == third.synth.min_visible and camera.synth.seed not in (second.synth.seed, third.synth.seed)
+    assert third.synth.camera == 0.0  # off unless a recipe asks: older recipes render the scenes they rendered
     gpu = load_train_config(configs / "gpu.yaml")
     assert gpu.init == Path("models/farz-waste.onnx") and gpu.synth.shards == gpu.workers == 16 and gpu.cutouts == Path(".gpu/cutouts")
     assert gpu.single_class and gpu.synth.min_visible == third.synth.min_visible  # it goes on from the shipped item detector

@@ -69,6 +69,7 @@ def prepare_data(config: TrainConfig, taxonomy: Taxonomy, data_dir: Path) -> Pat
         workers=max(1, config.workers),
         crowded=synth.crowded,
         min_visible=synth.min_visible,
+        camera=synth.camera,
     )
     if synth.photos:
         add_photos(config.cutouts, config.source, data_dir, taxonomy.names, list(counts))

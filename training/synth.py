@@ -8,8 +8,9 @@ Two products come from the same renderer:
 Variation covered: belt colour and texture, seams, side rails, direction and speed, item rotation and
 scale, overlap and occlusion, drop shadows, motion blur, global and gradient lighting, colour cast,
 sensor noise and JPEG artefacts; on request, loaded belts (items in touching, overlapping piles, with
-rollers, joint clips and stains). Not covered (see the model card): perspective, dirt and wet items,
-real camera optics, items other than TrashNet's.
+rollers, joint clips and stains); on request, belts as a tilted wide-angle camera sees them (perspective,
+barrel distortion, the belt's side frame and the floor beyond it, cleated and ribbed belts, light belts).
+Not covered (see the model card): dirt and wet items, items other than TrashNet's.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 
 BELT_COLOURS = ((38, 38, 40), (22, 22, 24), (45, 70, 50), (80, 55, 40), (95, 95, 92), (60, 45, 35), (30, 40, 75))
 BOARD_COLOURS = ((205, 205, 200), (175, 178, 180), (225, 222, 215), (150, 150, 145))  # light boards and chutes
+LIGHT_BELTS = ((150, 150, 146), (180, 182, 178), (120, 132, 138))  # grey and white PVC belts (camera scenes)
 MIN_VISIBLE = 0.35  # the fraction of an item that must be in sight for it to be labelled
 Rng = np.random.Generator
 
@@ -279,6 +281,7 @@ def render_training_image(
     closeup: float = 0.0,
     crowded: float = 0.0,
     min_visible: float = MIN_VISIBLE,
+    camera: float = 0.0,
 ) -> tuple[np.ndarray, SceneLabels]:
     """One still belt scene (H x W x 3 uint8, size = (W, H)) and its YOLO labels.
 
@@ -287,11 +290,15 @@ def render_training_image(
     the short side, on a belt or, half the time, a light board. With probability ``crowded`` (of the scenes
     that are not close-ups) it is a loaded belt: 6-16 items of 14-35 % lying in piles (touching, overlapping:
     each labelled by its visible part, a pile as separate items), with rollers, joint clips and stains
-    (``draw_machinery``). With ``crowded`` 0 a seed renders exactly the scenes it rendered before. An item is
-    labelled when at least ``min_visible`` of it is in sight; one more covered is left unlabelled.
+    (``draw_machinery``). With probability ``camera`` (of the scenes that are not close-ups) the belt is seen
+    by a tilted wide-angle camera instead (``camera_scene``; ``crowded`` of those loaded). With ``crowded`` and
+    ``camera`` 0 a seed renders exactly the scenes it rendered before. An item is labelled when at least
+    ``min_visible`` of it is in sight; one more covered is left unlabelled.
     """
     w, h = size
     near = closeup > 0 and rng.random() < closeup
+    if not near and camera > 0 and rng.random() < camera:
+        return camera_scene(cutouts, rng, w, h, min_visible, loaded=rng.random() < crowded)
     if not near and crowded > 0 and rng.random() < crowded:
         return _crowded_scene(cutouts, rng, w, h, min_visible)
     style = BeltStyle.random(rng, BOARD_COLOURS if near and rng.random() < 0.5 else BELT_COLOURS)
@@ -311,14 +318,85 @@ def render_training_image(
     labels = visible_labels(alphas, ids, min_visible)
     image = finish(frame, style, rng, blur_px=int(rng.choice([1, 1, 3, 5, 7, 9])), blur_axis=0)
     image = jpeg(image, style.jpeg_quality)
-    k = int(rng.integers(4))
-    if k:
-        image = np.ascontiguousarray(np.rot90(image, k))
-        for i, (x, y, bw, bh) in enumerate(labels.boxes):
-            for _ in range(k):  # np.rot90 turns counter-clockwise: (x, y) -> (y, 1 - x)
-                x, y, bw, bh = y, 1 - x, bh, bw
-            labels.boxes[i] = (x, y, bw, bh)
-    return image, labels
+    return quarter_turns(image, labels, int(rng.integers(4)))
+
+
+def quarter_turns(image: np.ndarray, labels: SceneLabels, k: int) -> tuple[np.ndarray, SceneLabels]:
+    """``image`` turned ``k`` quarter turns counter-clockwise, with its labels turned the same way."""
+    if not k:
+        return image, labels
+    for i, (x, y, bw, bh) in enumerate(labels.boxes):
+        for _ in range(k):  # np.rot90 turns counter-clockwise: (x, y) -> (y, 1 - x)
+            x, y, bw, bh = y, 1 - x, bh, bw
+        labels.boxes[i] = (x, y, bw, bh)
+    return np.ascontiguousarray(np.rot90(image, k)), labels
+
+
+def draw_cleats(belt: np.ndarray, rng: Rng) -> None:
+    """Cleats or ribs on a belt (length x across x 3 float32, motion along axis 0), drawn in place: bars across
+    the belt (lighter or darker, single or in pairs, each with a shadow on its downstream side) or ribs along it."""
+    length, across = belt.shape[:2]
+    if rng.random() < 0.3:
+        period = float(rng.uniform(5, 16))
+        belt *= (1 + rng.uniform(0.06, 0.18) * np.sin(np.arange(across, dtype=np.float32) * 2 * np.pi / period))[None, :, None]
+        return
+    period = int(rng.integers(max(20, length // 10), max(21, length // 2)))
+    thick = int(rng.integers(3, 18))
+    tone = float(rng.uniform(1.25, 1.9)) if rng.random() < 0.7 else float(rng.uniform(0.4, 0.7))
+    pair = int(rng.integers(thick + 3, thick + 25)) if rng.random() < 0.3 else 0
+    start = int(rng.integers(period))
+    for y in range(start, length, period):
+        for y0 in (y, y + pair) if pair else (y,):
+            belt[y0 : y0 + thick] = belt[y0 : y0 + thick] * tone + (15 if tone > 1 else 0)
+            belt[y0 + thick : y0 + thick + max(2, thick // 2)] *= 0.6
+
+
+def camera_scene(cutouts: list[Cutout], rng: Rng, w: int, h: int, min_visible: float, loaded: bool) -> tuple[np.ndarray, SceneLabels]:
+    """A belt scene as a camera tilted by up to 0.55 (the far side wider, its items smaller) with a wide lens
+    half the time sees it: the belt (any colour, light belts too; cleats or ribs on half of them) between its
+    steel side frame and the floor, which show where the far side sees past the belt's edges; 1-9 items of
+    14-45 % of the short side anywhere on the belt, or a loaded belt (``loaded``: piles, rollers, stains);
+    the far side at any edge of the picture. Labels are the boxes of the items' warped visible masks."""
+    from training.camera import Camera
+
+    cam = Camera(w, h, float(rng.uniform(0.1, 0.55)), float(rng.uniform(0.03, 0.15)) if rng.random() < 0.5 else 0.0)
+    cw, ch = cam.canvas_w, cam.canvas_h
+    near_lo, near_hi = (cw - w) / 2, (cw + w) / 2
+    lo = int(np.clip(near_lo + w * rng.uniform(-0.3, 0.12), 0, cw / 2 - 8))
+    hi = int(np.clip(near_hi - w * rng.uniform(-0.3, 0.12), cw / 2 + 8, cw))
+    style = BeltStyle.random(rng, BELT_COLOURS + LIGHT_BELTS)
+    belt = belt_strip(style, hi - lo, ch)
+    if rng.random() < 0.5:
+        draw_cleats(belt, rng)
+    if loaded:
+        draw_machinery(belt, rng)
+    canvas = np.empty((ch, cw, 3), np.float32)
+    canvas[:] = np.asarray(rng.uniform(50, 150, 3), np.float32)
+    canvas += cv2.GaussianBlur(rng.normal(0, 1, (ch, cw)).astype(np.float32), (0, 0), 2.0)[..., None] * float(rng.uniform(2, 10))
+    canvas[:, lo:hi] = belt
+    rail = int(rng.integers(6, 26))
+    steel = np.linspace(0.65, 1.2, rail, dtype=np.float32)[None, :, None] * float(rng.uniform(100, 200))
+    canvas[:, max(0, lo - rail) : lo] = steel[:, rail - min(rail, lo) :]
+    canvas[:, hi : hi + rail] = steel[:, ::-1][:, : min(rail, cw - hi)]
+    scale = (cw / w + 1) / 2 * min(w, h)  # canvas px per image short side at the picture's centre
+    if loaded:
+        n, side = int(rng.integers(6, 17)), float(rng.uniform(0.14, 0.35) * scale)
+        spots = [(lo + x * (hi - lo) / w, y * ch / h) for x, y in pile_positions(n, w, h, side, rng)]
+        sizes = [side * float(rng.uniform(0.7, 1.3)) for _ in spots]
+    else:
+        n = int(rng.integers(1, 10))
+        spots = [(float(rng.uniform(lo, hi)), float(rng.uniform(-0.05, 1.05) * ch)) for _ in range(n)]
+        sizes = [float(rng.uniform(0.14, 0.45)) * scale for _ in spots]
+    alphas: list[np.ndarray] = []
+    ids: list[int] = []
+    for (cx, cy), side_px in zip(spots, sizes, strict=True):
+        cut = cutouts[int(rng.integers(len(cutouts)))]
+        item = transform_item(cut, side_px, float(rng.uniform(0, 360)), rng)
+        alphas.append(cam.render(compose(canvas, item, cx, cy, shadow=float(rng.uniform(0.1, 0.6))), outside=0.0))
+        ids.append(cut.class_id)
+    labels = visible_labels(alphas, ids, min_visible)
+    image = jpeg(finish(cam.render(canvas), style, rng, blur_px=int(rng.choice([1, 1, 3, 5])), blur_axis=0), style.jpeg_quality)
+    return quarter_turns(image, labels, int(rng.integers(4)))
 
 
 def _crowded_scene(cutouts: list[Cutout], rng: Rng, w: int, h: int, min_visible: float) -> tuple[np.ndarray, SceneLabels]:
@@ -357,6 +435,7 @@ class Shard:
     closeup: float
     crowded: float = 0.0
     min_visible: float = MIN_VISIBLE
+    camera: float = 0.0
 
 
 def render_images(
@@ -368,10 +447,11 @@ def render_images(
     closeup: float,
     crowded: float = 0.0,
     min_visible: float = MIN_VISIBLE,
+    camera: float = 0.0,
 ) -> None:
     """Render scene ``i`` for each index in order from ``rng``, as ``out/images/<split>/i.jpg`` + its YOLO labels."""
     for i in indexes:
-        image, labels = render_training_image(cutouts, rng, closeup=closeup, crowded=crowded, min_visible=min_visible)
+        image, labels = render_training_image(cutouts, rng, closeup=closeup, crowded=crowded, min_visible=min_visible, camera=camera)
         cv2.imwrite(str(out / "images" / split / f"{i:06d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
         (out / "labels" / split / f"{i:06d}.txt").write_text(labels.to_text())
 
@@ -381,7 +461,7 @@ def render_shard(shard: Shard) -> None:
     cutouts = load_cutouts(shard.cutout_dir, shard.names, cutout_split(shard.split))
     rng = np.random.default_rng(list(shard.rng_key))
     indexes = range(shard.start, shard.start + shard.count)
-    render_images(cutouts, shard.out, shard.split, indexes, rng, shard.closeup, shard.crowded, shard.min_visible)
+    render_images(cutouts, shard.out, shard.split, indexes, rng, shard.closeup, shard.crowded, shard.min_visible, shard.camera)
 
 
 def cutout_split(split: str) -> str:
@@ -400,9 +480,10 @@ def write_training_set(
     workers: int = 1,
     crowded: float = 0.0,
     min_visible: float = MIN_VISIBLE,
+    camera: float = 0.0,
 ) -> Path:
-    """Render ``counts[split]`` images per split into a YOLO dataset (``closeup``, ``crowded``, ``min_visible``:
-    see render_training_image); returns its ``data.yaml``.
+    """Render ``counts[split]`` images per split into a YOLO dataset (``closeup``, ``crowded``, ``min_visible``,
+    ``camera``: see render_training_image); returns its ``data.yaml``.
 
     With ``shards`` > 1 each split is rendered as that many independent streams (shard k seeded by
     ``[seed, split, k]``), ``workers`` processes at a time: the scenes depend on the seed and the shard count,
@@ -421,12 +502,16 @@ def write_training_set(
         (out / "labels" / split).mkdir(parents=True, exist_ok=True)
         if shards <= 1:
             rng = np.random.default_rng([seed, split_index])
-            render_images(cutouts, out, split, tqdm(range(n), desc=f"synth {split}", unit="img"), rng, closeup, crowded, min_visible)
+            render_images(
+                cutouts, out, split, tqdm(range(n), desc=f"synth {split}", unit="img"), rng, closeup, crowded, min_visible, camera
+            )
             continue
         bounds = np.linspace(0, n, shards + 1).astype(int)
         for k in range(shards):
             start, end = int(bounds[k]), int(bounds[k + 1])
-            jobs.append(Shard(cutout_dir, out, names, split, start, end - start, (seed, split_index, k), closeup, crowded, min_visible))
+            jobs.append(
+                Shard(cutout_dir, out, names, split, start, end - start, (seed, split_index, k), closeup, crowded, min_visible, camera)
+            )
     if jobs:
         with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
             list(tqdm(pool.map(render_shard, jobs), total=len(jobs), desc=f"synth {shards} shards a split", unit="shard"))
