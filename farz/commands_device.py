@@ -216,17 +216,28 @@ def run_check_scene(args: argparse.Namespace) -> int:
         )
         for item in report.false_items:
             x1, y1, x2, y2 = item.centres
-            print(f"  track {item.track_id}: {item.frames} frames, centred in x {x1:.2f}-{x2:.2f}, y {y1:.2f}-{y2:.2f}")
+            rides = ", rode with the belt" if item.rides_belt else ""
+            print(f"  track {item.track_id}: {item.frames} frames, centred in x {x1:.2f}-{x2:.2f}, y {y1:.2f}-{y2:.2f}{rides}")
+        if report.riders:
+            print(
+                f"{len(report.riders)} of them rode with the belt (cleats, stains, joints): an ignore zone cannot drop them "
+                "without hiding the belt, so none is proposed for them. Keep this footage for retraining the detector on such "
+                "belts, or raise count.confidence in the config."
+            )
         if report.zones:
             section = {"count": {"ignore": [z.model_dump(mode="json") for z in report.zones]}}
             snippet = yaml.safe_dump(section, sort_keys=False, default_flow_style=None)
             print("proposed ignore zones (detections centred inside are dropped):\n" + snippet.rstrip())
+            for name in report.on_belt:
+                print(f"{name} lies where a false item rode with the belt, so on the belt: it would hide real items. Not saved.")
             for name in report.across_lines:
                 print(
                     f"{name} lies across a count line: it would hide real items crossing there. A false item that travels "
                     "with the belt (a stain, a joint) needs the detector retrained on such belts; this zone is not saved."
                 )
-            hint = "add them to the config's count.ignore, or rerun with --config FILE --save"
+            hint = "add the zones that may be saved to the config's count.ignore, or rerun with --config FILE --save"
+            if not report.safe_zones:
+                hint = "none of them may be saved"
             print(f"saved into {args.config} (the previous file is {saved})" if saved else hint)
     return 4 if report.false_items else 0
 
