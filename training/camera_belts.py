@@ -14,7 +14,6 @@ box and velocity at its crossing, in 0-1 of the frame), so ``farz train count-ev
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import cv2
 import numpy as np
 
 from training.camera import Camera
-from training.synth import VideoSpec, compose, count_line
+from training.synth import VideoSpec, compose, count_line, line_side, rotated, write_truth
 
 Rng = np.random.Generator
 BELT_TONES = ((28, 28, 30), (48, 50, 52), (70, 62, 55), (40, 62, 45), (160, 160, 155), (105, 80, 55))  # BGR: rubber, PVC, a light food belt
@@ -131,17 +130,6 @@ def loose_cut(rgba: np.ndarray, rng: Rng) -> np.ndarray:
     return out
 
 
-def rotated(rgba: np.ndarray, angle: float) -> np.ndarray:
-    """``rgba`` turned by ``angle`` degrees on a canvas that holds it whole."""
-    h, w = rgba.shape[:2]
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
-    cos, sin = abs(m[0, 0]), abs(m[0, 1])
-    nw, nh = int(h * sin + w * cos) + 2, int(h * cos + w * sin) + 2
-    m[0, 2] += nw / 2 - w / 2
-    m[1, 2] += nh / 2 - h / 2
-    return cv2.warpAffine(rgba, m, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0, 0))
-
-
 def render_camera_video(
     cutouts: list[tuple[np.ndarray, int]], names: tuple[str, ...], spec: CameraBeltSpec, out_mp4: Path
 ) -> dict[str, object]:
@@ -179,7 +167,6 @@ def render_camera_video(
     gain, flicker_hz, blur = float(rng.uniform(0.75, 1.2)), float(rng.uniform(0.3, 2.0)), float(rng.uniform(0.4, 1.1))
     riders: list[_Rider] = []
     crossings: list[dict[str, object]] = []
-    counts: dict[str, int] = {}
     next_spawn, spawned = 0.0, 0
     last_spawn = frames - int(2 * length / canvas_speed)
     for f in range(frames):
@@ -239,11 +226,9 @@ def render_camera_video(
             w_img, h_img = spec.width, spec.height
             p0 = (before[0] / w_img, before[1] / h_img)
             p1 = (after[0] / w_img, after[1] / h_img)
-            if not r.crossed and _side(line, p0) * _side(line, p1) < 0:
+            if not r.crossed and line_side(line, p0) * line_side(line, p1) < 0:
                 r.crossed = True
-                direction = "in" if _side(line, p1) > 0 else "out"
-                key = f"{direction}:{names[r.class_id]}"
-                counts[key] = counts.get(key, 0) + 1
+                direction = "in" if line_side(line, p1) > 0 else "out"
                 bw, bh = _image_box(camera, img, nx, ny)
                 crossings.append(
                     {
@@ -260,21 +245,7 @@ def render_camera_video(
                 )
         riders = [r for r in riders if -2 * max(r.image.shape[:2]) < r.u < length + 2 * max(r.image.shape[:2])]
     writer.release()
-    truth: dict[str, object] = {
-        "counts": {d: {n: counts.get(f"{d}:{n}", 0) for n in names if counts.get(f"{d}:{n}", 0)} for d in ("in", "out")},
-        "frames": frames,
-        "fps": spec.fps,
-        "items": spawned,
-        "line": list(line),
-        "spec": {"renderer": "camera_belts", **asdict(spec)},
-        "crossings": crossings,
-    }
-    out_mp4.with_suffix(".truth.json").write_text(json.dumps(truth, indent=1) + "\n")
-    out_mp4.with_suffix(".yaml").write_text(
-        f"# count line for {out_mp4.name} (0-1 coords; the belt's motion is `in`)\n"
-        f"line: [{', '.join(f'{v:g}' for v in line)}]\nanchor: center\n"
-    )
-    return truth
+    return write_truth(out_mp4, names, crossings, frames, spec.fps, spawned, line, {"renderer": "camera_belts", **asdict(spec)})
 
 
 def _vignette(width: int, height: int, strength: float) -> np.ndarray:
@@ -298,8 +269,3 @@ def _image_box(camera: Camera, image: np.ndarray, x: float, y: float) -> tuple[f
     corners += np.float32([x - w / 2, y - h / 2])
     seen = camera.to_image(corners)
     return float(np.ptp(seen[:, 0])), float(np.ptp(seen[:, 1]))
-
-
-def _side(line: tuple[float, float, float, float], p: tuple[float, float]) -> float:
-    x1, y1, x2, y2 = line
-    return (x2 - x1) * (p[1] - y1) - (y2 - y1) * (p[0] - x1)

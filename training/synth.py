@@ -140,16 +140,21 @@ def transform_item(cutout: Cutout, side_px: float, angle: float, rng: Rng) -> np
     rgba = cv2.resize(rgba, None, fx=s, fy=s, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
     if rng.random() < 0.5:
         rgba = rgba[:, ::-1]
+    out = rotated(np.ascontiguousarray(rgba), angle)
+    bgr = out[..., :3].astype(np.float32) * rng.uniform(0.75, 1.2) + rng.uniform(-12, 12, 3)
+    out[..., :3] = np.clip(bgr, 0, 255).astype(np.uint8)
+    return out
+
+
+def rotated(rgba: np.ndarray, angle: float) -> np.ndarray:
+    """``rgba`` (H, W, C) turned by ``angle`` degrees counter-clockwise on a canvas that holds it whole."""
     h, w = rgba.shape[:2]
     m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
     cos, sin = abs(m[0, 0]), abs(m[0, 1])
     nw, nh = int(h * sin + w * cos) + 2, int(h * cos + w * sin) + 2
     m[0, 2] += nw / 2 - w / 2
     m[1, 2] += nh / 2 - h / 2
-    out = cv2.warpAffine(np.ascontiguousarray(rgba), m, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0, 0))
-    bgr = out[..., :3].astype(np.float32) * rng.uniform(0.75, 1.2) + rng.uniform(-12, 12, 3)
-    out[..., :3] = np.clip(bgr, 0, 255).astype(np.uint8)
-    return out
+    return cv2.warpAffine(rgba, m, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0, 0))
 
 
 def finish(frame: np.ndarray, style: BeltStyle, rng: Rng, blur_px: int, blur_axis: int) -> np.ndarray:
@@ -585,7 +590,6 @@ def render_video(cutouts: list[Cutout], names: tuple[str, ...], spec: VideoSpec,
     line = count_line(spec)
     if not line_in:
         line = (line[2], line[3], line[0], line[1])
-    counts: dict[str, int] = {}
     crossings: list[dict[str, object]] = []
     items: list[MovingItem] = []
     frames = int(spec.seconds * spec.fps)
@@ -623,11 +627,9 @@ def render_video(cutouts: list[Cutout], names: tuple[str, ...], spec: VideoSpec,
             before = (it.x / w, it.y / h)
             it.x += it.vx
             it.y += it.vy
-            if not it.counted and _side(line, before) * _side(line, (it.x / w, it.y / h)) < 0:
+            if not it.counted and line_side(line, before) * line_side(line, (it.x / w, it.y / h)) < 0:
                 it.counted = True
-                direction = "in" if _side(line, (it.x / w, it.y / h)) > 0 else "out"
-                key = f"{direction}:{names[it.class_id]}"
-                counts[key] = counts.get(key, 0) + 1
+                direction = "in" if line_side(line, (it.x / w, it.y / h)) > 0 else "out"
                 ih, iw = it.image.shape[:2]
                 crossings.append(
                     {
@@ -644,13 +646,33 @@ def render_video(cutouts: list[Cutout], names: tuple[str, ...], spec: VideoSpec,
                 )
         items = [it for it in items if -w < it.x < 2 * w and -h < it.y < 2 * h and not _gone(it, w, h)]
     writer.release()
+    return write_truth(out_mp4, names, crossings, frames, spec.fps, spawned, line, dict(spec.__dict__), line_in)
+
+
+def write_truth(
+    out_mp4: Path,
+    names: tuple[str, ...],
+    crossings: list[dict[str, object]],
+    frames: int,
+    fps: int,
+    items: int,
+    line: tuple[float, float, float, float],
+    spec: dict[str, object],
+    line_in: bool = True,
+) -> dict[str, object]:
+    """Write a rendered video's ``NAME.truth.json`` (counts per direction and class, in ``names`` order, from
+    the item ``crossings``; frames, fps, items spawned, the line, the render ``spec``) and ``NAME.yaml`` (the
+    line, whose `in` is the belt's motion when ``line_in``); returns the truth."""
+    tally = {(str(c["direction"]), str(c["class"])): 0 for c in crossings}
+    for c in crossings:
+        tally[str(c["direction"]), str(c["class"])] += 1
     truth: dict[str, object] = {
-        "counts": {d: {n: counts.get(f"{d}:{n}", 0) for n in names if counts.get(f"{d}:{n}", 0)} for d in ("in", "out")},
+        "counts": {d: {n: tally[d, n] for n in names if tally.get((d, n))} for d in ("in", "out")},
         "frames": frames,
-        "fps": spec.fps,
-        "items": spawned,
+        "fps": fps,
+        "items": items,
         "line": list(line),
-        "spec": spec.__dict__,
+        "spec": spec,
         "crossings": crossings,
     }
     out_mp4.with_suffix(".truth.json").write_text(json.dumps(truth, indent=1) + "\n")
@@ -661,7 +683,8 @@ def render_video(cutouts: list[Cutout], names: tuple[str, ...], spec: VideoSpec,
     return truth
 
 
-def _side(line: tuple[float, float, float, float], p: tuple[float, float]) -> float:
+def line_side(line: tuple[float, float, float, float], p: tuple[float, float]) -> float:
+    """Signed side of point ``p`` of the line x1,y1,x2,y2 (0-1): positive on its `in` side."""
     x1, y1, x2, y2 = line
     return (x2 - x1) * (p[1] - y1) - (y2 - y1) * (p[0] - x1)
 
