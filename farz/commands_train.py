@@ -300,6 +300,18 @@ def run_pack(args: argparse.Namespace) -> int:
     return 0
 
 
+def _size_and_scale(args: argparse.Namespace) -> tuple[int, int, float, float]:
+    """A video's ``--size WxH`` and item ``--scale MIN,MAX``, or a ``UserError`` that shows the shapes."""
+    from farz.errors import UserError
+
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+        min_scale, max_scale = (float(v) for v in args.scale.split(","))
+    except ValueError:
+        raise UserError(f"--size {args.size!r} / --scale {args.scale!r}: expected WxH (e.g. 640x480) and MIN,MAX (e.g. 0.2,0.42)") from None
+    return width, height, min_scale, max_scale
+
+
 def run_synth(args: argparse.Namespace) -> int:
     from training.synth import VideoSpec, load_cutouts, render_video, write_training_set
     from training.taxonomy import load_taxonomy
@@ -308,13 +320,7 @@ def run_synth(args: argparse.Namespace) -> int:
     if args.video:
         from farz.errors import UserError
 
-        try:
-            width, height = (int(v) for v in args.size.lower().split("x"))
-            min_scale, max_scale = (float(v) for v in args.scale.split(","))
-        except ValueError:
-            raise UserError(
-                f"--size {args.size!r} / --scale {args.scale!r}: expected WxH (e.g. 480x270) and MIN,MAX (e.g. 0.2,0.42)"
-            ) from None
+        width, height, min_scale, max_scale = _size_and_scale(args)
         if args.rate < 0 or args.speed <= 0 or args.seconds <= 0:
             raise UserError(
                 f"--rate {args.rate} / --speed {args.speed} / --seconds {args.seconds}: "
@@ -364,13 +370,7 @@ def run_camera_belt(args: argparse.Namespace) -> int:
     from training.synth import load_cutouts
     from training.taxonomy import load_taxonomy
 
-    try:
-        width, height = (int(v) for v in args.size.lower().split("x"))
-        min_scale, max_scale = (float(v) for v in args.scale.split(","))
-    except ValueError:
-        raise UserError(
-            f"--size {args.size!r} / --scale {args.scale!r}: expected WxH (e.g. 640x480) and MIN,MAX (e.g. 0.16,0.32)"
-        ) from None
+    width, height, min_scale, max_scale = _size_and_scale(args)
     if args.rate < 0 or args.speed <= 0 or args.seconds <= 0 or args.fps <= 0 or width < 64 or height < 64:
         raise UserError("--rate must be >= 0 (0: an empty belt); --speed, --seconds and --fps > 0; --size at least 64x64")
     try:
