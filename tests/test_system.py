@@ -282,7 +282,11 @@ def test_ctrl_c_to_the_demos_process_group_stops_agents_then_server_within_5_s(t
         assert len(tree) >= 3, tree  # the server and one agent per sample video
         started = time.monotonic()
         os.killpg(proc.pid, signal.SIGINT)
-        assert proc.wait(timeout=5) == 0
+        try:
+            assert proc.wait(timeout=5) == 0
+        except subprocess.TimeoutExpired:
+            logs = "\n".join(f"--- {log.name}\n" + "\n".join(log.read_text().splitlines()[-12:]) for log in sorted(data.glob("*.log")))
+            pytest.fail(f"the demo still ran 5 s after Ctrl-C; its processes {process_tree(proc.pid)}; the last lines of its logs:\n{logs}")
         while any(alive(pid) for pid in tree) and time.monotonic() - started < 5:
             time.sleep(0.05)
         assert not [pid for pid in tree if alive(pid)], "left running after Ctrl-C"
