@@ -40,7 +40,8 @@ PR_SET_PDEATHSIG = 1
 
 
 def _stop_on_signal(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM/SIGHUP act like Ctrl-C: unwind, so the clean-up stops the agents and the server."""
+    """Ctrl-C, SIGTERM and SIGHUP unwind, so the clean-up stops the agents and the server. Set for SIGINT too:
+    a demo started as a background job of a script inherits SIGINT ignored, and would not stop on Ctrl-C."""
     raise KeyboardInterrupt(f"signal {signum}")
 
 
@@ -160,7 +161,7 @@ def run(videos: list[Path], model: Path, data: Path | None, port: int, live_port
     devices = [DemoDevice(f"demo-{v.stem}", v, free_port(live_port + i if live_port else 0)) for i, v in enumerate(videos)]
     server: subprocess.Popen[str] | None = None
     previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    for signum in STOP_SIGNALS:
         signal.signal(signum, _stop_on_signal)
     with ExitStack() as logs:
         try:

@@ -246,6 +246,16 @@ def drain(stream: Any) -> None:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree from /proc (Linux)")
+def start_demo(data: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "farz", "demo", "--data", str(data), "--port", "0", "--live-port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, as a shell gives a foreground job
+    )
+
+
 def test_ctrl_c_to_the_demos_process_group_stops_agents_then_server_within_5_s(tmp_path: Path) -> None:
     """A terminal's Ctrl-C sends SIGINT to its whole foreground process group, here with a dashboard's live
     stream open: every process of the demo is gone within 5 s and both agents flushed to the live server."""
@@ -254,13 +264,11 @@ def test_ctrl_c_to_the_demos_process_group_stops_agents_then_server_within_5_s(t
     import urllib.request
 
     data = tmp_path / "demo"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "farz", "demo", "--data", str(data), "--port", "0", "--live-port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # its own process group, as a shell gives a foreground job
-    )
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the demo inherits SIGINT ignored, as a script's
+    try:  # background job does: it must still stop on Ctrl-C
+        proc = start_demo(data)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert proc.stdout is not None
     lines: list[str] = []
     try:
