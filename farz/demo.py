@@ -32,7 +32,7 @@ from types import FrameType
 import yaml
 
 SITE = "demo-site"
-# A stop takes at most AGENT_GRACE_S + SERVER_GRACE_S (3.5 s), well inside the 5 s a Ctrl-C promises, however loaded.
+# A stop takes at most AGENT_GRACE_S + SERVER_GRACE_S (3.5 s), inside the 5 s a Ctrl-C promises.
 AGENT_GRACE_S = 2.5  # to finish the frame and flush the outbox to a live server; then SIGKILL (the outbox keeps the counts)
 SERVER_GRACE_S = 1.0  # for uvicorn's shutdown (it closes open live streams after 0.5 s); then SIGKILL
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

@@ -295,7 +295,7 @@ class LineCounter:
                 state.pending = None
                 if self._moves_across(state, side, sizes[i], dist):
                     direction = side
-                else:  # a jump: wait for the track's own motion to confirm it, judged from here on
+                else:  # a jump, or too little travel yet: wait for the track's own motion to confirm it, judged from here on
                     state.pending = (side, dist, frame_index)
                     state.history.clear()
                     state.jumped = True
