@@ -76,6 +76,12 @@ class _Rider:
     drift: float
     phase: float
     crossed: bool = False
+    seen: tuple[float, float] | None = None  # its centre in the picture, px, where it was last drawn
+
+    def at(self, frame: int, along_x: bool) -> tuple[float, float]:
+        """Its centre on the canvas (x, y), px, at ``frame``: ``u`` along the belt, ``v`` across, drifting."""
+        v = self.v + self.drift * np.sin(self.phase + frame * 0.05)
+        return (self.u, v) if along_x else (v, self.u)
 
 
 def belt_texture(surface: str, across: int, length: int, rng: Rng) -> np.ndarray:
@@ -206,8 +212,7 @@ def render_camera_video(
         placed = []
         for r in riders:
             img = rotated(r.image, r.angle)
-            v = r.v + r.drift * np.sin(r.phase + f * 0.05)
-            x, y = (r.u, v) if along_x else (v, r.u)
+            x, y = r.at(f, along_x)
             compose(canvas, img, x, y, shadow=0.35)
             placed.append((r, img, x, y))
         picture = camera.render(canvas)
@@ -217,12 +222,11 @@ def render_camera_video(
         picture += rng.normal(0, 3.0, picture.shape).astype(np.float32)
         writer.write(np.clip(picture, 0, 255).astype(np.uint8))
         for r, img, x, y in placed:
-            before = _centre(camera, x, y)
+            before = r.seen if r.seen is not None else _centre(camera, x, y)
             r.u += sign * r.speed
             r.angle += r.spin
-            v = r.v + r.drift * np.sin(r.phase + (f + 1) * 0.05)
-            nx, ny = (r.u, v) if along_x else (v, r.u)
-            after = _centre(camera, nx, ny)
+            nx, ny = r.at(f + 1, along_x)
+            after = r.seen = _centre(camera, nx, ny)
             w_img, h_img = spec.width, spec.height
             p0 = (before[0] / w_img, before[1] / h_img)
             p1 = (after[0] / w_img, after[1] / h_img)

@@ -23,6 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from training.camera import Camera
+
 BELT_COLOURS = ((38, 38, 40), (22, 22, 24), (45, 70, 50), (80, 55, 40), (95, 95, 92), (60, 45, 35), (30, 40, 75))
 BOARD_COLOURS = ((205, 205, 200), (175, 178, 180), (225, 222, 215), (150, 150, 145))  # light boards and chutes
 LIGHT_BELTS = ((150, 150, 146), (180, 182, 178), (120, 132, 138))  # grey and white PVC belts (camera scenes)
@@ -362,8 +364,6 @@ def camera_scene(cutouts: list[Cutout], rng: Rng, w: int, h: int, min_visible: f
     steel side frame and the floor, which show where the far side sees past the belt's edges; 1-9 items of
     14-45 % of the short side anywhere on the belt, or a loaded belt (``loaded``: piles, rollers, stains);
     the far side at any edge of the picture. Labels are the boxes of the items' warped visible masks."""
-    from training.camera import Camera
-
     cam = Camera(w, h, float(rng.uniform(0.1, 0.55)), float(rng.uniform(0.03, 0.15)) if rng.random() < 0.5 else 0.0)
     cw, ch = cam.canvas_w, cam.canvas_h
     near_lo, near_hi = (cw - w) / 2, (cw + w) / 2
