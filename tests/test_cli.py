@@ -76,6 +76,27 @@ def test_bad_input_gives_one_clear_line_and_exit_code_3(tmp_path: Path, model: P
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["synth", "--out", "{tmp}/s", "--camera", "1.5"], "need fractions in 0-1"),
+        (["synth", "--out", "{tmp}/s", "--min-visible", "0"], "need fractions in 0-1"),
+        (["synth", "--video", "--out", "{tmp}/v.mp4", "--size", "3x"], "expected WxH"),
+        (["camera-belt", "--out", "{tmp}/v.mp4", "--tilt", "2"], "need 0 <= tilt < 1"),
+        (["camera-belt", "--out", "{tmp}/v.mp4", "--scale", "0.3,0.1"], "min_scale <= max_scale"),
+        (["camera-belt", "--out", "{tmp}/v.mp4", "--fps", "0"], "--fps > 0"),
+        (["camera-belt", "--out", "{tmp}/v.mp4", "--cutouts", "{tmp}/none"], "no cut-outs"),
+    ],
+)
+def test_bad_scene_and_video_settings_give_one_clear_line_and_exit_code_3(tmp_path: Path, args: list[str], message: str) -> None:
+    argv = ["datasets", *(a.format(tmp=tmp_path) for a in args)]
+    proc = subprocess.run([sys.executable, "-m", "farz", *argv], capture_output=True, text=True, check=False)
+    assert proc.returncode == 3, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr
+    assert not (tmp_path / "v.mp4").exists() and not (tmp_path / "s").exists()  # refused before anything is written
+
+
 def test_settings_beside_the_video_are_used_when_no_line_is_given(tmp_path: Path, model: Path) -> None:
     from device.count_config import settings_for_video
     from vision import LineSpec
