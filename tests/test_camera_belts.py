@@ -12,7 +12,7 @@ import pytest
 
 from training.camera import Camera
 from training.camera_belts import CameraBeltSpec, render_camera_video
-from training.synth import Cutout, render_training_image
+from training.synth import Cutout, draw_stains, render_training_image
 
 NAMES = ("cardboard", "glass", "metal", "paper", "plastic", "trash")
 
@@ -73,6 +73,22 @@ def test_camera_scenes_box_each_item_where_the_camera_shows_it_and_leave_other_s
             assert np.ptp(xs) + 1 >= 0.8 * bw * w and np.ptp(ys) + 1 >= 0.8 * bh * h, "the box is tight round what is seen"
             boxes += 1
     assert boxes >= 20
+
+
+def test_camera_scenes_include_empty_belts_and_stains_with_soft_edges_as_negatives() -> None:
+    rng = np.random.default_rng(8)
+    empty = sum(not render_training_image(green_items(), rng, size=(160, 120), camera=1.0)[1].boxes for _ in range(60))
+    assert 1 <= empty <= 15  # about one belt in ten has nothing on it: cleats, stains, frame and floor only
+    stained = 0
+    for seed in range(20):
+        belt = np.full((200, 120, 3), 150.0, np.float32)
+        draw_stains(belt, np.random.default_rng(seed))
+        change = np.abs(belt - 150.0).max(axis=2)
+        if (change > 20).any():
+            stained += 1
+            assert (change > 20).mean() < 0.5, "a stain is a blot, not the belt"
+            assert ((change > 2) & (change < 0.5 * change.max())).sum() > 10, "its edge fades into the belt"
+    assert stained >= 10
 
 
 @pytest.mark.parametrize("direction", ["down", "up", "left", "right"])

@@ -27,6 +27,7 @@ from training.camera import Camera
 
 BELT_COLOURS = ((38, 38, 40), (22, 22, 24), (45, 70, 50), (80, 55, 40), (95, 95, 92), (60, 45, 35), (30, 40, 75))
 BOARD_COLOURS = ((205, 205, 200), (175, 178, 180), (225, 222, 215), (150, 150, 145))  # light boards and chutes
+EMPTY_CAMERA_BELTS = 0.1  # camera scenes with no item on the belt: only cleats, stains, frame and floor
 LIGHT_BELTS = ((150, 150, 146), (180, 182, 178), (120, 132, 138))  # grey and white PVC belts (camera scenes)
 MIN_VISIBLE = 0.35  # the fraction of an item that must be in sight for it to be labelled
 Rng = np.random.Generator
@@ -358,12 +359,31 @@ def draw_cleats(belt: np.ndarray, rng: Rng) -> None:
             belt[y0 + thick : y0 + thick + max(2, thick // 2)] *= 0.6
 
 
+def draw_stains(belt: np.ndarray, rng: Rng) -> None:
+    """0-5 stains on a belt (length x across x 3 float32), drawn in place: round or oval blots with soft edges,
+    darker than the belt (oil, water) or of another colour (pulp, food), 3-22 % of the belt's width across."""
+    length, across = belt.shape[:2]
+    for _ in range(int(rng.integers(0, 6))):
+        radius = float(rng.uniform(0.03, 0.22)) * across / 2
+        axes = (max(2, int(radius)), max(2, int(radius * rng.uniform(0.5, 1.0))))
+        mask = np.zeros((length, across), np.float32)
+        centre = (int(rng.integers(0, across)), int(rng.integers(0, length)))
+        cv2.ellipse(mask, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
+        mask = cv2.GaussianBlur(mask, (0, 0), max(1.0, radius * float(rng.uniform(0.05, 0.4))))[..., None]
+        if rng.random() < 0.7:
+            tint = belt * float(rng.uniform(0.3, 0.8))
+        else:
+            tint = np.broadcast_to(np.asarray(rng.uniform(20, 160, 3), np.float32), belt.shape)
+        belt[:] = belt + (tint - belt) * mask * float(rng.uniform(0.4, 1.0))
+
+
 def camera_scene(cutouts: list[Cutout], rng: Rng, w: int, h: int, min_visible: float, loaded: bool) -> tuple[np.ndarray, SceneLabels]:
     """A belt scene as a camera tilted by up to 0.55 (the far side wider, its items smaller) with a wide lens
-    half the time sees it: the belt (any colour, light belts too; cleats or ribs on half of them) between its
-    steel side frame and the floor, which show where the far side sees past the belt's edges; 1-9 items of
-    14-45 % of the short side anywhere on the belt, or a loaded belt (``loaded``: piles, rollers, stains);
-    the far side at any edge of the picture. Labels are the boxes of the items' warped visible masks."""
+    half the time sees it: the belt (any colour, light belts too; cleats or ribs on half of them, stains on
+    most) between its steel side frame and the floor, which show where the far side sees past the belt's edges;
+    1-9 items of 14-45 % of the short side anywhere on the belt (none on one belt in ten), or a loaded belt
+    (``loaded``: piles, rollers, stains); the far side at any edge of the picture. Labels are the boxes of the
+    items' warped visible masks."""
     cam = Camera(w, h, float(rng.uniform(0.1, 0.55)), float(rng.uniform(0.03, 0.15)) if rng.random() < 0.5 else 0.0)
     cw, ch = cam.canvas_w, cam.canvas_h
     near_lo, near_hi = (cw - w) / 2, (cw + w) / 2
@@ -373,6 +393,7 @@ def camera_scene(cutouts: list[Cutout], rng: Rng, w: int, h: int, min_visible: f
     belt = belt_strip(style, hi - lo, ch)
     if rng.random() < 0.5:
         draw_cleats(belt, rng)
+    draw_stains(belt, rng)
     if loaded:
         draw_machinery(belt, rng)
     canvas = np.empty((ch, cw, 3), np.float32)
@@ -389,7 +410,7 @@ def camera_scene(cutouts: list[Cutout], rng: Rng, w: int, h: int, min_visible: f
         spots = [(lo + x * (hi - lo) / w, y * ch / h) for x, y in pile_positions(n, w, h, side, rng)]
         sizes = [side * float(rng.uniform(0.7, 1.3)) for _ in spots]
     else:
-        n = int(rng.integers(1, 10))
+        n = 0 if rng.random() < EMPTY_CAMERA_BELTS else int(rng.integers(1, 10))
         spots = [(float(rng.uniform(lo, hi)), float(rng.uniform(-0.05, 1.05) * ch)) for _ in range(n)]
         sizes = [float(rng.uniform(0.14, 0.45)) * scale for _ in spots]
     alphas: list[np.ndarray] = []
