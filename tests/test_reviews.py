@@ -142,6 +142,8 @@ def test_items_shown_to_two_reviewers_report_their_agreement_and_a_disagreement_
         for item in first:
             assert label(w, item, "metal")["status"] == "open"  # needs a second reviewer
         assert queue(w, "reviewer") == []  # never the same item twice to one reviewer
+        alone = w.client.get("/api/v1/reviews/status", headers=w.headers("reviewer")).json()["agreement"]
+        assert alone["items"] == 0 and alone["agreed"] == 0  # one label each: nothing to agree on yet
         assert [int(i["id"]) for i in queue(w, "reviewer-2")] == first  # type: ignore[call-overload]
         assert label(w, first[0], "metal", "reviewer-2")["final"] == "metal"
         assert label(w, first[1], "metal", "reviewer-2")["status"] == "done"
