@@ -205,7 +205,7 @@ def test_accuracy_and_the_adjusted_composition_match_a_hand_computation(single: 
     counted_events = [event("cam-1", now - timedelta(minutes=5), "plastic") for _ in range(40)]
     counted_events += [event("cam-1", now - timedelta(minutes=5), "paper") for _ in range(60)]
     assert single.ingest("cam-1", counted_events).status_code == 200  # type: ignore[attr-defined]
-    start = (now - timedelta(hours=1)).isoformat()
+    start = (now - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0).isoformat()  # hour buckets start on the hour
     body = single.client.get("/api/v1/composition", params={"from": start, "adjusted": "true"}, headers=single.headers("viewer")).json()
     adjusted = body["adjusted"]
     confusion = np.zeros((6, 6), np.int64)
