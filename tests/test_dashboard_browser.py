@@ -100,6 +100,12 @@ def away_from_site_midnight(tz: str = "Africa/Casablanca") -> None:
         time.sleep(60 * (60 - now.minute) - now.second + 5)
 
 
+def browser_far_from_the_site(driver: Any) -> None:
+    """The browser's clock in Tokyo (8 or 9 hours from the site's): every time the page shows must still be the
+    site's wall clock."""
+    driver.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "Asia/Tokyo"})
+
+
 def page_text(driver: Any, selector: str) -> str:
     """Read in one script call: the page replaces rows while it updates (no stale elements)."""
     return str(driver.execute_script("const e = document.querySelector(arguments[0]); return e ? e.textContent : '';", selector))
@@ -110,6 +116,7 @@ def test_a_count_shows_on_the_dashboard_within_one_second(server: tuple[str, str
     base, viewer, device = server
     driver = chrome(tmp_path / "chrome")
     try:
+        browser_far_from_the_site(driver)
         driver.get(f"{base}/#token={viewer}")
 
         def text(selector: str) -> str:
@@ -149,6 +156,7 @@ def test_a_count_shows_on_the_dashboard_within_one_second(server: tuple[str, str
             time.sleep(0.1)
         assert attribute("#composition", "data-items") == "3", "the composition chart never drew the counts"
         assert attribute("#composition", "data-buckets") == "1" and text("#comp-legend") == "glassplastic"
+        assert attribute("#composition", "data-ticks").startswith("00:00 03:00 06:00"), "the axis is on the site's clock"
         screenshot(driver, "dashboard-desktop")
         driver.set_window_size(390, 844)
         driver.execute_script("document.getElementById('composition').scrollIntoView()")
@@ -163,6 +171,7 @@ def test_a_purity_breach_turns_the_line_red_within_two_seconds_and_recovery_gree
     away_from_site_midnight()
     driver = chrome(tmp_path / "chrome")
     try:
+        browser_far_from_the_site(driver)
         driver.get(f"{base}/#token={viewer}")
 
         def text(selector: str) -> str:
@@ -209,6 +218,8 @@ def test_a_purity_breach_turns_the_line_red_within_two_seconds_and_recovery_gree
             time.sleep(0.05)
         row = text("#label-table tbody tr")
         assert "load from supplier A" in row and "glass 62.5 %" in row and "plastic 37.5 %" in row, row
+        today = datetime.now(ZoneInfo("Africa/Casablanca")).date().isoformat()
+        assert f"{today} 00:00 – 23:59" in row, f"the label's times are not the site's clock: {row}"
     finally:
         driver.quit()
 

@@ -12,7 +12,6 @@ async function api(path) {
 }
 const esc = (v) => String(v).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const pct = (v) => (v == null ? "–" : `${(v * 100).toFixed(1)} %`);
-const clock = (iso) => (iso ? new Date(iso).toLocaleString([], { dateStyle: "short", timeStyle: "short" }) : "open");
 const COLOURS = { cardboard: "#a0522d", glass: "#2a9d8f", metal: "#6c757d", paper: "#e9c46a", plastic: "#1d6fb8", trash: "#b23b1e" };
 const colour = (c, i) => COLOURS[c] || ["#7b2cbf", "#f4a261", "#588157", "#d62828"][i % 4];
 
@@ -32,11 +31,17 @@ async function openSites(wanted) {
 const shiftOptions = (shifts) => shifts.map((s) => `<option value="${esc(s.name)}">${esc(s.name)} (${s.start}–${s.end})</option>`).join("");
 
 // Wall-clock time in a site's time zone: today's date there ("YYYY-MM-DD"), and the instant of a date and
-// "HH:MM" there as ISO-8601 (forms and "today" follow the site's clock, not the browser's).
+// "HH:MM" there as ISO-8601 (forms, "today" and every time shown follow the site's clock, not the browser's).
 function zoneParts(tz, t) {
   const f = new Intl.DateTimeFormat("en-US", { timeZone: tz, hourCycle: "h23", year: "numeric", month: "numeric", day: "numeric",
     hour: "numeric", minute: "numeric", second: "numeric" });
   return Object.fromEntries(f.formatToParts(new Date(t)).map((p) => [p.type, Number(p.value)]));
+}
+// An instant (ISO-8601 or ms) on a site's wall clock: "YYYY-MM-DD HH:MM", without the date or with seconds on request.
+function siteClock(tz, t, { date = true, seconds = false } = {}) {
+  const p = zoneParts(tz, typeof t === "string" ? Date.parse(t) : t), two = (n) => String(n).padStart(2, "0");
+  const time = `${two(p.hour)}:${two(p.minute)}${seconds ? `:${two(p.second)}` : ""}`;
+  return date ? `${p.year}-${two(p.month)}-${two(p.day)} ${time}` : time;
 }
 function siteDate(tz, t = Date.now()) {
   const p = zoneParts(tz, t);

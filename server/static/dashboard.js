@@ -24,7 +24,7 @@ function renderTotals(data) {
 function renderDevices(devices) {
   $("device-table").tBodies[0].innerHTML = devices.map((d) => {
     const hb = d.heartbeat || {};
-    const seen = d.last_seen ? new Date(d.last_seen).toLocaleTimeString() : "never";
+    const seen = d.last_seen ? siteClock(siteTz, d.last_seen, { date: false, seconds: true }) : "never";
     return `<tr><td>${d.id}</td><td class="${d.online ? "online" : "offline"}">${d.online ? "online" : "OFFLINE"}</td>` +
       `<td>${seen}</td><td>${hb.fps != null ? hb.fps.toFixed(1) : "–"}</td><td>${hb.outbox_depth != null ? hb.outbox_depth : "–"}</td></tr>`;
   }).join("") || '<tr><td colspan="5" class="muted">no devices on this site</td></tr>';
@@ -43,7 +43,7 @@ function drawChart(series) {
   values.forEach((v, i) => {
     const bh = ((h - pad - 10) * v) / max;
     ctx.fillStyle = "#1d6b45"; ctx.fillRect(pad + i * bw + 2, h - pad - bh, bw - 4, bh);
-    if (i % 3 === 0) { ctx.fillStyle = "#6a716d"; ctx.fillText(String(hours[i].getHours()).padStart(2, "0") + "h", pad + i * bw, h - 8); }
+    if (i % 3 === 0) { ctx.fillStyle = "#6a716d"; ctx.fillText(siteClock(siteTz, hours[i].getTime(), { date: false }).slice(0, 2) + "h", pad + i * bw, h - 8); }
   });
 }
 
@@ -64,7 +64,7 @@ function renderAlerts(data) {  // targets judged now (line colours) and the last
     `<td>${pct(t.measured)}</td><td>${t.items}</td><td class="state">${STATES[t.state]}</td></tr>`).join("");
   $("alert-table").tBodies[0].innerHTML = data.alerts.map((a) =>
     `<tr class="${a.open ? "open-alert" : "closed-alert"}" data-alert="${a.id}"><td>${esc(a.line ? `${a.line}: ${a.summary}` : a.summary)}</td>` +
-    `<td>${clock(a.started)}</td><td>${clock(a.ended)}</td><td>${a.kind === "purity" ? `${pct(a.value)} of ${a.items}` : a.value}</td></tr>`).join("") ||
+    `<td>${siteClock(siteTz, a.started)}</td><td>${a.ended ? siteClock(siteTz, a.ended) : "open"}</td><td>${a.kind === "purity" ? `${pct(a.value)} of ${a.items}` : a.value}</td></tr>`).join("") ||
     '<tr><td colspan="4" class="muted">no alerts</td></tr>';
 }
 
@@ -73,7 +73,7 @@ async function refreshLabels(site) {
   const body = await api(`/api/v1/labels?${new URLSearchParams({ site, from: from.toISOString() })}`);
   $("label-table").tBodies[0].innerHTML = body.labels.map((l) =>
     `<tr data-label="${l.id}"><td>${esc(l.text)}${l.line ? ` <span class="muted">(${esc(l.line)})</span>` : ""}</td>` +
-    `<td>${clock(l.start)} – ${new Date(l.end).toTimeString().slice(0, 5)}</td><td>${l.total}</td>` +
+    `<td>${siteClock(siteTz, l.start)} – ${siteClock(siteTz, l.end, { date: false })}</td><td>${l.total}</td>` +
     `<td>${Object.entries(l.shares).map(([c, v]) => `${esc(c)} ${pct(v)}`).join(", ") || "–"}</td></tr>`).join("") ||
     '<tr><td colspan="4" class="muted">no labelled periods this week</td></tr>';
 }
@@ -101,10 +101,13 @@ function drawComposition(body) {  // one slot per bucket of the period (96 quart
   const width = daily ? 86400e3 : 900e3, slots = daily ? 7 : 96, bw = (w - pad) / slots;
   ctx.clearRect(0, 0, w, h); ctx.font = "12px system-ui"; ctx.fillStyle = "#6a716d";
   ctx.fillText("100%", 0, 12); ctx.fillText("0", 20, h - pad + 4);
+  const weekday = new Intl.DateTimeFormat([], { weekday: "short", timeZone: siteTz }), ticks = [];
   for (let i = 0; i < slots; i += daily ? 1 : 12) {
-    const t = new Date(first.getTime() + i * width);
-    ctx.fillText(daily ? t.toLocaleDateString([], { weekday: "short" }) : t.toTimeString().slice(0, 5), pad + i * bw, h - 10);
+    const t = first.getTime() + i * width;
+    ticks.push(daily ? weekday.format(t) : siteClock(siteTz, t, { date: false }));
+    ctx.fillText(ticks[ticks.length - 1], pad + i * bw, h - 10);
   }
+  canvas.dataset.ticks = ticks.join(" ");
   points.forEach((p) => {
     const i = Math.min(slots - 1, Math.max(0, Math.round((new Date(p.start) - first) / width)));
     let y = h - pad;
@@ -163,7 +166,7 @@ function connect(site) {
   if (source) source.close();
   source = new EventSource(`/api/v1/live?site=${encodeURIComponent(site)}&token=${encodeURIComponent(token)}`);
   source.addEventListener("totals", (e) => {
-    renderTotals(JSON.parse(e.data)); $("live-state").textContent = `updated ${new Date().toLocaleTimeString()}`;
+    renderTotals(JSON.parse(e.data)); $("live-state").textContent = `updated ${siteClock(siteTz, Date.now(), { date: false, seconds: true })}`;
     scheduleComposition(site);
   });
   source.addEventListener("health", (e) => renderDevices(JSON.parse(e.data).devices));

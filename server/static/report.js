@@ -106,8 +106,10 @@ async function loadShifts() {
 }
 
 async function start() {
-  if (!(await openSites(query.get("site")))) return;
-  $("date").value = query.get("date") || new Date().toLocaleDateString("en-CA");
+  const sites = await openSites(query.get("site"));
+  if (!sites) return;
+  const tz = (sites.find((s) => s.id === $("site").value) || {}).tz || Intl.DateTimeFormat().resolvedOptions().timeZone;
+  $("date").value = query.get("date") || siteDate(tz);  // today on the site's clock
   $("site").onchange = async () => { await loadShifts(); await show(); };
   $("pick").onsubmit = (e) => { e.preventDefault(); show(); };
   $("print").onclick = () => window.print();
