@@ -80,6 +80,13 @@ def register(sub: SubParsers) -> None:
         "floor beyond it, cleated, ribbed and light belts",
     )
     syn.add_argument(
+        "--two-tone",
+        type=float,
+        default=0.0,
+        help="fraction of items drawn in two tones (one side of a line through them darker or lighter: a fold, a label), "
+        "each still labelled as one item",
+    )
+    syn.add_argument(
         "--min-visible",
         type=float,
         default=0.35,
@@ -336,11 +343,13 @@ def run_synth(args: argparse.Namespace) -> int:
         print(json.dumps(truth["counts"]))
     else:
         counts = {"train": args.train, "val": args.val}
-        if not (0 < args.min_visible <= 1 and 0 <= args.camera <= 1 and 0 <= args.crowded <= 1 and 0 <= args.closeup <= 1):
+        fractions = (args.camera, args.crowded, args.closeup, args.two_tone)
+        if not (0 < args.min_visible <= 1 and all(0 <= f <= 1 for f in fractions)):
             from farz.errors import UserError
 
             raise UserError(
-                f"--closeup {args.closeup} / --crowded {args.crowded} / --camera {args.camera} / --min-visible {args.min_visible}: "
+                f"--closeup {args.closeup} / --crowded {args.crowded} / --camera {args.camera} / --two-tone {args.two_tone} / "
+                f"--min-visible {args.min_visible}: "
                 "need fractions in 0-1 (--min-visible above 0)"
             )
         data = write_training_set(
@@ -355,6 +364,7 @@ def run_synth(args: argparse.Namespace) -> int:
             args.crowded,
             args.min_visible,
             args.camera,
+            args.two_tone,
         )
         if args.photos:
             from training.fit import add_photos

@@ -12,7 +12,7 @@ import pytest
 
 from training.camera import Camera
 from training.camera_belts import CameraBeltSpec, render_camera_video
-from training.synth import Cutout, draw_stains, render_training_image
+from training.synth import Cutout, draw_stains, in_two_tones, render_training_image
 
 NAMES = ("cardboard", "glass", "metal", "paper", "plastic", "trash")
 
@@ -54,9 +54,9 @@ def test_the_camera_maps_points_where_it_renders_them_and_shows_the_far_side_sma
 def test_camera_scenes_box_each_item_where_the_camera_shows_it_and_leave_other_scenes_as_they_were() -> None:
     cutouts = green_items()
     a_rng, b_rng = np.random.default_rng(4), np.random.default_rng(4)
-    for _ in range(4):  # camera=0 draws nothing extra: older recipes render the same scenes
+    for _ in range(4):  # camera=0 and two_tone=0 draw nothing extra: older recipes render the same scenes
         a = render_training_image(cutouts, a_rng, size=(240, 180), closeup=0.2, crowded=0.3)
-        b = render_training_image(cutouts, b_rng, size=(240, 180), closeup=0.2, crowded=0.3, camera=0.0)
+        b = render_training_image(cutouts, b_rng, size=(240, 180), closeup=0.2, crowded=0.3, camera=0.0, two_tone=0.0)
         assert np.array_equal(a[0], b[0]) and a[1].boxes == b[1].boxes
     rng = np.random.default_rng(5)
     boxes = 0
@@ -89,6 +89,29 @@ def test_camera_scenes_include_empty_belts_and_stains_with_soft_edges_as_negativ
             assert (change > 20).mean() < 0.5, "a stain is a blot, not the belt"
             assert ((change > 2) & (change < 0.5 * change.max())).sum() > 10, "its edge fades into the belt"
     assert stained >= 10
+
+
+def test_an_item_in_two_tones_keeps_its_outline_and_changes_tone_on_one_side_only() -> None:
+    item = np.zeros((60, 80, 4), np.uint8)
+    item[..., :3] = 120
+    alpha = np.zeros((60, 80), np.uint8)
+    cv2.ellipse(alpha, (40, 30), (36, 24), 0, 0, 360, 255, -1)
+    item[..., 3] = alpha
+    for seed in range(10):
+        toned = in_two_tones(item, np.random.default_rng(seed))
+        assert np.array_equal(toned[..., 3], item[..., 3]), "the outline is the item's"
+        changed = (np.abs(toned[..., :3].astype(int) - 120).max(axis=2) > 15) & (item[..., 3] > 0)
+        share = changed.sum() / (item[..., 3] > 0).sum()
+        assert 0.1 < share < 0.9, "one side of a line, not all of it nor none"
+        ys, xs = np.nonzero(item[..., 3] > 0)
+        inside = changed[ys, xs]
+        best = len(xs)
+        for theta in np.linspace(0, np.pi, 180, endpoint=False):  # the best straight split of toned from untoned pixels
+            order = np.argsort(xs * np.cos(theta) + ys * np.sin(theta))
+            toned_first = np.concatenate([[0], np.cumsum(inside[order])])  # toned among the first k
+            untoned_after = np.concatenate([np.cumsum(~inside[order][::-1])[::-1], [0]])  # untoned from k on
+            best = min(best, int((toned_first + untoned_after).min()), int((len(xs) - toned_first - untoned_after).min()))
+        assert best / len(xs) < 0.03, "one side of a straight line, but for its soft edge"
 
 
 @pytest.mark.parametrize("direction", ["down", "up", "left", "right"])

@@ -81,6 +81,7 @@ def test_bad_input_gives_one_clear_line_and_exit_code_3(tmp_path: Path, model: P
     [
         (["synth", "--out", "{tmp}/s", "--camera", "1.5"], "need fractions in 0-1"),
         (["synth", "--out", "{tmp}/s", "--min-visible", "0"], "need fractions in 0-1"),
+        (["synth", "--out", "{tmp}/s", "--two-tone", "-0.1"], "need fractions in 0-1"),
         (["synth", "--video", "--out", "{tmp}/v.mp4", "--size", "3x"], "expected WxH"),
         (["camera-belt", "--out", "{tmp}/v.mp4", "--tilt", "2"], "need 0 <= tilt < 1"),
         (["camera-belt", "--out", "{tmp}/v.mp4", "--scale", "0.3,0.1"], "min_scale <= max_scale"),

@@ -70,6 +70,7 @@ def prepare_data(config: TrainConfig, taxonomy: Taxonomy, data_dir: Path) -> Pat
         crowded=synth.crowded,
         min_visible=synth.min_visible,
         camera=synth.camera,
+        two_tone=synth.two_tone,
     )
     if synth.photos:
         add_photos(config.cutouts, config.source, data_dir, taxonomy.names, list(counts))

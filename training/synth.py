@@ -149,6 +149,26 @@ def transform_item(cutout: Cutout, side_px: float, angle: float, rng: Rng) -> np
     return out
 
 
+def in_two_tones(item: np.ndarray, rng: Rng) -> np.ndarray:
+    """An item (H x W x 4 uint8, alpha last) in two tones: the part on one side of a random line through its centre
+    made darker or lighter and tinted, its outline kept, as a folded carton, a label or a wet patch looks. A scene
+    labels it as one item all the same, so a detector learns to go by outline, not by a tone edge inside it."""
+    h, w = item.shape[:2]
+    ys, xs = np.nonzero(item[..., 3] > 127)
+    if len(xs) < 16:
+        return item
+    theta = float(rng.uniform(0, np.pi))
+    offset = float(rng.uniform(-0.25, 0.25)) * max(np.ptp(xs), np.ptp(ys))
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    side = (xx - xs.mean()) * np.cos(theta) + (yy - ys.mean()) * np.sin(theta) - offset
+    weight = np.clip(side / max(1.0, float(rng.uniform(0.5, 3.0))) + 0.5, 0, 1)[..., None]
+    gain = float(rng.uniform(0.5, 0.8)) if rng.random() < 0.5 else float(rng.uniform(1.25, 1.7))
+    toned = item[..., :3].astype(np.float32) * gain + rng.uniform(-25, 25, 3).astype(np.float32)
+    out = item.copy()
+    out[..., :3] = np.clip(item[..., :3] * (1 - weight) + toned * weight, 0, 255).astype(np.uint8)
+    return out
+
+
 def rotated(rgba: np.ndarray, angle: float) -> np.ndarray:
     """``rgba`` (H, W, C) turned by ``angle`` degrees counter-clockwise on a canvas that holds it whole."""
     h, w = rgba.shape[:2]
@@ -290,6 +310,7 @@ def render_training_image(
     crowded: float = 0.0,
     min_visible: float = MIN_VISIBLE,
     camera: float = 0.0,
+    two_tone: float = 0.0,
 ) -> tuple[np.ndarray, SceneLabels]:
     """One still belt scene (H x W x 3 uint8, size = (W, H)) and its YOLO labels.
 
@@ -301,14 +322,15 @@ def render_training_image(
     (``draw_machinery``). With probability ``camera`` (of the scenes that are not close-ups) the belt is seen
     by a tilted wide-angle camera instead (``camera_scene``; ``crowded`` of those loaded). With ``crowded`` and
     ``camera`` 0 a seed renders exactly the scenes it rendered before. An item is labelled when at least
-    ``min_visible`` of it is in sight; one more covered is left unlabelled.
+    ``min_visible`` of it is in sight; one more covered is left unlabelled. A share ``two_tone`` of the items
+    is drawn in two tones (``in_two_tones``); with 0 no random number is drawn for it.
     """
     w, h = size
     near = closeup > 0 and rng.random() < closeup
     if not near and camera > 0 and rng.random() < camera:
-        return camera_scene(cutouts, rng, w, h, min_visible, loaded=rng.random() < crowded)
+        return camera_scene(cutouts, rng, w, h, min_visible, loaded=rng.random() < crowded, two_tone=two_tone)
     if not near and crowded > 0 and rng.random() < crowded:
-        return _crowded_scene(cutouts, rng, w, h, min_visible)
+        return _crowded_scene(cutouts, rng, w, h, min_visible, two_tone)
     style = BeltStyle.random(rng, BOARD_COLOURS if near and rng.random() < 0.5 else BELT_COLOURS)
     frame = belt_strip(style, w, h)
     draw_rails(frame, style, axis=0)
@@ -319,6 +341,8 @@ def render_training_image(
     for _ in range(n):
         cut = cutouts[int(rng.integers(len(cutouts)))]
         item = transform_item(cut, rng.uniform(*sides) * min(w, h), float(rng.uniform(0, 360)), rng)
+        if two_tone > 0 and rng.random() < two_tone:
+            item = in_two_tones(item, rng)
         spread = (0.15, 0.85) if near else (-0.05, 1.05)  # a close-up's items are mostly in frame
         cx, cy = rng.uniform(*spread) * w, rng.uniform(*spread) * h
         alphas.append(compose(frame, item, cx, cy, shadow=float(rng.uniform(0.1, 0.6))))
@@ -377,7 +401,9 @@ def draw_stains(belt: np.ndarray, rng: Rng) -> None:
         belt[:] = belt + (tint - belt) * mask * float(rng.uniform(0.4, 1.0))
 
 
-def camera_scene(cutouts: list[Cutout], rng: Rng, w: int, h: int, min_visible: float, loaded: bool) -> tuple[np.ndarray, SceneLabels]:
+def camera_scene(
+    cutouts: list[Cutout], rng: Rng, w: int, h: int, min_visible: float, loaded: bool, two_tone: float = 0.0
+) -> tuple[np.ndarray, SceneLabels]:
     """A belt scene as a camera tilted by up to 0.55 (the far side wider, its items smaller) with a wide lens
     half the time sees it: the belt (any colour, light belts too; cleats or ribs on half of them, stains on
     most) between its steel side frame and the floor, which show where the far side sees past the belt's edges;
@@ -418,6 +444,8 @@ def camera_scene(cutouts: list[Cutout], rng: Rng, w: int, h: int, min_visible: f
     for (cx, cy), side_px in zip(spots, sizes, strict=True):
         cut = cutouts[int(rng.integers(len(cutouts)))]
         item = transform_item(cut, side_px, float(rng.uniform(0, 360)), rng)
+        if two_tone > 0 and rng.random() < two_tone:
+            item = in_two_tones(item, rng)
         alphas.append(cam.render(compose(canvas, item, cx, cy, shadow=float(rng.uniform(0.1, 0.6))), outside=0.0))
         ids.append(cut.class_id)
     labels = visible_labels(alphas, ids, min_visible)
@@ -425,7 +453,9 @@ def camera_scene(cutouts: list[Cutout], rng: Rng, w: int, h: int, min_visible: f
     return quarter_turns(image, labels, int(rng.integers(4)))
 
 
-def _crowded_scene(cutouts: list[Cutout], rng: Rng, w: int, h: int, min_visible: float) -> tuple[np.ndarray, SceneLabels]:
+def _crowded_scene(
+    cutouts: list[Cutout], rng: Rng, w: int, h: int, min_visible: float, two_tone: float = 0.0
+) -> tuple[np.ndarray, SceneLabels]:
     style = BeltStyle.random(rng, BELT_COLOURS)
     frame = belt_strip(style, w, h)
     draw_machinery(frame, rng)
@@ -437,6 +467,8 @@ def _crowded_scene(cutouts: list[Cutout], rng: Rng, w: int, h: int, min_visible:
     for cx, cy in pile_positions(n, w, h, side, rng):
         cut = cutouts[int(rng.integers(len(cutouts)))]
         item = transform_item(cut, side * rng.uniform(0.7, 1.3), float(rng.uniform(0, 360)), rng)
+        if two_tone > 0 and rng.random() < two_tone:
+            item = in_two_tones(item, rng)
         alphas.append(compose(frame, item, cx, cy, shadow=float(rng.uniform(0.1, 0.6))))
         ids.append(cut.class_id)
     labels = visible_labels(alphas, ids, min_visible)
@@ -462,6 +494,7 @@ class Shard:
     crowded: float = 0.0
     min_visible: float = MIN_VISIBLE
     camera: float = 0.0
+    two_tone: float = 0.0
 
 
 def render_images(
@@ -474,10 +507,13 @@ def render_images(
     crowded: float = 0.0,
     min_visible: float = MIN_VISIBLE,
     camera: float = 0.0,
+    two_tone: float = 0.0,
 ) -> None:
     """Render scene ``i`` for each index in order from ``rng``, as ``out/images/<split>/i.jpg`` + its YOLO labels."""
     for i in indexes:
-        image, labels = render_training_image(cutouts, rng, closeup=closeup, crowded=crowded, min_visible=min_visible, camera=camera)
+        image, labels = render_training_image(
+            cutouts, rng, closeup=closeup, crowded=crowded, min_visible=min_visible, camera=camera, two_tone=two_tone
+        )
         cv2.imwrite(str(out / "images" / split / f"{i:06d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
         (out / "labels" / split / f"{i:06d}.txt").write_text(labels.to_text())
 
@@ -487,7 +523,9 @@ def render_shard(shard: Shard) -> None:
     cutouts = load_cutouts(shard.cutout_dir, shard.names, cutout_split(shard.split))
     rng = np.random.default_rng(list(shard.rng_key))
     indexes = range(shard.start, shard.start + shard.count)
-    render_images(cutouts, shard.out, shard.split, indexes, rng, shard.closeup, shard.crowded, shard.min_visible, shard.camera)
+    render_images(
+        cutouts, shard.out, shard.split, indexes, rng, shard.closeup, shard.crowded, shard.min_visible, shard.camera, shard.two_tone
+    )
 
 
 def cutout_split(split: str) -> str:
@@ -507,9 +545,10 @@ def write_training_set(
     crowded: float = 0.0,
     min_visible: float = MIN_VISIBLE,
     camera: float = 0.0,
+    two_tone: float = 0.0,
 ) -> Path:
     """Render ``counts[split]`` images per split into a YOLO dataset (``closeup``, ``crowded``, ``min_visible``,
-    ``camera``: see render_training_image); returns its ``data.yaml``.
+    ``camera``, ``two_tone``: see render_training_image); returns its ``data.yaml``.
 
     With ``shards`` > 1 each split is rendered as that many independent streams (shard k seeded by
     ``[seed, split, k]``), ``workers`` processes at a time: the scenes depend on the seed and the shard count,
@@ -529,14 +568,27 @@ def write_training_set(
         if shards <= 1:
             rng = np.random.default_rng([seed, split_index])
             render_images(
-                cutouts, out, split, tqdm(range(n), desc=f"synth {split}", unit="img"), rng, closeup, crowded, min_visible, camera
+                cutouts, out, split, tqdm(range(n), desc=f"synth {split}", unit="img"), rng, closeup, crowded, min_visible, camera, two_tone
             )
             continue
         bounds = np.linspace(0, n, shards + 1).astype(int)
         for k in range(shards):
             start, end = int(bounds[k]), int(bounds[k + 1])
             jobs.append(
-                Shard(cutout_dir, out, names, split, start, end - start, (seed, split_index, k), closeup, crowded, min_visible, camera)
+                Shard(
+                    cutout_dir,
+                    out,
+                    names,
+                    split,
+                    start,
+                    end - start,
+                    (seed, split_index, k),
+                    closeup,
+                    crowded,
+                    min_visible,
+                    camera,
+                    two_tone,
+                )
             )
     if jobs:
         with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
