@@ -169,6 +169,11 @@ def in_two_tones(item: np.ndarray, rng: Rng) -> np.ndarray:
     return out
 
 
+def some_in_two_tones(item: np.ndarray, rng: Rng, share: float) -> np.ndarray:
+    """``item`` in two tones with probability ``share`` (``in_two_tones``), else as it is; 0 draws no random number."""
+    return in_two_tones(item, rng) if share > 0 and rng.random() < share else item
+
+
 def rotated(rgba: np.ndarray, angle: float) -> np.ndarray:
     """``rgba`` (H, W, C) turned by ``angle`` degrees counter-clockwise on a canvas that holds it whole."""
     h, w = rgba.shape[:2]
@@ -341,8 +346,7 @@ def render_training_image(
     for _ in range(n):
         cut = cutouts[int(rng.integers(len(cutouts)))]
         item = transform_item(cut, rng.uniform(*sides) * min(w, h), float(rng.uniform(0, 360)), rng)
-        if two_tone > 0 and rng.random() < two_tone:
-            item = in_two_tones(item, rng)
+        item = some_in_two_tones(item, rng, two_tone)
         spread = (0.15, 0.85) if near else (-0.05, 1.05)  # a close-up's items are mostly in frame
         cx, cy = rng.uniform(*spread) * w, rng.uniform(*spread) * h
         alphas.append(compose(frame, item, cx, cy, shadow=float(rng.uniform(0.1, 0.6))))
@@ -444,8 +448,7 @@ def camera_scene(
     for (cx, cy), side_px in zip(spots, sizes, strict=True):
         cut = cutouts[int(rng.integers(len(cutouts)))]
         item = transform_item(cut, side_px, float(rng.uniform(0, 360)), rng)
-        if two_tone > 0 and rng.random() < two_tone:
-            item = in_two_tones(item, rng)
+        item = some_in_two_tones(item, rng, two_tone)
         alphas.append(cam.render(compose(canvas, item, cx, cy, shadow=float(rng.uniform(0.1, 0.6))), outside=0.0))
         ids.append(cut.class_id)
     labels = visible_labels(alphas, ids, min_visible)
@@ -467,8 +470,7 @@ def _crowded_scene(
     for cx, cy in pile_positions(n, w, h, side, rng):
         cut = cutouts[int(rng.integers(len(cutouts)))]
         item = transform_item(cut, side * rng.uniform(0.7, 1.3), float(rng.uniform(0, 360)), rng)
-        if two_tone > 0 and rng.random() < two_tone:
-            item = in_two_tones(item, rng)
+        item = some_in_two_tones(item, rng, two_tone)
         alphas.append(compose(frame, item, cx, cy, shadow=float(rng.uniform(0.1, 0.6))))
         ids.append(cut.class_id)
     labels = visible_labels(alphas, ids, min_visible)
