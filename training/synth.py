@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
@@ -482,6 +482,17 @@ def _crowded_scene(
 
 
 @dataclass(frozen=True)
+class SceneMix:
+    """What a training set's scenes are made of: the keyword arguments of ``render_training_image``."""
+
+    closeup: float = 0.0
+    crowded: float = 0.0
+    min_visible: float = MIN_VISIBLE
+    camera: float = 0.0
+    two_tone: float = 0.0
+
+
+@dataclass(frozen=True)
 class Shard:
     """One independent render stream of a split: images ``start..start+count-1`` drawn from generator ``rng_key``."""
 
@@ -492,30 +503,13 @@ class Shard:
     start: int
     count: int
     rng_key: tuple[int, ...]
-    closeup: float
-    crowded: float = 0.0
-    min_visible: float = MIN_VISIBLE
-    camera: float = 0.0
-    two_tone: float = 0.0
+    mix: SceneMix
 
 
-def render_images(
-    cutouts: list[Cutout],
-    out: Path,
-    split: str,
-    indexes: Iterable[int],
-    rng: Rng,
-    closeup: float,
-    crowded: float = 0.0,
-    min_visible: float = MIN_VISIBLE,
-    camera: float = 0.0,
-    two_tone: float = 0.0,
-) -> None:
+def render_images(cutouts: list[Cutout], out: Path, split: str, indexes: Iterable[int], rng: Rng, mix: SceneMix) -> None:
     """Render scene ``i`` for each index in order from ``rng``, as ``out/images/<split>/i.jpg`` + its YOLO labels."""
     for i in indexes:
-        image, labels = render_training_image(
-            cutouts, rng, closeup=closeup, crowded=crowded, min_visible=min_visible, camera=camera, two_tone=two_tone
-        )
+        image, labels = render_training_image(cutouts, rng, **asdict(mix))
         cv2.imwrite(str(out / "images" / split / f"{i:06d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
         (out / "labels" / split / f"{i:06d}.txt").write_text(labels.to_text())
 
@@ -525,9 +519,7 @@ def render_shard(shard: Shard) -> None:
     cutouts = load_cutouts(shard.cutout_dir, shard.names, cutout_split(shard.split))
     rng = np.random.default_rng(list(shard.rng_key))
     indexes = range(shard.start, shard.start + shard.count)
-    render_images(
-        cutouts, shard.out, shard.split, indexes, rng, shard.closeup, shard.crowded, shard.min_visible, shard.camera, shard.two_tone
-    )
+    render_images(cutouts, shard.out, shard.split, indexes, rng, shard.mix)
 
 
 def cutout_split(split: str) -> str:
@@ -560,6 +552,7 @@ def write_training_set(
 
     from tqdm import tqdm
 
+    mix = SceneMix(closeup, crowded, min_visible, camera, two_tone)
     jobs: list[Shard] = []
     for split_index, (split, n) in enumerate(counts.items()):
         cutouts = load_cutouts(cutout_dir, names, cutout_split(split))
@@ -569,29 +562,12 @@ def write_training_set(
         (out / "labels" / split).mkdir(parents=True, exist_ok=True)
         if shards <= 1:
             rng = np.random.default_rng([seed, split_index])
-            render_images(
-                cutouts, out, split, tqdm(range(n), desc=f"synth {split}", unit="img"), rng, closeup, crowded, min_visible, camera, two_tone
-            )
+            render_images(cutouts, out, split, tqdm(range(n), desc=f"synth {split}", unit="img"), rng, mix)
             continue
         bounds = np.linspace(0, n, shards + 1).astype(int)
         for k in range(shards):
             start, end = int(bounds[k]), int(bounds[k + 1])
-            jobs.append(
-                Shard(
-                    cutout_dir,
-                    out,
-                    names,
-                    split,
-                    start,
-                    end - start,
-                    (seed, split_index, k),
-                    closeup,
-                    crowded,
-                    min_visible,
-                    camera,
-                    two_tone,
-                )
-            )
+            jobs.append(Shard(cutout_dir, out, names, split, start, end - start, (seed, split_index, k), mix))
     if jobs:
         with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
             list(tqdm(pool.map(render_shard, jobs), total=len(jobs), desc=f"synth {shards} shards a split", unit="shard"))
