@@ -87,6 +87,13 @@ def register(sub: SubParsers) -> None:
         "each still labelled as one item",
     )
     syn.add_argument(
+        "--poor-camera",
+        type=float,
+        default=0.0,
+        help="fraction of training scenes as a poorer camera or a harder hall gives them: dim or over-exposed, noisy, out of "
+        "focus, under lamps of another colour, compressed hard",
+    )
+    syn.add_argument(
         "--min-visible",
         type=float,
         default=0.35,
@@ -124,6 +131,19 @@ def register(sub: SubParsers) -> None:
     cam.add_argument("--scale", default="0.16,0.32", metavar="MIN,MAX", help="item size as a fraction of the short side at the centre")
     cam.add_argument("--seed", type=int, default=0)
     cam.set_defaults(handler=run_camera_belt)
+
+    deg = ds_sub.add_parser(
+        "degrade",
+        help="copies of belt videos with truth, each made worse one way (dim light, noise, blur, compression, lamps, "
+        "over-exposure, half the frame rate, a larger frame), to judge counting with `farz train count-eval`",
+        description="Writes OUT/<degradation>/NAME.mp4 with NAME.yaml and NAME.truth.json for every video given. "
+        "Degradations: " + "; ".join(f"{n}: {d}" for n, d in _degradation_help().items()) + ".",
+    )
+    deg.add_argument("--videos", type=Path, nargs="+", required=True, help="videos or folders of them (with NAME.truth.json to judge)")
+    deg.add_argument("--out", type=Path, required=True, metavar="DIR")
+    deg.add_argument("--kinds", default="all", metavar="K,K,...", help="which degradations, comma-separated (default: all)")
+    deg.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    deg.set_defaults(handler=run_degrade)
 
     tr = sub.add_parser("train", help="fit, export, quantize, evaluate and compare detectors")
     tr_sub = tr.add_subparsers(dest="train", metavar="STEP", required=True)
@@ -343,12 +363,13 @@ def run_synth(args: argparse.Namespace) -> int:
         print(json.dumps(truth["counts"]))
     else:
         counts = {"train": args.train, "val": args.val}
-        fractions = (args.camera, args.crowded, args.closeup, args.two_tone)
+        fractions = (args.camera, args.crowded, args.closeup, args.two_tone, args.poor_camera)
         if not (0 < args.min_visible <= 1 and all(0 <= f <= 1 for f in fractions)):
             from farz.errors import UserError
 
             raise UserError(
                 f"--closeup {args.closeup} / --crowded {args.crowded} / --camera {args.camera} / --two-tone {args.two_tone} / "
+                f"--poor-camera {args.poor_camera} / "
                 f"--min-visible {args.min_visible}: "
                 "need fractions in 0-1 (--min-visible above 0)"
             )
@@ -365,6 +386,7 @@ def run_synth(args: argparse.Namespace) -> int:
             args.min_visible,
             args.camera,
             args.two_tone,
+            args.poor_camera,
         )
         if args.photos:
             from training.fit import add_photos
@@ -396,6 +418,31 @@ def run_camera_belt(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"no cut-outs in {args.cutouts}/{args.split}: run `farz datasets cutouts` first")
     truth = render_camera_video(cutouts, names, spec, args.out)
     print(json.dumps(truth["counts"]))
+    return 0
+
+
+def _degradation_help() -> dict[str, str]:
+    from training.degrade import DEGRADATIONS
+
+    return {name: d.description for name, d in DEGRADATIONS.items()}
+
+
+def run_degrade(args: argparse.Namespace) -> int:
+    from farz.errors import UserError
+    from training.count_eval import videos_in
+    from training.degrade import DEGRADATIONS, degrade_videos
+
+    kinds = list(DEGRADATIONS) if args.kinds == "all" else [k.strip() for k in args.kinds.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in DEGRADATIONS]
+    if unknown or not kinds:
+        raise UserError(f"--kinds {args.kinds!r}: choose from {', '.join(DEGRADATIONS)} (comma-separated) or `all`")
+    videos = videos_in(args.videos)
+    if not videos:
+        raise UserError(f"no video in {', '.join(map(str, args.videos))}")
+    written = degrade_videos(videos, args.out, kinds, progress=True, seed=args.seed)
+    for kind, paths in written.items():
+        print(f"{args.out / kind}: {len(paths)} videos ({DEGRADATIONS[kind].description})")
+    print(f"next: farz train count-eval --videos {args.out}/<kind>")
     return 0
 
 

@@ -139,6 +139,30 @@ def test_a_different_item_far_away_is_not_taken_for_an_id_switch() -> None:
     assert [e.track_id for e in events] == [1, 2]
 
 
+def test_a_tall_box_lost_before_the_line_passes_no_state_to_a_box_widths_beyond_it() -> None:
+    """A cleat across the belt (40 x 300 px) is boxed as it rides right and lost before a vertical line; a
+    box appears on the cleat's row 250 px past where the cleat was predicted to be — within 1.5 of its height,
+    but six widths away. It is another thing, not an id switch: nothing is counted."""
+    counter = LineCounter(LineSpec(0.5, 1, 0.5, 0), NAMES)
+
+    def cleat(track_id: int, x: float) -> Detections:
+        xyxy = np.array([[x - 20, 90, x + 20, 390]], np.float32)
+        return Detections(xyxy, np.full(1, 0.9, np.float32), np.zeros(1, np.int64), np.array([track_id], np.int64))
+
+    events = []
+    for f, x in enumerate(range(60, 260, 15), start=1):  # lost at x=240, predicted at 285 two frames on
+        events += counter.update(cleat(1, x), W, H, f)
+    for f, x in enumerate(range(535, 600, 15), start=16):
+        events += counter.update(cleat(2, x), W, H, f)
+    assert events == []
+    counter = LineCounter(LineSpec(0.5, 1, 0.5, 0), NAMES)  # the same cleat found again near where it went: one count
+    for f, x in enumerate(range(60, 260, 15), start=1):
+        events += counter.update(cleat(1, x), W, H, f)
+    for f, x in enumerate(range(300, 420, 15), start=16):
+        events += counter.update(cleat(2, x), W, H, f)
+    assert [e.track_id for e in events] == [2]
+
+
 def test_event_carries_class_line_and_track() -> None:
     counter = LineCounter(LineSpec(0, 0.5, 1, 0.5, name="belt-1"), NAMES)
     events = []

@@ -71,6 +71,7 @@ def prepare_data(config: TrainConfig, taxonomy: Taxonomy, data_dir: Path) -> Pat
         min_visible=synth.min_visible,
         camera=synth.camera,
         two_tone=synth.two_tone,
+        poor_camera=synth.poor_camera,
     )
     if synth.photos:
         add_photos(config.cutouts, config.source, data_dir, taxonomy.names, list(counts))

@@ -307,6 +307,28 @@ def pile_positions(n: int, w: int, h: int, side: float, rng: Rng) -> list[tuple[
     return out
 
 
+def poor_camera_look(image: np.ndarray, rng: Rng) -> np.ndarray:
+    """``image`` (H x W x 3 uint8) as a poorer camera or a harder hall would give it, one to five ways at once
+    (each with its own chance): lamps of another colour (each channel 0.7-1.3 of the light), a dim hall
+    (0.2-0.7 of the light) or an over-exposed belt (1.3-1.8 and up to 30 grey levels more), a lens out of focus
+    (Gaussian blur of 0.8-3.5 px), sensor noise (4-20 grey levels), a stream compressed hard (JPEG quality
+    8-35). Pixels only: the labels stay."""
+    frame = image.astype(np.float32)
+    ways = rng.random(5) < (0.4, 0.5, 0.3, 0.5, 0.3)
+    if not ways.any():
+        ways[3] = True
+    if ways[0]:
+        frame *= rng.uniform(0.7, 1.3, 3).astype(np.float32)
+    if ways[1]:
+        frame = frame * rng.uniform(0.2, 0.7) if rng.random() < 0.7 else frame * rng.uniform(1.3, 1.8) + rng.uniform(0, 30)
+    if ways[2]:
+        frame = cv2.GaussianBlur(frame, (0, 0), float(rng.uniform(0.8, 3.5)))
+    if ways[3]:
+        frame += rng.normal(0, rng.uniform(4, 20), frame.shape).astype(np.float32)
+    out = np.clip(frame, 0, 255).astype(np.uint8)
+    return jpeg(out, int(rng.integers(8, 36))) if ways[4] else out
+
+
 def render_training_image(
     cutouts: list[Cutout],
     rng: Rng,
@@ -316,6 +338,7 @@ def render_training_image(
     min_visible: float = MIN_VISIBLE,
     camera: float = 0.0,
     two_tone: float = 0.0,
+    poor_camera: float = 0.0,
 ) -> tuple[np.ndarray, SceneLabels]:
     """One still belt scene (H x W x 3 uint8, size = (W, H)) and its YOLO labels.
 
@@ -328,8 +351,25 @@ def render_training_image(
     by a tilted wide-angle camera instead (``camera_scene``; ``crowded`` of those loaded). With ``crowded`` and
     ``camera`` 0 a seed renders exactly the scenes it rendered before. An item is labelled when at least
     ``min_visible`` of it is in sight; one more covered is left unlabelled. A share ``two_tone`` of the items
-    is drawn in two tones (``in_two_tones``); with 0 no random number is drawn for it.
+    is drawn in two tones (``in_two_tones``), and a share ``poor_camera`` of the scenes as a poorer camera gives
+    them (``poor_camera_look``); with 0 no random number is drawn for either.
     """
+    image, labels = _scene(cutouts, rng, size, closeup, crowded, min_visible, camera, two_tone)
+    if poor_camera > 0 and rng.random() < poor_camera:
+        image = poor_camera_look(image, rng)
+    return image, labels
+
+
+def _scene(
+    cutouts: list[Cutout],
+    rng: Rng,
+    size: tuple[int, int],
+    closeup: float,
+    crowded: float,
+    min_visible: float,
+    camera: float,
+    two_tone: float,
+) -> tuple[np.ndarray, SceneLabels]:
     w, h = size
     near = closeup > 0 and rng.random() < closeup
     if not near and camera > 0 and rng.random() < camera:
@@ -490,6 +530,7 @@ class SceneMix:
     min_visible: float = MIN_VISIBLE
     camera: float = 0.0
     two_tone: float = 0.0
+    poor_camera: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -540,9 +581,10 @@ def write_training_set(
     min_visible: float = MIN_VISIBLE,
     camera: float = 0.0,
     two_tone: float = 0.0,
+    poor_camera: float = 0.0,
 ) -> Path:
     """Render ``counts[split]`` images per split into a YOLO dataset (``closeup``, ``crowded``, ``min_visible``,
-    ``camera``, ``two_tone``: see render_training_image); returns its ``data.yaml``.
+    ``camera``, ``two_tone``, ``poor_camera``: see render_training_image); returns its ``data.yaml``.
 
     With ``shards`` > 1 each split is rendered as that many independent streams (shard k seeded by
     ``[seed, split, k]``), ``workers`` processes at a time: the scenes depend on the seed and the shard count,
@@ -552,7 +594,7 @@ def write_training_set(
 
     from tqdm import tqdm
 
-    mix = SceneMix(closeup, crowded, min_visible, camera, two_tone)
+    mix = SceneMix(closeup, crowded, min_visible, camera, two_tone, poor_camera)
     jobs: list[Shard] = []
     for split_index, (split, n) in enumerate(counts.items()):
         cutouts = load_cutouts(cutout_dir, names, cutout_split(split))

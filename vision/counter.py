@@ -5,7 +5,9 @@ other and is clearly on the new side (outside a hysteresis band); the crossing i
 segment between two observations, so a fast item that jumps over the line or a zone between frames
 still counts, and the crossing point must lie on the finite line. A track that disappears and comes
 back with a new id near where the old one was last seen, soon after, inherits the old track's state,
-so an id switch at the line does not count an item twice.
+so an id switch at the line does not count an item twice. Near is measured along each axis in box widths and
+heights: a tall box (a cleat across the belt) lost on one side of the line does not pass its state to a box that
+appears a few widths beyond it on the other.
 
 A crossing is also judged on the track's own motion: one made by a jump against the way the track had been
 moving over its last sightings, or with a box that changed size abruptly (a part of an item boxed, then the
@@ -88,6 +90,7 @@ class _TrackState:
     counted: bool
     last_frame: int
     size: float  # px, the larger box side at last sight
+    extent: tuple[float, float]  # px, box width and height at last sight
     exited: bool = False
     velocity: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(2))  # px/frame
     history: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=HISTORY))  # (frame, signed px from the line)
@@ -95,12 +98,12 @@ class _TrackState:
     jumped: bool = False  # its box jumped across the line once: its motion is judged afresh from there
     birth: float | None = None  # signed px from the line where the track was first seen
 
-    def observe(self, p: npt.NDArray[np.float64], frame_index: int, size: float, distance: float | None = None) -> None:
-        """Record a new sighting: anchor, velocity since the last one, frame, box size, signed distance to a line."""
+    def observe(self, p: npt.NDArray[np.float64], frame_index: int, extent: tuple[float, float], distance: float | None = None) -> None:
+        """Record a new sighting: anchor, velocity since the last one, frame, box width and height, signed distance to a line."""
         gap = frame_index - self.last_frame
         if gap > 0:
             self.velocity = (p - self.anchor) / gap
-        self.anchor, self.last_frame, self.size = p, frame_index, size
+        self.anchor, self.last_frame, self.extent, self.size = p, frame_index, extent, max(extent)
         if distance is not None:
             self.history.append((frame_index, distance))
             if self.birth is None:
@@ -134,17 +137,26 @@ class _Memory:
             del self.states[tid]
 
     def inherit(
-        self, anchor: npt.NDArray[np.float64], size: float, frame_index: int, window: int, radius: float, present: frozenset[int]
+        self,
+        anchor: npt.NDArray[np.float64],
+        extent: tuple[float, float],
+        frame_index: int,
+        window: int,
+        radius: float,
+        present: frozenset[int],
     ) -> _TrackState | None:
         """State of the nearest track lost within ``window`` frames, and not among the ids ``present`` in
-        this frame, whose predicted anchor (last anchor moved on at its last velocity) is within ``radius``
-        box sizes of ``anchor`` (an id switch), removed from memory; None if none."""
+        this frame, whose predicted anchor (last anchor moved on at its last velocity) is within ``radius`` box
+        sizes of ``anchor`` (an id switch), removed from memory; None if none. The offset is measured in widths
+        across and heights down (the larger of the two boxes' on each axis), so a square box's reach is a circle
+        and an elongated one's an ellipse along it."""
         best, best_d = None, float("inf")
         for tid, s in self.states.items():
             age = frame_index - s.last_frame
             if 0 < age <= window and tid not in present:
-                d = float(np.hypot(*(anchor - (s.anchor + s.velocity * age))))
-                if d <= radius * max(size, s.size) and d < best_d:
+                dx, dy = anchor - (s.anchor + s.velocity * age)
+                d = float(np.hypot(dx / max(extent[0], s.extent[0], 1.0), dy / max(extent[1], s.extent[1], 1.0)))
+                if d <= radius and d < best_d:
                     best, best_d = tid, d
         return None if best is None else self.states.pop(best)
 
@@ -157,7 +169,8 @@ class LineCounter:
         names: class names by class id.
         hysteresis: half-width of the dead band around the line, as a fraction of the frame diagonal.
         relink_frames: how long (frames) a lost track's state may be inherited by a new id.
-        relink_radius: how far (in box sizes) a new id may be from where the lost track was last seen.
+        relink_radius: how far a new id may be from where the lost track was predicted to be, in box widths
+            across and heights down.
         counted: ids of tracks already counted by the counter this one replaces (a line edited while the
             agent runs): they are not counted again.
         size_jump: a crossing step whose box size (its larger side) changes by more than this factor is held
@@ -277,7 +290,8 @@ class LineCounter:
                 kept.side = 1 if d > self._band else -1 if d < -self._band else 0
         events: list[CountEvent] = []
         anchors = detections.anchors(self.spec.anchor).astype(np.float64)
-        sizes = (detections.xyxy[:, 2:] - detections.xyxy[:, :2]).max(axis=1, initial=0.0).tolist()
+        extents = [(float(w), float(h)) for w, h in (detections.xyxy[:, 2:] - detections.xyxy[:, :2]).tolist()]
+        sizes = [max(e) for e in extents]
         distances = ((anchors - self._p1) @ self._normal).tolist()
         present = frozenset(detections.tracker_id.tolist())  # a track seen this frame is not lost, whatever the row order
         for i, tid in enumerate(detections.tracker_id.tolist()):
@@ -286,9 +300,9 @@ class LineCounter:
             side = 1 if dist > self._band else -1 if dist < -self._band else 0
             state = self._memory.states.get(tid)
             if state is None:
-                state = self._memory.inherit(p, sizes[i], frame_index, self.relink_frames, self.relink_radius, present)
+                state = self._memory.inherit(p, extents[i], frame_index, self.relink_frames, self.relink_radius, present)
                 if state is None:
-                    state = _TrackState(p, side, p, tid in self._memory.carried, frame_index, sizes[i])
+                    state = _TrackState(p, side, p, tid in self._memory.carried, frame_index, sizes[i], extents[i])
                 self._memory.states[tid] = state
             direction = 0  # +1 / -1: count this track now, `in` / `out`
             if side != 0 and state.side not in (0, side) and not state.counted and self._crosses_segment(state.side_anchor, p):
@@ -313,7 +327,7 @@ class LineCounter:
                 self.totals[(name, self.names[cid])] = self.totals.get((name, self.names[cid]), 0) + 1
             if side != 0:
                 state.side, state.side_anchor = side, p
-            state.observe(p, frame_index, sizes[i], dist)
+            state.observe(p, frame_index, extents[i], dist)
         self._memory.prune(frame_index, max(self.relink_frames, 1) * 4)
         return events
 
@@ -387,17 +401,17 @@ class ZoneCounter:
         poly = self.polygon * np.array([width, height])
         events: list[CountEvent] = []
         anchors = detections.anchors(self.anchor).astype(np.float64)
-        sizes = np.max(detections.xyxy[:, 2:] - detections.xyxy[:, :2], axis=1) if len(detections) else np.zeros(0)
+        extents = [(float(w), float(h)) for w, h in (detections.xyxy[:, 2:] - detections.xyxy[:, :2]).tolist()]
         present = frozenset(detections.tracker_id.tolist())
         for i, tid in enumerate(detections.tracker_id.tolist()):
             p = anchors[i]
             inside = self._inside(p, poly)
             state = self._memory.states.get(tid)
             if state is None:
-                state = self._memory.inherit(p, float(sizes[i]), frame_index, self.relink_frames, self.relink_radius, present)
+                state = self._memory.inherit(p, extents[i], frame_index, self.relink_frames, self.relink_radius, present)
                 if state is None:
                     # A new item seen first inside the zone (dropped into it) has entered it.
-                    state = _TrackState(p, -1, p, tid in self._memory.carried, frame_index, float(sizes[i]))
+                    state = _TrackState(p, -1, p, tid in self._memory.carried, frame_index, max(extents[i]), extents[i])
                 self._memory.states[tid] = state
             was_inside = state.side == 1
             passed = not was_inside and not inside and self._passes(state.anchor, p, poly)
@@ -413,7 +427,7 @@ class ZoneCounter:
                 state.exited = True
                 events.append(self._event("out", cid, tid, confidence, frame_index))
             state.side = 1 if inside else -1
-            state.observe(p, frame_index, float(sizes[i]))
+            state.observe(p, frame_index, extents[i])
         self._memory.prune(frame_index, max(self.relink_frames, 1) * 4)
         return events
 

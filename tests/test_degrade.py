@@ -1,0 +1,103 @@
+"""Pictures made worse: degraded copies of belt videos with their truth (``farz datasets degrade``) and the
+training scenes a poorer camera gives (``synth --poor-camera``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from farz.cli import main
+from training.degrade import DEGRADATIONS, degrade_video, degraded_truth
+from training.synth import Cutout, poor_camera_look, render_training_image
+
+TRUTH = {
+    "counts": {"in": {"metal": 1}, "out": {}},
+    "frames": 12,
+    "fps": 10,
+    "items": 1,
+    "line": [0, 0.5, 1, 0.5],
+    "crossings": [{"frame": 7, "class": "metal", "direction": "in", "x": 0.5, "y": 0.5, "w": 0.2, "h": 0.2, "vx": 0.0, "vy": 0.03}],
+}
+
+
+def belt_video(folder: Path, frames: int = 12, size: tuple[int, int] = (96, 72)) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    video = folder / "belt.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"mp4v"), 10, size)
+    for f in range(frames):
+        frame = np.full((size[1], size[0], 3), 120, np.uint8)
+        cv2.rectangle(frame, (40, 4 + f * 5), (56, 20 + f * 5), (40, 160, 220), -1)
+        writer.write(frame)
+    writer.release()
+    (folder / "belt.truth.json").write_text(json.dumps(TRUTH))
+    (folder / "belt.yaml").write_text("line: [0, 0.5, 1, 0.5]\n")
+    return video
+
+
+def frames_of(video: Path) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(video))
+    out = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            return out
+        out.append(frame)
+
+
+def test_half_the_frame_rate_keeps_every_other_frame_and_moves_the_truth_to_it() -> None:
+    truth = degraded_truth(TRUTH, 2, 6, 5.0)
+    crossing = truth["crossings"][0]  # type: ignore[index]
+    assert (truth["frames"], truth["fps"], crossing["frame"], crossing["vy"]) == (6, 5.0, 3, 0.06)
+    assert (crossing["x"], crossing["y"], crossing["w"]) == (0.5, 0.5, 0.2)  # 0-1 of the frame: unchanged
+    assert TRUTH["crossings"][0]["frame"] == 7  # type: ignore[index]  # the original is not touched
+
+
+def test_each_degradation_writes_a_copy_with_settings_and_truth(tmp_path: Path) -> None:
+    video = belt_video(tmp_path / "in")
+    original = frames_of(video)
+    for name, degradation in DEGRADATIONS.items():
+        out = degrade_video(video, tmp_path / name, degradation, seed=1)
+        frames = frames_of(out)
+        assert len(frames) == len(original) // degradation.frame_step, name
+        assert (out.with_suffix(".yaml")).read_text() == "line: [0, 0.5, 1, 0.5]\n"
+        truth = json.loads(out.with_suffix(".truth.json").read_text())
+        assert truth["frames"] == len(frames) and truth["counts"] == TRUTH["counts"]
+        if name == "upscale":
+            assert frames[0].shape == (180, 240, 3)
+        elif name != "half-fps":
+            assert frames[0].shape == original[0].shape
+            assert np.abs(frames[0].astype(int) - original[0].astype(int)).mean() > 1.0, name  # it did change the picture
+    dark = frames_of(tmp_path / "dark" / "belt.mp4")[0]
+    assert dark.mean() < 0.5 * original[0].mean()
+
+
+def test_the_command_refuses_an_unknown_degradation_and_names_the_choices(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    belt_video(tmp_path / "in")
+    code = main(["datasets", "degrade", "--videos", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--kinds", "dark,fog"])
+    err = capsys.readouterr().err
+    assert code != 0 and "fog" in err and "noise" in err
+    assert not (tmp_path / "out").exists()
+    assert main(["datasets", "degrade", "--videos", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--kinds", "noise"]) == 0
+    assert (tmp_path / "out" / "noise" / "belt.truth.json").is_file()
+
+
+def test_a_poorer_camera_changes_the_pixels_of_a_scene_and_keeps_its_labels() -> None:
+    rgba = np.zeros((50, 36, 4), np.uint8)
+    rgba[..., 1] = 230
+    rgba[4:46, 4:32, 3] = 255
+    cutouts = [Cutout(rgba, 0, "g")]
+    for seed in range(6):
+        plain = render_training_image(cutouts, np.random.default_rng(seed), size=(240, 180), crowded=0.3)
+        poor = render_training_image(cutouts, np.random.default_rng(seed), size=(240, 180), crowded=0.3, poor_camera=1.0)
+        assert poor[1].boxes == plain[1].boxes
+        assert poor[0].shape == plain[0].shape and poor[0].dtype == np.uint8
+        assert not np.array_equal(poor[0], plain[0])
+    image = np.full((60, 80, 3), 128, np.uint8)
+    looks = [poor_camera_look(image, np.random.default_rng(s)) for s in range(40)]
+    means = [float(x.mean()) for x in looks]
+    assert min(means) < 90 and max(means) > 160  # dim and over-exposed halls both occur
+    assert max(float(x.std()) for x in looks) > 5  # and noise

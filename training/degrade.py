@@ -1,0 +1,170 @@
+"""Degraded copies of belt videos with truth: how far the counts hold when the picture gets worse.
+
+Each degradation is what a camera at a sorting point does to a picture that the renders do not: a dim hall
+(under-exposed, with the sensor noise a raised gain brings), sensor noise alone, a lens out of focus, a stream
+compressed hard, lamps of another colour, an over-exposed belt, half the frame rate (items move twice as far
+between frames) and a larger frame (a higher-resolution camera). A copy keeps the video's name, ``NAME.yaml``
+and ``NAME.truth.json`` (with frame numbers and speeds moved to the new frame rate), so ``farz train
+count-eval`` judges it item by item as it judges the original.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from device.truth import truth_path
+
+Frame = np.ndarray
+Rng = np.random.Generator
+
+
+def _scaled(frame: Frame, gain: float, offset: float = 0.0, noise: float = 0.0, rng: Rng | None = None) -> Frame:
+    out = frame.astype(np.float32) * gain + offset
+    if noise > 0 and rng is not None:
+        out += rng.normal(0.0, noise, frame.shape).astype(np.float32)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def _jpeg(frame: Frame, quality: int) -> Frame:
+    ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("OpenCV could not encode a JPEG")
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """A change to every frame (``apply``: BGR uint8 (H, W, 3) → BGR uint8, any size) and to the frame rate
+    (keep one frame in ``frame_step``)."""
+
+    name: str
+    description: str
+    apply: Callable[[Frame, Rng], Frame]
+    frame_step: int = 1
+
+
+def _dark(f: Frame, rng: Rng) -> Frame:
+    return _scaled(f, 0.35, noise=5.0, rng=rng)
+
+
+def _noise(f: Frame, rng: Rng) -> Frame:
+    return _scaled(f, 1.0, noise=14.0, rng=rng)
+
+
+def _blur(f: Frame, rng: Rng) -> Frame:
+    return cv2.GaussianBlur(f, (0, 0), 2.0)
+
+
+def _compressed(f: Frame, rng: Rng) -> Frame:
+    return _jpeg(f, 15)
+
+
+def _cast(f: Frame, rng: Rng) -> Frame:
+    return np.clip(f.astype(np.float32) * np.array([0.7, 1.0, 1.25], np.float32), 0, 255).astype(np.uint8)
+
+
+def _bright(f: Frame, rng: Rng) -> Frame:
+    return _scaled(f, 1.6, 20.0)
+
+
+def _same(f: Frame, rng: Rng) -> Frame:
+    return f
+
+
+def _larger(f: Frame, rng: Rng) -> Frame:
+    return cv2.resize(f, None, fx=2.5, fy=2.5, interpolation=cv2.INTER_LINEAR)
+
+
+DEGRADATIONS: dict[str, Degradation] = {
+    d.name: d
+    for d in (
+        Degradation("dark", "a dim hall: 0.35 of the light, sensor noise of 5 grey levels", _dark),
+        Degradation("noise", "sensor noise of 14 grey levels (a small sensor at a high gain)", _noise),
+        Degradation("blur", "a lens out of focus: Gaussian blur of 2 px", _blur),
+        Degradation("jpeg", "a stream compressed hard: every frame through JPEG at quality 15", _compressed),
+        Degradation("cast", "warm lamps: blue 0.7, red 1.25 of the light", _cast),
+        Degradation("bright", "an over-exposed belt: 1.6 of the light plus 20 grey levels", _bright),
+        Degradation("half-fps", "half the frame rate: every other frame dropped", _same, frame_step=2),
+        Degradation("upscale", "a larger frame: 2.5 times the width and height", _larger),
+    )
+}
+
+
+def degraded_truth(truth: dict[str, object], frame_step: int, frames: int, fps: float) -> dict[str, object]:
+    """``truth`` (a ``NAME.truth.json`` object) for a copy that keeps one frame in ``frame_step``: frame numbers
+    divided, speeds (0-1 of the frame per frame) multiplied; coordinates are 0-1, so a resize keeps them."""
+    out = dict(truth)
+    out["frames"], out["fps"] = frames, fps
+    crossings = truth.get("crossings")
+    if isinstance(crossings, list):
+        out["crossings"] = [
+            {**c, "frame": int(c["frame"]) // frame_step, "vx": float(c["vx"]) * frame_step, "vy": float(c["vy"]) * frame_step}
+            for c in crossings
+        ]
+    return out
+
+
+def degrade_video(video: Path, out_dir: Path, degradation: Degradation, seed: int = 0) -> Path:
+    """Write ``out_dir/NAME.mp4`` (MPEG-4 Part 2) degraded, with ``NAME.yaml`` and ``NAME.truth.json`` beside it
+    when the original has them; returns the new video's path."""
+    cap = cv2.VideoCapture(str(video))
+    if not cap.isOpened():
+        raise FileNotFoundError(f"{video}: cannot open the video")
+    fps = cap.get(cv2.CAP_PROP_FPS) or 15.0
+    rng = np.random.default_rng(seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{video.stem}.mp4"
+    writer: cv2.VideoWriter | None = None
+    frames = 0
+    index = 0
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if index % degradation.frame_step == 0:
+                image = degradation.apply(frame, rng)
+                if writer is None:
+                    h, w = image.shape[:2]
+                    writer = cv2.VideoWriter(str(target), cv2.VideoWriter.fourcc(*"mp4v"), fps / degradation.frame_step, (w, h))
+                    if not writer.isOpened():
+                        raise OSError(f"{target}: cannot write a video there")
+                writer.write(image)
+                frames += 1
+            index += 1
+    finally:
+        cap.release()
+        if writer is not None:
+            writer.release()
+    if frames == 0:
+        raise ValueError(f"{video}: no frame could be read")
+    settings = video.with_suffix(".yaml")
+    if settings.is_file():
+        shutil.copyfile(settings, out_dir / settings.name)
+    truth_file = truth_path(video)
+    if truth_file.is_file():
+        truth = json.loads(truth_file.read_text())
+        new = degraded_truth(truth, degradation.frame_step, frames, fps / degradation.frame_step)
+        truth_path(target).write_text(json.dumps(new, indent=1) + "\n")
+    return target
+
+
+def degrade_videos(videos: Sequence[Path], out: Path, names: Sequence[str], progress: bool = False, seed: int = 0) -> dict[str, list[Path]]:
+    """Every video degraded each way named, into ``out/<degradation>/``; returns the new videos per degradation."""
+    from tqdm import tqdm
+
+    unknown = [n for n in names if n not in DEGRADATIONS]
+    if unknown:
+        raise ValueError(f"unknown degradation {unknown[0]!r}: choose from {', '.join(DEGRADATIONS)}")
+    jobs = [(name, video) for name in names for video in videos]
+    written: dict[str, list[Path]] = {name: [] for name in names}
+    for i, (name, video) in enumerate(tqdm(jobs, desc="degrading", unit="video", disable=not progress, leave=False)):
+        written[name].append(degrade_video(video, out / name, DEGRADATIONS[name], seed=seed + i))
+    return written
