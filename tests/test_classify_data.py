@@ -55,7 +55,8 @@ def test_belt_and_photo_crops_have_the_crop_shape() -> None:
     assert photo_crop(photo, 64, rng).shape == photo_crop(photo, 64, None).shape == (64, 64, 3)
 
 
-def test_epochs_made_in_processes_depend_on_the_seed_and_epoch_not_the_workers() -> None:
+@pytest.mark.parametrize("poor_camera", [0.0, 0.5])
+def test_epochs_made_in_processes_depend_on_the_seed_and_epoch_not_the_workers(poor_camera: float) -> None:
     from training.classify_data import Labelled
     from training.classify_epochs import CHUNK, EpochMaker, EpochRecipe
 
@@ -64,7 +65,7 @@ def test_epochs_made_in_processes_depend_on_the_seed_and_epoch_not_the_workers()
     rgba = np.zeros((50, 30, 4), np.uint8)
     rgba[5:45, 5:25] = (40, 200, 90, 255)
     cutouts = [Cutout(rgba, k, str(k)) for k in range(3)]
-    recipe = EpochRecipe(imgsz=32, batch=16, balance=0.3, belt_crops_per_epoch=0.5, seed=4)
+    recipe = EpochRecipe(imgsz=32, batch=16, balance=0.3, belt_crops_per_epoch=0.5, seed=4, poor_camera=poor_camera)
     made = {}
     for workers in (1, 3):
         maker = EpochMaker(photos, cutouts, recipe, 3, workers)
@@ -152,10 +153,28 @@ def test_epochs_are_made_in_processes_after_crops_were_classified_in_this_proces
         f"sys.path.insert(0, {str(REPO / 'tests')!r})\n"
         "from test_material import test_a_tracks_later_crops_are_seen_turned as crops\n"
         "from test_classify_data import test_epochs_made_in_processes_depend_on_the_seed_and_epoch_not_the_workers as epochs\n"
-        "crops(Path(tempfile.mkdtemp()))\nepochs()\nprint('made')\n"
+        "crops(Path(tempfile.mkdtemp()))\nepochs(0.5)\nprint('made')\n"
     )
     try:
         run = subprocess.run([sys.executable, str(script)], cwd=REPO, capture_output=True, text=True, timeout=90, check=False)
     except subprocess.TimeoutExpired:
         pytest.fail("the data workers hung (forked while OpenCV had threads?)")
     assert run.returncode == 0 and run.stdout.strip() == "made", run.stderr[-2000:]
+
+
+def test_a_share_of_belt_crops_is_seen_by_a_poorer_camera_and_none_at_zero() -> None:
+    from training.classify_data import Labelled
+    from training.classify_epochs import EpochRecipe, epoch_batches
+
+    photos = [Labelled(np.full((60, 80, 3), 90 + k, np.uint8), k % 3, f"p{k}") for k in range(12)]
+    rgba = np.zeros((50, 30, 4), np.uint8)
+    rgba[5:45, 5:25] = (40, 200, 90, 255)
+    cutouts = [Cutout(rgba, k, str(k)) for k in range(3)]
+
+    def epoch(poor_camera: float) -> list[np.ndarray]:
+        recipe = EpochRecipe(imgsz=32, batch=4, balance=0.3, belt_crops_per_epoch=1.0, seed=4, poor_camera=poor_camera)
+        return [crops for crops, _ in epoch_batches(photos, cutouts, recipe, np.random.default_rng(7), 3)]
+
+    assert all(np.array_equal(a, b) for a, b in zip(epoch(0.0), epoch(0.0), strict=True))
+    plain, poor = np.concatenate(epoch(0.0)), np.concatenate(epoch(1.0))
+    assert plain.shape == poor.shape and not np.array_equal(np.sort(plain, axis=None), np.sort(poor, axis=None))

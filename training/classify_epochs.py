@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from training.classify_data import Labelled, augment, belt_crop, photo_crop
-from training.synth import Cutout
+from training.synth import Cutout, poor_camera_look
 
 CHUNK = 256  # examples per independently seeded chunk
 Batches = list[tuple[np.ndarray, np.ndarray]]
@@ -31,13 +31,15 @@ Example = tuple[np.ndarray, int]
 
 @dataclass(frozen=True)
 class EpochRecipe:
-    """What an epoch is made of: crop size px, batch size, class balance power and belt crops per photo."""
+    """What an epoch is made of: crop size px, batch size, class balance power, belt crops per photo, and the
+    share of belt crops seen by a poorer camera (``synth.poor_camera_look``)."""
 
     imgsz: int
     batch: int
     balance: float
     belt_crops_per_epoch: float
     seed: int
+    poor_camera: float = 0.0
 
 
 def class_weights(class_ids: list[int], num_classes: int, balance: float) -> np.ndarray:
@@ -68,10 +70,15 @@ def _examples(
     belt_picks: Sequence[int],
     size: int,
     rng: np.random.Generator,
+    poor_camera: float = 0.0,
 ) -> list[Example]:
     examples = [(augment(photo_crop(photos[i].image, size, rng), rng), photos[i].class_id) for i in photo_picks]
     others = list(cutouts)
-    examples += [(augment(belt_crop(cutouts[i], others, size, rng), rng), cutouts[i].class_id) for i in belt_picks]
+    for i in belt_picks:
+        crop = augment(belt_crop(cutouts[i], others, size, rng), rng)
+        if poor_camera > 0 and rng.random() < poor_camera:  # no number drawn at 0: older recipes make the same epochs
+            crop = poor_camera_look(crop, rng)
+        examples.append((crop, cutouts[i].class_id))
     return examples
 
 
@@ -89,22 +96,23 @@ def epoch_batches(
 ) -> Batches:
     """One epoch from the single stream ``rng``: (crops (B, S, S, 3) uint8, labels (B,) int64) batches."""
     photo_picks, belt_picks = _picks(photos, cutouts, recipe, rng, num_classes)
-    examples = _examples(photos, cutouts, photo_picks.tolist(), belt_picks.tolist(), recipe.imgsz, rng)
+    examples = _examples(photos, cutouts, photo_picks.tolist(), belt_picks.tolist(), recipe.imgsz, rng, recipe.poor_camera)
     return _batches(examples, rng.permutation(len(examples)), recipe.batch)
 
 
 _WORKER_DATA: dict[str, Any] = {}  # set in each worker process by _init_worker (a fork copies it for free)
 
 
-def _init_worker(photos: Sequence[Labelled], cutouts: Sequence[Cutout], size: int) -> None:
-    _WORKER_DATA.update(photos=photos, cutouts=cutouts, size=size)
+def _init_worker(photos: Sequence[Labelled], cutouts: Sequence[Cutout], size: int, poor_camera: float) -> None:
+    _WORKER_DATA.update(photos=photos, cutouts=cutouts, size=size, poor_camera=poor_camera)
 
 
 def _make_chunk(job: tuple[list[int], list[int], list[int]]) -> list[Example]:
     """One chunk's examples, in a worker: (seed, photo picks, cut-out picks) → [(crop, class id)]."""
     seed, photo_picks, belt_picks = job
     rng = np.random.default_rng(seed)
-    return _examples(_WORKER_DATA["photos"], _WORKER_DATA["cutouts"], photo_picks, belt_picks, _WORKER_DATA["size"], rng)
+    data = _WORKER_DATA
+    return _examples(data["photos"], data["cutouts"], photo_picks, belt_picks, data["size"], rng, data["poor_camera"])
 
 
 class EpochMaker:
@@ -118,7 +126,7 @@ class EpochMaker:
         threads = cv2.getNumThreads()
         cv2.setNumThreads(0)
         try:
-            self.pool: Pool = context.Pool(workers, initializer=_init_worker, initargs=(photos, cutouts, recipe.imgsz))
+            self.pool: Pool = context.Pool(workers, initializer=_init_worker, initargs=(photos, cutouts, recipe.imgsz, recipe.poor_camera))
         finally:
             cv2.setNumThreads(threads)
         self.pending: dict[int, tuple[list[AsyncResult[list[Example]]], np.ndarray]] = {}

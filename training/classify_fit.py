@@ -50,6 +50,7 @@ class ClassifierConfig(BaseModel):
     batchnorm: Literal["auto", "train", "frozen"] = "auto"
     balance: float = Field(0.5, ge=0, le=1)
     belt_crops_per_epoch: float = Field(1.0, ge=0)  # belt crops per epoch, as a multiple of the photos per epoch
+    poor_camera: float = Field(0.0, ge=0, le=1)  # share of belt crops seen by a poorer camera: dim, noisy, blurred, cast, compressed
     val_belt_per_item: int = Field(1, ge=0)
     photos_per_class: int = Field(0, ge=0)  # > 0: use only the first n photos per class (smoke runs)
     threads: int = Field(0, ge=0)
@@ -214,7 +215,8 @@ def fit_classifier(
         print(f"resuming {run_dir} after epoch {first_epoch - 1}/{config.epochs}", flush=True)
     start_time = time.time() - (rows[-1]["minutes"] * 60 if rows else 0.0)
     last_epoch = config.epochs if stop_after <= 0 else min(config.epochs, first_epoch + stop_after - 1)
-    recipe = EpochRecipe(config.imgsz, config.batch, config.balance, config.belt_crops_per_epoch if cutouts else 0.0, config.seed)
+    belt_share = config.belt_crops_per_epoch if cutouts else 0.0
+    recipe = EpochRecipe(config.imgsz, config.batch, config.balance, belt_share, config.seed, config.poor_camera)
     maker = EpochMaker(photos, cutouts, recipe, len(names), config.workers) if config.workers else None
     try:
         for epoch in range(first_epoch, last_epoch + 1):
