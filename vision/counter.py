@@ -89,7 +89,6 @@ class _TrackState:
     side_anchor: npt.NDArray[np.float64]  # last anchor seen clearly on ``side``
     counted: bool
     last_frame: int
-    size: float  # px, the larger box side at last sight
     extent: tuple[float, float]  # px, box width and height at last sight
     exited: bool = False
     velocity: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(2))  # px/frame
@@ -103,11 +102,16 @@ class _TrackState:
         gap = frame_index - self.last_frame
         if gap > 0:
             self.velocity = (p - self.anchor) / gap
-        self.anchor, self.last_frame, self.extent, self.size = p, frame_index, extent, max(extent)
+        self.anchor, self.last_frame, self.extent = p, frame_index, extent
         if distance is not None:
             self.history.append((frame_index, distance))
             if self.birth is None:
                 self.birth = distance
+
+    @property
+    def size(self) -> float:
+        """px, the larger box side at last sight."""
+        return max(self.extent)
 
     def normal_speed(self) -> float | None:
         """px/frame towards the `in` side over the recorded sightings; None over fewer than 2 frames."""
@@ -302,7 +306,7 @@ class LineCounter:
             if state is None:
                 state = self._memory.inherit(p, extents[i], frame_index, self.relink_frames, self.relink_radius, present)
                 if state is None:
-                    state = _TrackState(p, side, p, tid in self._memory.carried, frame_index, sizes[i], extents[i])
+                    state = _TrackState(p, side, p, tid in self._memory.carried, frame_index, extents[i])
                 self._memory.states[tid] = state
             direction = 0  # +1 / -1: count this track now, `in` / `out`
             if side != 0 and state.side not in (0, side) and not state.counted and self._crosses_segment(state.side_anchor, p):
@@ -411,7 +415,7 @@ class ZoneCounter:
                 state = self._memory.inherit(p, extents[i], frame_index, self.relink_frames, self.relink_radius, present)
                 if state is None:
                     # A new item seen first inside the zone (dropped into it) has entered it.
-                    state = _TrackState(p, -1, p, tid in self._memory.carried, frame_index, max(extents[i]), extents[i])
+                    state = _TrackState(p, -1, p, tid in self._memory.carried, frame_index, extents[i])
                 self._memory.states[tid] = state
             was_inside = state.side == 1
             passed = not was_inside and not inside and self._passes(state.anchor, p, poly)
