@@ -433,13 +433,15 @@ def run_degrade(args: argparse.Namespace) -> int:
     from training.degrade import DEGRADATIONS, degrade_videos
 
     kinds = list(DEGRADATIONS) if args.kinds == "all" else [k.strip() for k in args.kinds.split(",") if k.strip()]
-    unknown = [k for k in kinds if k not in DEGRADATIONS]
-    if unknown or not kinds:
+    if not kinds:
         raise UserError(f"--kinds {args.kinds!r}: choose from {', '.join(DEGRADATIONS)} (comma-separated) or `all`")
     videos = videos_in(args.videos)
     if not videos:
         raise UserError(f"no video in {', '.join(map(str, args.videos))}")
-    written = degrade_videos(videos, args.out, kinds, progress=True, seed=args.seed)
+    try:  # an unknown degradation is refused before anything is written
+        written = degrade_videos(videos, args.out, kinds, progress=True, seed=args.seed)
+    except ValueError as exc:
+        raise UserError(f"--kinds {args.kinds!r}: {exc}") from None
     for kind, paths in written.items():
         print(f"{args.out / kind}: {len(paths)} videos ({DEGRADATIONS[kind].description})")
     print(f"next: farz train count-eval --videos {args.out}/<kind>")

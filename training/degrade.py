@@ -20,23 +20,17 @@ import cv2
 import numpy as np
 
 from device.truth import truth_path
+from training.synth import jpeg
 
 Frame = np.ndarray
 Rng = np.random.Generator
 
 
-def _scaled(frame: Frame, gain: float, offset: float = 0.0, noise: float = 0.0, rng: Rng | None = None) -> Frame:
+def _scaled(frame: Frame, gain: float | np.ndarray, offset: float = 0.0, noise: float = 0.0, rng: Rng | None = None) -> Frame:
     out = frame.astype(np.float32) * gain + offset
     if noise > 0 and rng is not None:
         out += rng.normal(0.0, noise, frame.shape).astype(np.float32)
     return np.clip(out, 0, 255).astype(np.uint8)
-
-
-def _jpeg(frame: Frame, quality: int) -> Frame:
-    ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise RuntimeError("OpenCV could not encode a JPEG")
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR)
 
 
 @dataclass(frozen=True)
@@ -63,11 +57,11 @@ def _blur(f: Frame, rng: Rng) -> Frame:
 
 
 def _compressed(f: Frame, rng: Rng) -> Frame:
-    return _jpeg(f, 15)
+    return jpeg(f, 15)
 
 
 def _cast(f: Frame, rng: Rng) -> Frame:
-    return np.clip(f.astype(np.float32) * np.array([0.7, 1.0, 1.25], np.float32), 0, 255).astype(np.uint8)
+    return _scaled(f, np.array([0.7, 1.0, 1.25], np.float32))
 
 
 def _bright(f: Frame, rng: Rng) -> Frame:
