@@ -44,6 +44,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 
     errors: list[type[BaseException]] = [UserError, ConfigError, SourceError, VisionError, FileNotFoundError]
     try:
+        from training.average import AverageError
         from training.classify_adapt import AdaptError
         from training.classify_data import ClassifyDataError
         from training.classify_export import ClassifierFileError
@@ -56,7 +57,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         from training.taxonomy import TaxonomyError
 
         errors += [TrainConfigError, TaxonomyError, PrepareError, RegistryError, LayoutError, RecoverError, PackError]
-        errors += [ClassifyDataError, ClassifierFileError, AdaptError]
+        errors += [ClassifyDataError, ClassifierFileError, AdaptError, AverageError]
         try:
             from training.classify_model import ClassifyModelError
 

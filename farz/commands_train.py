@@ -235,6 +235,18 @@ def register(sub: SubParsers) -> None:
     rec.add_argument("--images", type=int, default=128, help="how many calibration images")
     rec.add_argument("--architecture", default="training/configs/yolo26n-relu.yaml", help="the model definition the file was trained from")
     rec.set_defaults(handler=run_recover)
+    avg = tr_sub.add_parser(
+        "average",
+        help="one detector whose weights are the weighted mean of several runs from one starting point (a weight soup)",
+        description="Averages every weight and BatchNorm statistic of runs fine-tuned from the same init (architecture "
+        "and tensor shapes must match). The mean keeps much of what each run learned; a robustness run averaged with the "
+        "run it started from often keeps most of its gain and less of its side effects. Export the result with "
+        "`farz train export` and judge it with `farz train compare` like any run.",
+    )
+    avg.add_argument("checkpoints", type=Path, nargs="+", help="two or more runs' weights/best.pt")
+    avg.add_argument("--out", type=Path, required=True, help="the .pt to write")
+    avg.add_argument("--weights", default=None, help="each checkpoint's share, comma-separated (scaled to sum to 1; default: equal)")
+    avg.set_defaults(handler=run_average)
     ev = tr_sub.add_parser(
         "eval",
         help="mAP of the shipped two-stage path (or a given detector/classifier) through vision (pycocotools)",
@@ -530,6 +542,22 @@ def run_recover(args: argparse.Namespace) -> int:
         f"from the one-to-many head, BatchNorms measured on {result.images} images; "
         f"largest output difference to the ONNX file {result.max_abs_diff:.2g} (outputs up to {result.max_abs_output:.4g})"
     )
+    return 0
+
+
+def run_average(args: argparse.Namespace) -> int:
+    from farz.errors import UserError
+    from training.average import average_checkpoints
+
+    weights = None
+    if args.weights is not None:
+        try:
+            weights = [float(part) for part in args.weights.split(",")]
+        except ValueError:
+            raise UserError(f"--weights {args.weights!r}: give numbers separated by commas, e.g. 0.5,0.5") from None
+    result = average_checkpoints(args.checkpoints, args.out, weights)
+    shares = ", ".join(f"{path} {share:.3g}" for path, share in zip(args.checkpoints, result.weights, strict=True))
+    print(f"wrote {result.out}: {result.tensors} tensors averaged ({shares}), {result.kept} counters kept from the first")
     return 0
 
 
