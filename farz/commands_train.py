@@ -237,13 +237,19 @@ def register(sub: SubParsers) -> None:
     rec.set_defaults(handler=run_recover)
     avg = tr_sub.add_parser(
         "average",
-        help="one detector whose weights are the weighted mean of several runs from one starting point (a weight soup)",
+        help="one detector or classifier whose weights are the weighted mean of several runs from one starting point (a weight soup)",
         description="Averages every weight and BatchNorm statistic of runs fine-tuned from the same init (architecture "
-        "and tensor shapes must match). The mean keeps much of what each run learned; a robustness run averaged with the "
-        "run it started from often keeps most of its gain and less of its side effects. Export the result with "
-        "`farz train export` and judge it with `farz train compare` like any run.",
+        "and tensor shapes must match; classifiers must name the same classes). The mean keeps much of what each run "
+        "learned; a robustness run averaged with the run it started from often keeps most of its gain and less of its "
+        "side effects. Export a detector with `farz train export`, a classifier with `farz train classify-export`, and "
+        "judge it like any run (`farz train compare`, `classify-eval`, `count-eval`).",
     )
-    avg.add_argument("checkpoints", type=Path, nargs="+", help="two or more runs' weights/best.pt")
+    avg.add_argument(
+        "checkpoints",
+        type=Path,
+        nargs="+",
+        help="two or more detector runs' weights/best.pt, or classifier runs' best.pt (init.pt: where a run from an exported file started)",
+    )
     avg.add_argument("--out", type=Path, required=True, help="the .pt to write")
     avg.add_argument("--weights", default=None, help="each checkpoint's share, comma-separated (scaled to sum to 1; default: equal)")
     avg.set_defaults(handler=run_average)
@@ -557,7 +563,7 @@ def run_average(args: argparse.Namespace) -> int:
             raise UserError(f"--weights {args.weights!r}: give numbers separated by commas, e.g. 0.5,0.5") from None
     result = average_checkpoints(args.checkpoints, args.out, weights)
     shares = ", ".join(f"{path} {share:.3g}" for path, share in zip(args.checkpoints, result.weights, strict=True))
-    print(f"wrote {result.out}: {result.tensors} tensors averaged ({shares}), {result.kept} counters kept from the first")
+    print(f"wrote {result.out}: {result.kind}, {result.tensors} tensors averaged ({shares}), {result.kept} counters kept from the first")
     return 0
 
 

@@ -6,6 +6,7 @@ import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,6 +92,44 @@ def test_a_run_averaged_with_itself_outputs_what_it_did_and_loads_in_ultralytics
         model, _ = load_checkpoint(str(path), device="cpu", fuse=False)
         outputs.append(model.float().eval()(images)[0])
     assert torch.allclose(outputs[0], outputs[1], atol=1e-3)
+
+
+def classifier_checkpoint(path: Path, seed: int, names: tuple[str, ...] = ("glass", "metal")) -> Path:
+    """A material classifier as `farz train classify-fit` saves it: architecture, classes, crop size, weights."""
+    import torch
+
+    from training.classify_model import build_network
+
+    torch.manual_seed(seed)
+    net = build_network("efficientnet-lite0", len(names), pretrained=False)
+    torch.save({"arch": "efficientnet-lite0", "names": list(names), "imgsz": 64, "state_dict": net.state_dict(), "epoch": 3}, path)
+    return path
+
+
+@pytest.mark.training
+@needs_training
+def test_classifiers_average_into_a_checkpoint_classify_export_reads(tmp_path: Path) -> None:
+    import torch
+
+    a, b = classifier_checkpoint(tmp_path / "a.pt", 1), classifier_checkpoint(tmp_path / "b.pt", 2)
+    result = average_checkpoints([a, b], tmp_path / "soup.pt")
+    assert result.kind == "classifier" and result.weights == (0.5, 0.5)
+    soup = torch.load(result.out, map_location="cpu", weights_only=False)
+    assert set(soup) == {"arch", "names", "imgsz", "state_dict", "farz_average"} and soup["names"] == ["glass", "metal"]
+    first, second = state_dict(a), state_dict(b)
+    for name, tensor in soup["state_dict"].items():
+        expected = (first[name].float() + second[name].float()) / 2 if tensor.is_floating_point() else first[name]
+        assert torch.allclose(tensor.float(), expected.float(), atol=1e-6), name
+    with pytest.raises(AverageError, match="names"):
+        average_checkpoints([a, classifier_checkpoint(tmp_path / "c.pt", 3, ("paper", "trash"))], tmp_path / "no.pt")
+    with pytest.raises(AverageError, match="a detector"):
+        average_checkpoints([a, checkpoint(tmp_path / "d.pt", 1)], tmp_path / "no.pt")
+
+
+def state_dict(path: Path) -> dict[str, Any]:
+    import torch
+
+    return dict(torch.load(path, map_location="cpu", weights_only=False)["state_dict"])
 
 
 @pytest.mark.training

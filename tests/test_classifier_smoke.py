@@ -112,6 +112,11 @@ def test_classify_fit_export_quantize_eval(tmp_path: Path) -> None:
     refit = farz("train", "classify-fit", "--config", str(again), "--run", str(tmp_path / "again"))
     assert refit.returncode == 0, refit.stderr[-2000:]
     assert f"init: {fp32} rebuilt for training" in refit.stdout and "epoch 1/1: loss" in refit.stdout
+    start, soup = tmp_path / "again" / "init.pt", tmp_path / "soup.pt"  # the run keeps where it started, to average with
+    avg = farz("train", "average", str(start), str(tmp_path / "again" / "best.pt"), "--out", str(soup))
+    assert avg.returncode == 0 and "0.5" in avg.stdout, avg.stderr[-2000:]
+    assert farz("train", "classify-export", str(soup), "--out", str(tmp_path / "soup.onnx"), "--source", str(source)).returncode == 0
+    assert Classifier(tmp_path / "soup.onnx").names == NAMES
     corrupt = tmp_path / "corrupt.onnx"
     corrupt.write_bytes(b"\x08\x01garbage")
     wrong_inits = ((int8, "an INT8 file"), (REPO / "models" / "farz-waste.onnx", "not a classifier"), (corrupt, "not a readable ONNX"))

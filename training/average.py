@@ -1,11 +1,13 @@
-"""``farz train average``: one detector whose weights are the weighted mean of several runs' (a weight soup).
+"""``farz train average``: one model whose weights are the weighted mean of several runs' (a weight soup).
 
 Runs fine-tuned from one starting point stay in one basin of the loss, so the mean of their weights is a
 working model that keeps much of what each run learned (Wortsman et al., *Model soups*, ICML 2022; *Robust
-fine-tuning of zero-shot models*, CVPR 2022): a run that made the detector robust to poor pictures, averaged
-with the run it started from, gains most of the robustness and loses less of the old behaviour. Only runs of
-one architecture average: every tensor must match by name and shape. BatchNorm statistics are averaged like
-the weights. The result is an Ultralytics ``.pt`` for ``farz train export`` (or a config's ``init:``).
+fine-tuning of zero-shot models*, CVPR 2022): a run that made a model robust to poor pictures, averaged with
+the run it started from, gains most of the robustness and loses less of the old behaviour. Two kinds of
+checkpoint average: detectors (an Ultralytics ``.pt``, for ``farz train export`` or a config's ``init:``) and
+material classifiers (``farz train classify-fit``'s ``best.pt`` or ``init.pt``, for ``classify-export``). Only
+runs of one architecture average: every tensor must match by name and shape, and classifiers must name the
+same classes. BatchNorm statistics are averaged like the weights.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from training.offline import offline_ultralytics
+
+CLASSIFIER_KEYS = ("arch", "names", "imgsz")  # what a classifier checkpoint keeps besides its weights
 
 
 class AverageError(ValueError):
@@ -27,9 +31,17 @@ class Averaged:
     """What :func:`average_checkpoints` wrote."""
 
     out: Path
+    kind: Literal["detector", "classifier"]
     tensors: int  # floating-point tensors averaged (weights and BatchNorm statistics)
     kept: int  # integer tensors copied from the first checkpoint (BatchNorm batch counters)
     weights: tuple[float, ...]  # each checkpoint's share, summing to 1
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    checkpoint: dict[str, Any]
+    state: dict[str, Any]  # tensor name → tensor
+    kind: Literal["detector", "classifier"]
 
 
 def normalised_weights(weights: Sequence[float] | None, count: int) -> tuple[float, ...]:
@@ -46,64 +58,76 @@ def normalised_weights(weights: Sequence[float] | None, count: int) -> tuple[flo
     return tuple(w / total for w in weights)
 
 
-def _load(path: Path) -> dict[str, Any]:
+def _load(path: Path) -> _Loaded:
     import torch
 
     if not path.is_file():
-        raise AverageError(f"{path}: no such checkpoint (a run's weights/best.pt)")
+        raise AverageError(f"{path}: no such checkpoint (a run's weights/best.pt, or a classifier run's best.pt)")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
         raise AverageError(f"{path}: not a readable PyTorch checkpoint ({exc})") from exc
+    if isinstance(checkpoint, dict) and "state_dict" in checkpoint and "arch" in checkpoint:
+        return _Loaded(checkpoint, dict(checkpoint["state_dict"]), "classifier")
     model = None
     if isinstance(checkpoint, dict):
         model = checkpoint["ema"] if checkpoint.get("ema") is not None else checkpoint.get("model")
     if model is None or not hasattr(model, "state_dict"):
-        raise AverageError(f"{path}: not an Ultralytics checkpoint (no model in it)")
-    return {"checkpoint": checkpoint, "model": model}
+        raise AverageError(f"{path}: not a checkpoint of `farz train fit` or `farz train classify-fit` (no model in it)")
+    return _Loaded(checkpoint, dict(model.state_dict()), "detector")
+
+
+def _check_same(paths: Sequence[Path], loaded: Sequence[_Loaded]) -> None:
+    first = loaded[0]
+    for path, other in zip(paths[1:], loaded[1:], strict=True):
+        if other.kind != first.kind:
+            raise AverageError(f"{path}: a {other.kind}, {paths[0]} a {first.kind}: average runs of one model only")
+        if first.kind == "classifier":
+            for key in ("arch", "names"):
+                if other.checkpoint.get(key) != first.checkpoint.get(key):
+                    raise AverageError(f"{path}: {key} {other.checkpoint.get(key)}, {first.checkpoint.get(key)} in {paths[0]}")
+        only_one = sorted(set(first.state) ^ set(other.state))
+        if only_one:
+            raise AverageError(f"{path}: not the architecture of {paths[0]} (tensor {only_one[0]!r} is in one only)")
+        for name, tensor in first.state.items():
+            shape, expected = tuple(other.state[name].shape), tuple(tensor.shape)
+            if shape != expected:
+                raise AverageError(f"{path}: tensor {name!r} is {shape}, {expected} in {paths[0]}: not one architecture")
 
 
 def average_checkpoints(paths: Sequence[Path], out: Path, weights: Sequence[float] | None = None) -> Averaged:
     """Write ``out``: the first checkpoint with every floating-point tensor replaced by the weighted mean.
 
-    Means are taken in float32 and stored in each tensor's own dtype (a run's ``best.pt`` holds float16).
+    Means are taken in float32 and stored in each tensor's own dtype (a detector run's ``best.pt`` holds
+    float16). A detector keeps the first checkpoint's other entries (its training arguments) without the
+    optimizer; a classifier keeps only its architecture, classes and crop size.
     """
     shares = normalised_weights(weights, len(paths))
     offline_ultralytics(out.parent)
     import torch
 
     loaded = [_load(path) for path in paths]
-    states = [entry["model"].state_dict() for entry in loaded]
-    first = states[0]
-    for path, state in zip(paths[1:], states[1:], strict=True):
-        missing = sorted(set(first) ^ set(state))
-        if missing:
-            raise AverageError(f"{path}: not the architecture of {paths[0]} (tensor {missing[0]!r} is in one only)")
-        for name, tensor in first.items():
-            if tuple(state[name].shape) != tuple(tensor.shape):
-                raise AverageError(
-                    f"{path}: tensor {name!r} is {tuple(state[name].shape)}, {tuple(tensor.shape)} in {paths[0]}: not one architecture"
-                )
+    _check_same(paths, loaded)
     averaged: dict[str, torch.Tensor] = {}
     tensors = kept = 0
-    for name, tensor in first.items():
+    for name, tensor in loaded[0].state.items():
         if tensor.is_floating_point():
-            mean = sum(share * state[name].float() for share, state in zip(shares, states, strict=True))
+            mean = sum(share * entry.state[name].float() for share, entry in zip(shares, loaded, strict=True))
             averaged[name] = torch.as_tensor(mean).to(tensor.dtype)
             tensors += 1
         else:
             averaged[name] = tensor
             kept += 1
-    model = loaded[0]["model"]
-    model.load_state_dict(averaged)
-    checkpoint = dict(loaded[0]["checkpoint"])
-    checkpoint.update(
-        model=model,
-        ema=None,
-        optimizer=None,
-        updates=None,
-        farz_average={"sources": [str(path) for path in paths], "weights": list(shares)},
-    )
+    first = loaded[0]
+    provenance = {"sources": [str(path) for path in paths], "weights": list(shares)}
+    if first.kind == "classifier":
+        checkpoint = {key: first.checkpoint[key] for key in CLASSIFIER_KEYS}
+        checkpoint.update(state_dict=averaged, farz_average=provenance)
+    else:
+        model = first.checkpoint["ema"] if first.checkpoint.get("ema") is not None else first.checkpoint["model"]
+        model.load_state_dict(averaged)
+        checkpoint = dict(first.checkpoint)
+        checkpoint.update(model=model, ema=None, optimizer=None, updates=None, farz_average=provenance)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(checkpoint, out)
-    return Averaged(out=out, tensors=tensors, kept=kept, weights=shares)
+    return Averaged(out=out, kind=first.kind, tensors=tensors, kept=kept, weights=shares)

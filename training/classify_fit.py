@@ -1,7 +1,8 @@
 """``farz train classify-fit``: fine-tune the ImageNet-pretrained material classifier on photos and belt crops.
 
 One run folder holds ``best.pt`` (chosen on the validation split only; the test split is never read),
-``last.pt``, ``results.csv`` (one row per epoch) and the recipe. ``last.pt`` also holds the optimizer, the
+``last.pt``, ``results.csv`` (one row per epoch) and the recipe; a run from an exported file (``init: *.onnx``)
+also keeps the network it started from as ``init.pt``, for ``farz train average``. ``last.pt`` also holds the optimizer, the
 learning-rate schedule and both random generators, so a run cut short (a session's end, a kill) goes on with
 ``resume=True`` from its last finished epoch exactly as if it had not stopped. Class imbalance (TrashNet has 109 ``trash``
 photos against 460 ``paper``) is handled by sampling: each epoch draws its photos with class weights
@@ -129,6 +130,20 @@ def _save(checkpoint: dict[str, object], path: Path) -> None:
     partial.replace(path)
 
 
+def _checkpoint(
+    config: ClassifierConfig, names: tuple[str, ...], net: torch.nn.Module, epoch: int, scores: dict[str, float]
+) -> dict[str, object]:
+    """What ``best.pt``, ``last.pt`` and ``init.pt`` hold of the network: architecture, classes, crop size, weights."""
+    return {
+        "arch": config.arch,
+        "names": list(names),
+        "imgsz": config.imgsz,
+        "state_dict": {k: v.cpu() for k, v in net.state_dict().items()},
+        "epoch": epoch,
+        "val": scores,
+    }
+
+
 def fit_classifier(
     config: ClassifierConfig,
     taxonomy: Taxonomy,
@@ -164,6 +179,7 @@ def fit_classifier(
     net = build_network(config.arch, len(names), config.pretrained and config.init is None)
     if config.init is not None and config.init.suffix == ".onnx" and state is None:
         net = _from_onnx(config, names, photos)
+        _save(_checkpoint(config, names, net, 0, {}), run_dir / "init.pt")  # the start, for `farz train average`
     elif config.init is not None and state is None:
         checkpoint = torch.load(str(config.init), map_location="cpu", weights_only=False)
         if tuple(checkpoint.get("names", ())) != names or checkpoint.get("arch") != config.arch:
@@ -239,14 +255,7 @@ def fit_classifier(
             row = {"epoch": epoch, "loss": total_loss / max(1, sum(len(b[1]) for b in batches)), "minutes": (time.time() - start_time) / 60}
             row.update({f"val_{k}_accuracy": v for k, v in scores.items()})
             rows.append(row)
-            checkpoint = {
-                "arch": config.arch,
-                "names": list(names),
-                "imgsz": config.imgsz,
-                "state_dict": {k: v.cpu() for k, v in net.state_dict().items()},
-                "epoch": epoch,
-                "val": scores,
-            }
+            checkpoint = _checkpoint(config, names, net, epoch, scores)
             if score > best_score:
                 best_score = score
                 _save(checkpoint, run_dir / "best.pt")
