@@ -42,6 +42,7 @@ class _Loaded:
     checkpoint: dict[str, Any]
     state: dict[str, Any]  # tensor name → tensor
     kind: Literal["detector", "classifier"]
+    model: Any = None  # a detector's module (its EMA when the checkpoint has one), whose state is ``state``
 
 
 def normalised_weights(weights: Sequence[float] | None, count: int) -> tuple[float, ...]:
@@ -74,7 +75,7 @@ def _load(path: Path) -> _Loaded:
         model = checkpoint["ema"] if checkpoint.get("ema") is not None else checkpoint.get("model")
     if model is None or not hasattr(model, "state_dict"):
         raise AverageError(f"{path}: not a checkpoint of `farz train fit` or `farz train classify-fit` (no model in it)")
-    return _Loaded(checkpoint, dict(model.state_dict()), "detector")
+    return _Loaded(checkpoint, dict(model.state_dict()), "detector", model)
 
 
 def _check_same(paths: Sequence[Path], loaded: Sequence[_Loaded]) -> None:
@@ -108,9 +109,10 @@ def average_checkpoints(paths: Sequence[Path], out: Path, weights: Sequence[floa
 
     loaded = [_load(path) for path in paths]
     _check_same(paths, loaded)
+    first = loaded[0]
     averaged: dict[str, torch.Tensor] = {}
     tensors = kept = 0
-    for name, tensor in loaded[0].state.items():
+    for name, tensor in first.state.items():
         if tensor.is_floating_point():
             mean = sum(share * entry.state[name].float() for share, entry in zip(shares, loaded, strict=True))
             averaged[name] = torch.as_tensor(mean).to(tensor.dtype)
@@ -118,16 +120,14 @@ def average_checkpoints(paths: Sequence[Path], out: Path, weights: Sequence[floa
         else:
             averaged[name] = tensor
             kept += 1
-    first = loaded[0]
     provenance = {"sources": [str(path) for path in paths], "weights": list(shares)}
     if first.kind == "classifier":
         checkpoint = {key: first.checkpoint[key] for key in CLASSIFIER_KEYS}
         checkpoint.update(state_dict=averaged, farz_average=provenance)
     else:
-        model = first.checkpoint["ema"] if first.checkpoint.get("ema") is not None else first.checkpoint["model"]
-        model.load_state_dict(averaged)
+        first.model.load_state_dict(averaged)
         checkpoint = dict(first.checkpoint)
-        checkpoint.update(model=model, ema=None, optimizer=None, updates=None, farz_average=provenance)
+        checkpoint.update(model=first.model, ema=None, optimizer=None, updates=None, farz_average=provenance)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(checkpoint, out)
     return Averaged(out=out, kind=first.kind, tensors=tensors, kept=kept, weights=shares)
