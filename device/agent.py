@@ -16,7 +16,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from device.config import AgentConfig, read_token_file
-from device.count import CountSummary, build_counters, build_pipeline, counts_by_direction, ignore_zones, privacy_mask
+from device.count import (
+    CountSummary,
+    build_counters,
+    build_pipeline,
+    counts_by_direction,
+    ignore_zones,
+    input_change_message,
+    input_sizer,
+    privacy_mask,
+)
 from device.count_config import CountSettings
 from device.eventid import new_event_id
 from device.hard_samples import HardSampleKeeper, SampleRules
@@ -212,6 +221,8 @@ class Agent:
                     self.base_totals[key] = self.base_totals.get(key, 0) + n
         self.pipeline.counters = new
         self.pipeline.ignore = ignore_zones(settings)
+        if settings.input_size != self.config.count.input_size:
+            self.pipeline.sizer = input_sizer(settings)
         mask = privacy_mask(settings)
         self.live_state.reconfigure(self._annotator(settings), mask)
         if self.samples is not None:
@@ -379,6 +390,8 @@ class Agent:
                 self._apply_pending_count()
                 result = self.pipeline.process(frame)
                 frame_no += 1
+                if result.input_change is not None:
+                    log.info("%s", input_change_message(result.input_change))
                 processed += 1
                 if self.reviews is not None:
                     self.reviews.observe(frame, result.classified, result.frame_index)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from vision import (
     CountEvent,
     DetectorSettings,
     IgnoreZones,
+    InputSizeChange,
+    InputSizer,
     LineCounter,
     MaterialSettings,
     MaterialVoter,
@@ -43,6 +46,17 @@ ITEM_SCORE = "any"
 # an item boxed beside it; on 24 validation belt videos it took extra counts from 13 to 8 (models/README.md).
 CONTAINED = 0.7
 LOW_CONFIDENCE = 0.1  # detections down to this score reach the tracker's second association stage
+
+log = logging.getLogger("farz.count")
+
+
+def input_change_message(change: InputSizeChange) -> str:
+    """One line for the log: the detector's input was enlarged because items are small in it."""
+    return (
+        f"items are small in the detector's {change.old}-px input (median {change.median_px:g} px across, over the "
+        f"first {change.tracks} tracks): detecting at {change.new} px from here on, about {(change.new / change.old) ** 2:.1f}x "
+        "the detector's time per frame (`input_size` in the count settings fixes the size)"
+    )
 
 
 @dataclass(frozen=True)
@@ -114,7 +128,19 @@ def build_pipeline(
         raise ModelError(str(model), "an item detector (its one class is `item`) names no material", "count with a material classifier")
     voter = MaterialVoter(load_classifier(classifier, detector, settings.threads), material) if classifier is not None else None
     names = voter.names if voter is not None else detector.names
-    return Pipeline(detector, tracker, build_counters(settings, names), material=voter, ignore=ignore_zones(settings))
+    sizer = input_sizer(settings)
+    if sizer.fixed is not None and not detector.info.dynamic and sizer.fixed != detector.input_size:
+        raise ModelError(
+            str(model),
+            f"input_size {sizer.fixed} asked for, but the model's input is fixed at {detector.input_size} px",
+            "remove input_size from the settings, or export the model with a free input size",
+        )
+    return Pipeline(detector, tracker, build_counters(settings, names), material=voter, ignore=ignore_zones(settings), sizer=sizer)
+
+
+def input_sizer(settings: CountSettings) -> InputSizer:
+    """The detector's input size rule of ``settings``: fixed, or ``auto`` (``vision.input_size``)."""
+    return InputSizer(None if settings.input_size == "auto" else settings.input_size)
 
 
 def build_counters(settings: CountSettings, names: tuple[str, ...], previous: Sequence[Counter] = ()) -> list[Counter]:
@@ -197,6 +223,8 @@ def count_video(
             for frame in source:
                 result = pipeline.process(frame)
                 frames += 1
+                if result.input_change is not None:
+                    log.warning("%s: %s", video.name, input_change_message(result.input_change))
                 if on_frame is not None:
                     on_frame(result)
                 if on_event is not None:

@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vision.counter import LineSpec
+from vision.input_size import INPUT_SIZES
 
 Anchor = Literal["center", "bottom_center"]
 
@@ -78,6 +79,18 @@ class CountSettings(BaseModel):
     confidence: float = Field(default=0.25, gt=0, lt=1)
     iou: float = Field(default=0.5, gt=0, lt=1)
     threads: int = Field(default=0, ge=0, description="ONNX Runtime intra-op threads, 0 = all cores")
+    input_size: int | Literal["auto"] = Field(
+        default="auto",
+        description="px, the long side of the detector's input: a multiple of 32 in 160-1280, or `auto` (the model's "
+        "own, larger once the first boxes show items small in it)",
+    )
+
+    @field_validator("input_size")
+    @classmethod
+    def _input_size(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and not (INPUT_SIZES[0] <= v <= INPUT_SIZES[1] and v % 32 == 0):
+            raise ValueError(f"must be `auto` or a multiple of 32 in {INPUT_SIZES[0]}-{INPUT_SIZES[1]}, got {v}")
+        return v
 
     @model_validator(mode="after")
     def _merge_shorthand(self) -> CountSettings:

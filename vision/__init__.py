@@ -10,6 +10,7 @@ from vision.detections import Detections
 from vision.detector import ITEM_CLASSES, DetectorSettings, ModelInfo, OnnxDetector
 from vision.errors import LineError, ModelError, VisionError
 from vision.geometry import Letterbox, box_iou, letterbox, nms
+from vision.input_size import InputSizeChange, InputSizer, InputSizeRule
 from vision.material import Classified, MaterialSettings, MaterialVoter
 from vision.pipeline import FrameResult, Pipeline, StageTimings
 from vision.regions import IgnoreZones, PrivacyMask
@@ -26,6 +27,9 @@ __all__ = [
     "DetectorSettings",
     "FrameResult",
     "IgnoreZones",
+    "InputSizeChange",
+    "InputSizeRule",
+    "InputSizer",
     "Letterbox",
     "LineCounter",
     "LineError",

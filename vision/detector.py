@@ -164,11 +164,18 @@ class OnnxDetector:
         """Class names in model order."""
         return self.info.names
 
-    def preprocess(self, frame: npt.NDArray[np.uint8]) -> tuple[Blob, Letterbox]:
-        """BGR frame (H, W, 3) → the model input, letterboxed to the model size, and the letterbox used."""
+    @property
+    def input_size(self) -> int:
+        """px, the long side of the model's own input."""
+        return max(self.info.imgsz)
+
+    def preprocess(self, frame: npt.NDArray[np.uint8], size: int | None = None) -> tuple[Blob, Letterbox]:
+        """BGR frame (H, W, 3) → the model input, letterboxed to the model size (or, for a model with a free
+        input size, to ``size`` px on the long side), and the letterbox used."""
         if frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"expected a BGR frame of shape (H, W, 3), got {frame.shape}")
-        boxed, box = letterbox(frame, self.info.imgsz, self.info.stride if self.info.dynamic else 0)
+        target = (size, size) if size is not None and self.info.dynamic else self.info.imgsz
+        boxed, box = letterbox(frame, target, self.info.stride if self.info.dynamic else 0)
         return self.to_input(boxed), box
 
     def to_input(self, boxed: npt.NDArray[np.uint8]) -> Blob:

@@ -13,6 +13,7 @@ import numpy.typing as npt
 from vision.counter import CountEvent, Resolver
 from vision.detections import Detections
 from vision.detector import OnnxDetector
+from vision.input_size import InputSizeChange, InputSizer
 from vision.material import Classified, MaterialVoter
 from vision.regions import IgnoreZones
 from vision.tracker import Tracker
@@ -60,11 +61,13 @@ class FrameResult:
     timings: StageTimings
     classified: tuple[Classified, ...]
     frame_size: tuple[int, int]
+    input_change: InputSizeChange | None = None  # the detector's input was enlarged from the next frame on
 
 
 class Pipeline:
     """Runs one frame through detection (minus the detections in ``ignore`` zones), tracking, the material voter (when given: the two-stage
-    pipeline, whose counters then count in the classifier's class names) and every counter.
+    pipeline, whose counters then count in the classifier's class names) and every counter. ``sizer`` chooses
+    the detector's input size (default: the model's own, larger where items are small: ``vision.input_size``).
 
     Example:
         >>> pipe = Pipeline(detector, Tracker(), [LineCounter(LineSpec(0, .5, 1, .5), detector.names)])
@@ -79,8 +82,10 @@ class Pipeline:
         clock: Callable[[], float] = time.perf_counter,
         material: MaterialVoter | None = None,
         ignore: IgnoreZones | None = None,
+        sizer: InputSizer | None = None,
     ) -> None:
         self.detector = detector
+        self.sizer = sizer or InputSizer()
         self.tracker = tracker
         self.material = material
         self.ignore = ignore or IgnoreZones()
@@ -91,6 +96,7 @@ class Pipeline:
     def reset(self) -> None:
         """Forget tracks and totals."""
         self.tracker.reset()
+        self.sizer.reset()
         if self.material is not None:
             self.material.reset()
         for c in self.counters:
@@ -115,13 +121,15 @@ class Pipeline:
         self.frame_index += 1
         h, w = frame.shape[:2]
         t0 = self.clock()
-        blob, box = self.detector.preprocess(frame)
+        info = self.detector.info
+        blob, box = self.detector.preprocess(frame, self.sizer.size(self.detector.input_size, info.dynamic))
         t1 = self.clock()
         raw = self.detector.infer(blob)
         t2 = self.clock()
         detections = self.ignore.filter(self.detector.postprocess(raw, box, w, h), w, h)
         t3 = self.clock()
         tracked = self.tracker.update(detections)
+        change = self.sizer.observe(tracked, (w, h), box.ratio, self.detector.input_size, info.stride) if info.dynamic else None
         t4 = self.clock()
         resolve: Resolver | None = None
         classified: tuple[Classified, ...] = ()
@@ -135,4 +143,4 @@ class Pipeline:
             classified = tuple(labelled.classified)
         ms = 1000.0
         timings = StageTimings((t1 - t0) * ms, (t2 - t1) * ms, (t3 - t2) * ms, (t4 - t3) * ms, (t6 - t5) * ms, (t5 - t4) * ms)
-        return FrameResult(self.frame_index, tracked, tuple(events), timings, classified, (w, h))
+        return FrameResult(self.frame_index, tracked, tuple(events), timings, classified, (w, h), change)
