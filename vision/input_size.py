@@ -2,8 +2,8 @@
 
 A frame is scaled so that its long side fits the model's input (320 px for the shipped detector). An item that
 is small in the picture — a wide view of the belt, a camera mounted high — is then only a dozen pixels across in
-the model's input, and the detector misses some (on validation belts of 1280×720 and 640×360 with items 7–16 %
-of the short side: 4 of 41 missed at 320 px, 1 at 480 px; models/README.md). With ``auto`` the sizer measures
+the model's input, and the detector misses some (on 6 validation belts seen wide, items 7–20 % of the short
+side of frames up to 1280×720: 6 of 83 missed at 320 px, 3 with ``auto``; models/README.md). With ``auto`` the sizer measures
 the first boxes of a stream and, once, gives a model with a free input size a larger input when their median
 short side is under ``small_px`` in the model's input. Deterministic: the same video gives the same choice.
 """
@@ -28,8 +28,8 @@ class InputSizeRule:
     less of the item, never more).
 
     Attributes:
-        small_px: the median item size under which items are small: the smallest items the shipped detector
-            was trained on are about 22 px across in its 320-px input.
+        small_px: the median item size under which items are small (the shipped detector's training scenes
+            hold items from about 34 px long in its 320-px input, their short sides less).
         target_px: the median item size a larger input aims at.
         tracks: tracks seen at least ``sightings`` times that are measured before deciding, once per stream.
         sightings: frames a track must have been seen in to be measured.
