@@ -2,10 +2,11 @@
 
 A frame is scaled so that its long side fits the model's input (320 px for the shipped detector). An item that
 is small in the picture — a wide view of the belt, a camera mounted high — is then only a dozen pixels across in
-the model's input, and the detector misses some (on 6 validation belts seen wide, items 7–20 % of the short
-side of frames up to 1280×720: 6 of 83 missed at 320 px, 3 with ``auto``; models/README.md). With ``auto`` the sizer measures
-the first boxes of a stream and, once, gives a model with a free input size a larger input when their median
-short side is under ``small_px`` in the model's input. Deterministic: the same video gives the same choice.
+the model's input, and the detector misses some (on 6 validation belts seen wide, five of them with items 7–17 %
+of the short side of frames up to 1280×720: 6 of 83 missed at 320 px, 3 with ``auto``; models/README.md). With
+``auto`` the sizer measures the first tracks of a stream and, once, gives a model with a free input size a larger
+input when their items are under ``small_px`` across in the model's input. Deterministic: the same video gives
+the same choice.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Belts seen wide (`farz datasets synth --video`): items 7-20 % of the short side of frames up to 1280x720, so
-# that they are only 12-30 px across in the detector's 320-px input — the check of `input_size: auto`
-# (README, *Small items*). Validation items by default (for choosing); SPLIT=test for reporting. Not committed:
+# Belts seen wide (`farz datasets synth --video`): items 7-17 % of the short side of frames up to 1280x720, so
+# that they are only 12-30 px across in the detector's 320-px input, and one belt of larger items (20-40 %) that
+# must keep the model's size — the check of `input_size: auto` (README, *Small items*). Validation items by default (for choosing); SPLIT=test for reporting. Not committed:
 #   SPLIT=val OUT=build/wide-belts bash datasets/belts/render-wide.sh && farz train count-eval --videos build/wide-belts
 # Each row: name, direction, speed px/frame, items/s, seconds, size, fps, item scale.
 set -euo pipefail
