@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from blob_model import write_blob_model
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -124,8 +125,6 @@ def test_the_detector_runs_at_the_size_asked_for() -> None:
 
 
 def test_a_fixed_size_on_a_fixed_shape_model_is_refused(tmp_path: Path) -> None:
-    from tests.blob_model import write_blob_model
-
     model = write_blob_model(tmp_path / "blob.onnx")
     with pytest.raises(ModelError, match="input_size 480"):
         build_pipeline(model, CountSettings(input_size=480))
