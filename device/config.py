@@ -176,7 +176,7 @@ count:
   ignore: []                        # ignore zones: detections centred inside are dropped (a sign, a person's hands)
   confidence: 0.25
   threads: 0                        # ONNX Runtime threads, 0 = all cores
-  input_size: auto                  # px, the detector's input long side: auto (320, larger where items are small) or 320-640
+  input_size: auto                  # detector input long side, px: auto (320, larger for small items) or a multiple of 32, 160-1280
 upload_interval_s: 2
 heartbeat_interval_s: 30
 request_timeout_s: 10

@@ -68,15 +68,13 @@ class InputSizer:
     def __init__(self, fixed: int | None = None, rule: InputSizeRule | None = None) -> None:
         self.fixed = fixed
         self.rule = rule or InputSizeRule()
-        self.change: InputSizeChange | None = None
-        self._decided = fixed is not None
-        self._tracks: dict[int, tuple[int, float]] = {}  # track id -> (sightings, largest short side px)
+        self.reset()
 
     def reset(self) -> None:
         """Forget what was measured (a new stream)."""
-        self.change = None
+        self.change: InputSizeChange | None = None
         self._decided = self.fixed is not None
-        self._tracks = {}
+        self._tracks: dict[int, tuple[int, float]] = {}  # track id -> (sightings, largest short side px)
 
     def size(self, model_size: int, dynamic: bool) -> int:
         """px, the input long side for a model whose own is ``model_size`` (a fixed-shape model, ``dynamic``
