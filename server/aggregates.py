@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from server.models import Device, RollupDay, RollupHour, RollupMinute, Site, TimeLabel
 from server.schemas import DeviceHealth, PeriodTotals
+from server.zones import site_zone
 
 BUCKETS = ("minute", "hour", "day", "week")
 
@@ -41,7 +42,7 @@ def series(
     cls: str | None = None,
 ) -> list[dict[str, object]]:
     """Counts per bucket, device, line, class and direction in [start, end), ordered by time."""
-    tz = ZoneInfo(site.tz)
+    tz = site_zone(site.tz)
     table: type[RollupMinute] | type[RollupHour] | type[RollupDay]
     table = RollupMinute if bucket == "minute" else RollupHour if bucket == "hour" else RollupDay
     if table is RollupDay:
@@ -116,12 +117,12 @@ def shares(counts: dict[str, int]) -> dict[str, float]:
 def period(session: Session, site: Site, first_day: date) -> PeriodTotals:
     counts = totals_since(session, site, first_day)
     total_in = sum(counts["in"].values())
-    start = local_midnight(first_day, ZoneInfo(site.tz)).isoformat()
+    start = local_midnight(first_day, site_zone(site.tz)).isoformat()
     return PeriodTotals(start=start, counts=counts, total_in=total_in, shares=shares(counts["in"]))
 
 
 def today_and_week(site: Site, now: datetime | None = None) -> tuple[date, date]:
-    today = (now or datetime.now(UTC)).astimezone(ZoneInfo(site.tz)).date()
+    today = (now or datetime.now(UTC)).astimezone(site_zone(site.tz)).date()
     return today, today - timedelta(days=today.weekday())
 
 
@@ -152,7 +153,7 @@ def composition(
     rollups: (classes in name order, [{start, total, counts{class: n}, shares{class: 0-1}}] in time order).
     15-minute buckets are the minute rollups summed per local quarter hour."""
     rollup = COMPOSITION_BUCKETS[bucket]
-    tz = ZoneInfo(site.tz)
+    tz = site_zone(site.tz)
     per_bucket: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     quarter: dict[str, str] = {}
     for row in series(session, site, rollup, start, end, device, line):
@@ -192,8 +193,8 @@ def label_with_counts(session: Session, site: Site, label: TimeLabel) -> dict[st
     return {
         "id": label.id,
         "line": label.line,
-        "start": start.astimezone(ZoneInfo(site.tz)).isoformat(),
-        "end": end.astimezone(ZoneInfo(site.tz)).isoformat(),
+        "start": start.astimezone(site_zone(site.tz)).isoformat(),
+        "end": end.astimezone(site_zone(site.tz)).isoformat(),
         "text": label.text,
         "created_by": label.created_by,
         "total": total,

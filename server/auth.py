@@ -69,11 +69,11 @@ def create_site(
     longitude: float | None = None,
     address: str | None = None,
 ) -> Site:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    from server.zones import UnknownZoneError, site_zone
 
     try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
+        site_zone(tz)
+    except UnknownZoneError:
         raise AdminError(f"unknown time zone {tz!r}: use an IANA name such as Africa/Casablanca") from None
     if session.get(Site, site_id) is not None:
         raise AdminError(f"site {site_id!r} exists already")

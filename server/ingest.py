@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, func
 from sqlalchemy.orm import Session
@@ -15,6 +14,7 @@ from server.db import upsert_insert
 from server.models import Device, Event, RollupDay, RollupHour, RollupMinute, Site
 from server.schemas import CountEventIn, IngestIn, IngestOut, Rejected
 from server.settings import Settings
+from server.zones import site_zone
 
 RollupKey = tuple[object, str, str, str, str]  # bucket, device, line, class, direction
 
@@ -54,7 +54,7 @@ def check_class(event: CountEventIn, classes: frozenset[str], settings: Settings
 def ingest(session: Session, device: Device, site: Site, body: IngestIn, settings: Settings, now: datetime | None = None) -> IngestOut:
     """Store the batch; returns accepted / duplicate counts and the refused events with reasons."""
     now = now or datetime.now(UTC)
-    tz = ZoneInfo(site.tz)
+    tz = site_zone(site.tz)
     rejected: list[Rejected] = []
     rows = []
     seen: set[str] = set()

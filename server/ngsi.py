@@ -6,7 +6,6 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session
 from server import aggregates
 from server.deps import PrincipalDep, SessionDep
 from server.models import RollupDay, Site
+from server.zones import site_zone
 
 ENTITY_TYPE = "SortedWasteObserved"
 FIWARE = Path(__file__).resolve().parent / "fiware"
@@ -30,7 +30,7 @@ def entity_id(site_id: str, line: str | None = None) -> str:
 
 def key_values(session: Session, site: Site, line: str | None, now: datetime) -> dict[str, object]:
     """One entity in key-value form: today's counts (site-local day) of a site or one of its lines."""
-    tz = ZoneInfo(site.tz)
+    tz = site_zone(site.tz)
     today = now.astimezone(tz).date()
     stmt = select(RollupDay.direction, RollupDay.cls, func.sum(RollupDay.count)).where(
         RollupDay.site_id == site.id, RollupDay.bucket == today

@@ -19,6 +19,7 @@ from server.availability import availability
 from server.models import Device, Shift, Site
 from server.schemas import AlertOut, LabelOut
 from server.shifts import period_of
+from server.zones import site_zone
 
 CSV_COLUMNS = ["section", "line", "device", "start", "end", "class", "direction", "count", "share", "value", "note"]
 PerDirection = dict[str, dict[str, int]]  # direction → class → items
@@ -121,7 +122,7 @@ def shift_report(
     The devices' offline and outbox alerts are judged first (as ``/api/v1/alerts`` does); the caller commits."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     targets.evaluate_devices(session, site.id, offline_after_s, outbox_alert_depth, now)
-    tz = ZoneInfo(site.tz)
+    tz = site_zone(site.tz)
     period = period_of(shift, day, tz)
     until = min(period.end, max(period.start, now))  # availability and breach time stop at now
     totals = _empty()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -12,7 +11,7 @@ from pydantic import AwareDatetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from server import aggregates, reviews, trust
+from server import aggregates, reviews, trust, zones
 from server.deps import PrincipalDep, SessionDep, SettingsDep, readable_site
 from server.formats import csv_response, wants_csv
 from server.ingest import ingest
@@ -123,7 +122,7 @@ def get_composition(
     so each bucket's counts sum to what `/counts` gives for the same period."""
     row = readable_site(session, principal, site)
     end = to or datetime.now(UTC)
-    start = from_ or aggregates.local_midnight(end.astimezone(ZoneInfo(row.tz)).date(), ZoneInfo(row.tz))
+    start = from_ or aggregates.local_midnight(end.astimezone(zones.site_zone(row.tz)).date(), zones.site_zone(row.tz))
     if start >= end:
         raise HTTPException(422, "`from` must be before `to`")
     if bucket == "15min" and end - start > timedelta(days=31):
@@ -170,7 +169,16 @@ def get_sites(principal: PrincipalDep, session: SessionDep) -> list[SiteOut]:
         raise HTTPException(403, "device tokens can only send events")
     stmt = select(Site, func.count(Device.id)).outerjoin(Device, Device.site_id == Site.id).group_by(Site.id).order_by(Site.id)
     return [
-        SiteOut(id=s.id, name=s.name, tz=s.tz, devices=n, latitude=s.latitude, longitude=s.longitude)
+        SiteOut(
+            id=s.id,
+            name=s.name,
+            tz=s.tz,
+            utc_offsets=zones.utc_offsets(s.tz),
+            tz_rules=zones.RULES_VERSION,
+            devices=n,
+            latitude=s.latitude,
+            longitude=s.longitude,
+        )
         for s, n in session.execute(stmt)
         if principal.may_read(s.id)
     ]

@@ -144,6 +144,12 @@ class SiteOut(BaseModel):
     id: str
     name: str
     tz: str
+    utc_offsets: list[tuple[datetime, int]] = Field(
+        default_factory=list,
+        description="the site's UTC offset in minutes from each change of its zone's rules on, 2000 to two years ahead, "
+        "oldest first (the server's IANA rules, `tz_rules`): a page shows the site's clock by these, not by its own copy",
+    )
+    tz_rules: str = Field(default="", description="the version of the IANA time-zone rules the server uses, e.g. 2026f")
     devices: int
     latitude: float | None = None
     longitude: float | None = None

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from server_fixtures import World, event
 
-T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)  # 09:00 in Casablanca (UTC+1)
+T0 = datetime(2026, 7, 14, 8, 0, tzinfo=UTC)  # 09:00 in Casablanca (UTC+1 in July 2026)
 PERIOD = {"from": (T0 - timedelta(hours=2)).isoformat(), "to": (T0 + timedelta(hours=4)).isoformat()}
 
 
@@ -57,7 +57,7 @@ def test_quarter_hours_start_on_the_local_quarter(world: World) -> None:
     series = composition(world, bucket="15min", line="belt-1")["series"]
     assert isinstance(series, list)
     starts = [p["start"] for p in series]
-    assert starts[0] == "2026-11-24T09:00:00+01:00" and starts[1] == "2026-11-24T09:15:00+01:00"
+    assert starts[0] == "2026-07-14T09:00:00+01:00" and starts[1] == "2026-07-14T09:15:00+01:00"
     assert all(datetime.fromisoformat(s).minute % 15 == 0 for s in starts)
     first = series[0]  # items at 0, 210, 420, 630, 840 s: plastic, plastic, glass, plastic, plastic
     assert first["counts"] == {"glass": 1, "plastic": 4} and first["shares"] == {"glass": 0.2, "plastic": 0.8}

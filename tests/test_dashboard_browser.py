@@ -14,10 +14,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from browser import chrome, needs_chromium, screenshot
+
+from server.zones import site_zone
 
 pytestmark = pytest.mark.browser
 
@@ -93,9 +94,8 @@ def post_event(base: str, device_token: str, cls: str) -> None:
 def away_from_site_midnight(tz: str = "Africa/Casablanca") -> None:
     """Wait until the site's clock is not in its day's last two minutes: a test that labels "today" must post its
     counts and its label on the same site day (the dashboard's forms follow the site's clock, not the browser's)."""
-    from zoneinfo import ZoneInfo
 
-    now = datetime.now(ZoneInfo(tz))
+    now = datetime.now(site_zone(tz))
     if now.hour == 23 and now.minute >= 58:
         time.sleep(60 * (60 - now.minute) - now.second + 5)
 
@@ -218,7 +218,7 @@ def test_a_purity_breach_turns_the_line_red_within_two_seconds_and_recovery_gree
             time.sleep(0.05)
         row = text("#label-table tbody tr")
         assert "load from supplier A" in row and "glass 62.5 %" in row and "plastic 37.5 %" in row, row
-        today = datetime.now(ZoneInfo("Africa/Casablanca")).date().isoformat()
+        today = datetime.now(site_zone("Africa/Casablanca")).date().isoformat()
         assert f"{today} 00:00 – 23:59" in row, f"the label's times are not the site's clock: {row}"
     finally:
         driver.quit()
@@ -234,7 +234,7 @@ def test_the_shift_report_page_shows_what_the_dashboard_and_the_api_show(server:
     base, viewer, device = server
     for cls in ("plastic", "plastic", "plastic", "glass", "glass"):
         post_event(base, device, cls)
-    today = datetime.now(ZoneInfo("Africa/Casablanca")).date().isoformat()
+    today = datetime.now(site_zone("Africa/Casablanca")).date().isoformat()
     driver = chrome(tmp_path / "chrome", 1280, 900)
     try:
         driver.get(f"{base}/#token={viewer}")
@@ -265,5 +265,27 @@ def test_the_shift_report_page_shows_what_the_dashboard_and_the_api_show(server:
         driver.set_window_size(390, 844)
         screenshot(driver, "shift-report-phone")
         assert driver.execute_script("return document.documentElement.scrollWidth") <= 400  # nothing wider than a phone
+    finally:
+        driver.quit()
+
+
+@needs_chromium
+def test_the_page_keeps_the_sites_clock_by_the_servers_offsets_not_the_browsers(server: tuple[str, str, str], tmp_path: Path) -> None:
+    base, viewer, _ = server
+    driver = chrome(tmp_path / "chrome")
+    try:
+        browser_far_from_the_site(driver)
+        driver.get(f"{base}/#token={viewer}")
+        deadline = time.monotonic() + 10
+        while not driver.execute_script("return zoneOffsets.has('Africa/Casablanca')") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        late = int(datetime(2026, 12, 5, 23, 30, tzinfo=UTC).timestamp() * 1000)
+        assert driver.execute_script("return siteClock('Africa/Casablanca', arguments[0])", late) == "2026-12-05 23:30"
+        # A zone the browser has no rules for: the server's table alone gives every wall-clock time and instant.
+        driver.execute_script("zoneOffsets.set('Test/Ninety_East', [[0, 90]])")
+        assert driver.execute_script("return siteClock('Test/Ninety_East', arguments[0])", late) == "2026-12-06 01:00"
+        assert driver.execute_script("return siteDate('Test/Ninety_East', arguments[0])", late) == "2026-12-06"
+        assert driver.execute_script("return siteInstant('Test/Ninety_East', '2026-12-06', '00:30')") == "2026-12-05T23:00:00.000Z"
+        assert driver.execute_script("return siteWeekday('Test/Ninety_East', arguments[0])", late) == "Sun"
     finally:
         driver.quit()

@@ -8,7 +8,6 @@ import io
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
@@ -25,8 +24,9 @@ from server.models import Device, Shift, Site
 from server.schemas import IngestIn
 from server.settings import Settings
 from server.shifts import period_of
+from server.zones import site_zone
 
-TZ = ZoneInfo("Africa/Casablanca")
+TZ = site_zone("Africa/Casablanca")
 DAY = (datetime.now(TZ) - timedelta(days=2)).date()
 START = datetime.combine(DAY, datetime.min.time(), tzinfo=TZ).replace(hour=6).astimezone(UTC)  # the morning shift, 06:00-10:00
 MODEL = "farz-waste@sha256:aaa+farz-material@sha256:bbb"
@@ -203,7 +203,7 @@ def test_shift_roles_and_bad_requests(world: World) -> None:
 
 
 def test_a_night_shift_crosses_midnight_and_daylight_saving() -> None:
-    paris = ZoneInfo("Europe/Paris")
+    paris = site_zone("Europe/Paris")
     night = Shift(name="night", start="22:00", end="06:00")
     p = period_of(night, date(2026, 3, 28), paris)  # clocks go forward at 02:00 on the 29th
     assert (

@@ -12,7 +12,7 @@ from server_fixtures import World, event
 
 REPO = Path(__file__).resolve().parent.parent
 
-T0 = datetime(2026, 11, 24, 22, 30, tzinfo=UTC)  # 23:30 in Casablanca (UTC+1): near a local day edge
+T0 = datetime(2026, 11, 24, 23, 30, tzinfo=UTC)  # 23:30 in Casablanca (UTC+0 since 2026-09-20, IANA 2026f): near a day edge
 
 
 def counts_of(w: World, **params: str) -> list[dict[str, object]]:
@@ -101,16 +101,29 @@ def test_the_accepted_classes_can_be_set_and_are_checked() -> None:
 
 def test_day_buckets_follow_the_site_time_zone(world: World) -> None:
     world.client.app.state.settings.max_past_days = 10_000  # type: ignore[attr-defined]
-    # 22:30 UTC on the 24th is 23:30 local (the 24th); 23:30 UTC is 00:30 local on the 25th.
+    # 23:30 UTC on the 24th is 23:30 local (the 24th); 00:30 UTC is 00:30 local on the 25th. Older rules (UTC+1 all
+    # year, e.g. Debian's tzdata 2025b) would put all three on the 25th: the server uses the tzdata package's rules.
     world.ingest("cam-1", [event("cam-1", T0), event("cam-1", T0 + timedelta(hours=1)), event("cam-1", T0 + timedelta(hours=1, minutes=5))])
-    series = counts_of(world, bucket="day", **{"from": "2026-11-24T00:00:00+01:00", "to": "2026-11-26T00:00:00+01:00"})
-    assert [(p["start"], p["count"]) for p in series] == [("2026-11-24T00:00:00+01:00", 1), ("2026-11-25T00:00:00+01:00", 2)]
-    hours = counts_of(world, bucket="hour", **{"from": "2026-11-24T23:00:00+01:00", "to": "2026-11-25T02:00:00+01:00"})
-    assert [(p["start"], p["count"]) for p in hours] == [("2026-11-24T23:00:00+01:00", 1), ("2026-11-25T00:00:00+01:00", 2)]
-    minutes = counts_of(world, bucket="minute", **{"from": "2026-11-25T00:00:00+01:00", "to": "2026-11-25T01:00:00+01:00"})
-    assert [p["start"] for p in minutes] == ["2026-11-25T00:30:00+01:00", "2026-11-25T00:35:00+01:00"]
-    weeks = counts_of(world, bucket="week", **{"from": "2026-11-20T00:00:00+01:00", "to": "2026-12-01T00:00:00+01:00"})
-    assert [(p["start"], p["count"]) for p in weeks] == [("2026-11-23T00:00:00+01:00", 3)]  # Monday the 23rd
+    series = counts_of(world, bucket="day", **{"from": "2026-11-24T00:00:00+00:00", "to": "2026-11-26T00:00:00+00:00"})
+    assert [(p["start"], p["count"]) for p in series] == [("2026-11-24T00:00:00+00:00", 1), ("2026-11-25T00:00:00+00:00", 2)]
+    hours = counts_of(world, bucket="hour", **{"from": "2026-11-24T23:00:00+00:00", "to": "2026-11-25T02:00:00+00:00"})
+    assert [(p["start"], p["count"]) for p in hours] == [("2026-11-24T23:00:00+00:00", 1), ("2026-11-25T00:00:00+00:00", 2)]
+    minutes = counts_of(world, bucket="minute", **{"from": "2026-11-25T00:00:00+00:00", "to": "2026-11-25T01:00:00+00:00"})
+    assert [p["start"] for p in minutes] == ["2026-11-25T00:30:00+00:00", "2026-11-25T00:35:00+00:00"]
+    weeks = counts_of(world, bucket="week", **{"from": "2026-11-20T00:00:00+00:00", "to": "2026-12-01T00:00:00+00:00"})
+    assert [(p["start"], p["count"]) for p in weeks] == [("2026-11-23T00:00:00+00:00", 3)]  # Monday the 23rd
+    summer = datetime(2026, 7, 14, 22, 30, tzinfo=UTC)  # 23:30 local in July 2026, still UTC+1
+    world.ingest("cam-1", [event("cam-1", summer)])
+    july = counts_of(world, bucket="day", **{"from": "2026-07-14T00:00:00+01:00", "to": "2026-07-16T00:00:00+01:00"})
+    assert [(p["start"], p["count"]) for p in july] == [("2026-07-14T00:00:00+01:00", 1)]
+
+
+def test_sites_carry_the_utc_offsets_the_server_keeps_their_days_by(world: World) -> None:
+    site = next(s for s in world.client.get("/api/v1/sites", headers=world.headers("admin")).json() if s["id"] == world.site)
+    assert site["tz"] == "Africa/Casablanca" and site["tz_rules"] >= "2026f"
+    offsets = [(datetime.fromisoformat(at), minutes) for at, minutes in site["utc_offsets"]]
+    assert offsets[0][0] == datetime(2000, 1, 1, tzinfo=UTC)
+    assert offsets[-1] == (datetime(2026, 9, 20, 1, 0, tzinfo=UTC), 0)  # Morocco back to UTC+0 for good
 
 
 def test_bucket_edges_are_half_open(world: World) -> None:

@@ -22,6 +22,7 @@ async function openSites(wanted) {
   try { sites = await api("/api/v1/sites"); } catch (e) { return null; }
   localStorage.setItem("farz-token", token);
   $("login").hidden = true; $("main").hidden = false;
+  for (const s of sites) if (s.utc_offsets) zoneOffsets.set(s.tz, s.utc_offsets.map(([at, minutes]) => [Date.parse(at), minutes]));
   $("site").innerHTML = sites.map((s) => `<option value="${esc(s.id)}">${esc(s.name)}</option>`).join("");
   const pick = wanted || localStorage.getItem("farz-site");
   if (pick && sites.some((s) => s.id === pick)) $("site").value = pick;
@@ -32,7 +33,17 @@ const shiftOptions = (shifts) => shifts.map((s) => `<option value="${esc(s.name)
 
 // Wall-clock time in a site's time zone: today's date there ("YYYY-MM-DD"), and the instant of a date and
 // "HH:MM" there as ISO-8601 (forms, "today" and every time shown follow the site's clock, not the browser's).
+// The server's UTC offsets for the site's zone come first (one rule book for the server's site days and the
+// page, whatever the browser's own copy says); the browser's Intl rules only outside them.
+const zoneOffsets = new Map();  // tz -> [[first UTC ms it holds, minutes east of UTC]], oldest first
 function zoneParts(tz, t) {
+  const table = zoneOffsets.get(tz);
+  if (table && table.length && t >= table[0][0]) {
+    let minutes = table[0][1];
+    for (const [at, m] of table) { if (at > t) break; minutes = m; }
+    const d = new Date(t + minutes * 60e3);
+    return { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), hour: d.getUTCHours(), minute: d.getUTCMinutes(), second: d.getUTCSeconds() };
+  }
   const f = new Intl.DateTimeFormat("en-US", { timeZone: tz, hourCycle: "h23", year: "numeric", month: "numeric", day: "numeric",
     hour: "numeric", minute: "numeric", second: "numeric" });
   return Object.fromEntries(f.formatToParts(new Date(t)).map((p) => [p.type, Number(p.value)]));
@@ -46,6 +57,9 @@ function siteClock(tz, t, { date = true, seconds = false } = {}) {
 function siteDate(tz, t = Date.now()) {
   const p = zoneParts(tz, t);
   return `${p.year}-${String(p.month).padStart(2, "0")}-${String(p.day).padStart(2, "0")}`;
+}
+function siteWeekday(tz, t) {  // "Mon" .. "Sun" on the site's clock, in the browser's language
+  return new Intl.DateTimeFormat([], { weekday: "short", timeZone: "UTC" }).format(Date.parse(`${siteDate(tz, t)}T12:00:00Z`));
 }
 function siteInstant(tz, date, hhmm) {
   const [y, mo, d] = date.split("-").map(Number), [h, mi] = hhmm.split(":").map(Number);

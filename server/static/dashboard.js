@@ -101,10 +101,10 @@ function drawComposition(body) {  // one slot per bucket of the period (96 quart
   const width = daily ? 86400e3 : 900e3, slots = daily ? 7 : 96, bw = (w - pad) / slots;
   ctx.clearRect(0, 0, w, h); ctx.font = "12px system-ui"; ctx.fillStyle = "#6a716d";
   ctx.fillText("100%", 0, 12); ctx.fillText("0", 20, h - pad + 4);
-  const weekday = new Intl.DateTimeFormat([], { weekday: "short", timeZone: siteTz }), ticks = [];
+  const ticks = [];
   for (let i = 0; i < slots; i += daily ? 1 : 12) {
     const t = first.getTime() + i * width;
-    ticks.push(daily ? weekday.format(t) : siteClock(siteTz, t, { date: false }));
+    ticks.push(daily ? siteWeekday(siteTz, t) : siteClock(siteTz, t, { date: false }));
     ctx.fillText(ticks[ticks.length - 1], pad + i * bw, h - 10);
   }
   canvas.dataset.ticks = ticks.join(" ");
