@@ -162,9 +162,20 @@ def register_bench(bench_sub: SubParsers) -> None:
 def run_migrate(args: argparse.Namespace) -> int:
     from server.migrate import migrate
 
-    migrate(_database_url(args))
+    _report_regrouped(migrate(_database_url(args)))
     print(f"database at {_redact(_database_url(args))} is up to date")
     return 0
+
+
+def _report_regrouped(regrouped: list[Any]) -> None:
+    """One line on stderr per site whose day totals were made again under new time-zone rules."""
+    for r in regrouped:
+        if r.rules_before is not None or r.changed:
+            before = r.rules_before or "the system's"
+            print(
+                f"site {r.site}: days re-summed under time-zone rules {r.rules_now} (were {before}): {r.changed} day totals changed",
+                file=sys.stderr,
+            )
 
 
 def _redact(url: str) -> str:
@@ -179,7 +190,7 @@ def _admin(args: argparse.Namespace, action: Any) -> int:
     from server.migrate import migrate
 
     url = _database_url(args)
-    migrate(url)
+    _report_regrouped(migrate(url))
     engine = make_engine(url)
     try:
         with session_factory(engine)() as session:
@@ -375,7 +386,7 @@ def run_server(args: argparse.Namespace) -> int:
     url = _database_url(args)
     os.environ["FARZ_DATABASE_URL"] = url
     settings = Settings.load(args.config)
-    migrate(settings.database_url)
+    _report_regrouped(migrate(settings.database_url))
     if args.config is not None:
         os.environ["FARZ_SERVER_CONFIG"] = str(args.config)
     uvicorn.run(

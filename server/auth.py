@@ -69,7 +69,7 @@ def create_site(
     longitude: float | None = None,
     address: str | None = None,
 ) -> Site:
-    from server.zones import UnknownZoneError, site_zone
+    from server.zones import RULES_VERSION, UnknownZoneError, site_zone
 
     try:
         site_zone(tz)
@@ -77,7 +77,16 @@ def create_site(
         raise AdminError(f"unknown time zone {tz!r}: use an IANA name such as Africa/Casablanca") from None
     if session.get(Site, site_id) is not None:
         raise AdminError(f"site {site_id!r} exists already")
-    site = Site(id=site_id, name=name, tz=tz, latitude=latitude, longitude=longitude, address=address, created=datetime.now(UTC))
+    site = Site(
+        id=site_id,
+        name=name,
+        tz=tz,
+        tz_rules=RULES_VERSION,
+        latitude=latitude,
+        longitude=longitude,
+        address=address,
+        created=datetime.now(UTC),
+    )
     session.add(site)
     return site
 

@@ -19,7 +19,7 @@ from server.zones import site_zone
 RollupKey = tuple[object, str, str, str, str]  # bucket, device, line, class, direction
 
 
-def _bump(session: Session, table: Table, site_id: str, counts: Counter[RollupKey]) -> None:
+def bump(session: Session, table: Table, site_id: str, counts: Counter[RollupKey]) -> None:
     if not counts:
         return
     rows = [
@@ -103,9 +103,9 @@ def ingest(session: Session, device: Device, site: Site, body: IngestIn, setting
         minute[(ts.replace(second=0, microsecond=0), *key)] += 1
         hour[(ts.replace(minute=0, second=0, microsecond=0), *key)] += 1
         day[(ts.astimezone(tz).date(), *key)] += 1
-    _bump(session, RollupMinute.__table__, site.id, minute)  # type: ignore[arg-type]
-    _bump(session, RollupHour.__table__, site.id, hour)  # type: ignore[arg-type]
-    _bump(session, RollupDay.__table__, site.id, day)  # type: ignore[arg-type]
+    bump(session, RollupMinute.__table__, site.id, minute)  # type: ignore[arg-type]
+    bump(session, RollupHour.__table__, site.id, hour)  # type: ignore[arg-type]
+    bump(session, RollupDay.__table__, site.id, day)  # type: ignore[arg-type]
     newest: dict[str, datetime] = {}
     for r in inserted:
         if r["direction"] == "in":

@@ -17,6 +17,7 @@ class Site(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     tz: Mapped[str] = mapped_column(String(64))
+    tz_rules: Mapped[str | None] = mapped_column(String(16), nullable=True)  # IANA rules its day rollups follow
     latitude: Mapped[float | None] = mapped_column(Float, nullable=True)
     longitude: Mapped[float | None] = mapped_column(Float, nullable=True)
     address: Mapped[str | None] = mapped_column(Text, nullable=True)
