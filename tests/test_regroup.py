@@ -27,7 +27,7 @@ def day_rows(url: str, site: str) -> dict[tuple[date, str], int]:
 
 
 def as_if_made_under_old_rules(url: str, site: str) -> None:
-    """Rewrite the site's days as a server with Debian's tzdata 2025b (Casablanca UTC+1 all year) made them."""
+    """Rewrite the site's days as a server with Debian's tzdata 2025b (Casablanca UTC+1 outside Ramadan) made them."""
     engine = make_engine(url)
     try:
         with session_factory(engine)() as s, s.begin():
