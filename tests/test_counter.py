@@ -69,6 +69,58 @@ def test_a_box_on_something_that_stays_put_never_counts_however_its_centre_wande
     assert events == []
 
 
+def box(track_id: int, x1: float, y1: float, x2: float, y2: float) -> Detections:
+    return Detections(np.array([[x1, y1, x2, y2]], np.float32), np.full(1, 0.9, np.float32), np.zeros(1, np.int64), np.array([track_id]))
+
+
+def test_a_box_on_the_belts_frame_that_grows_until_its_centre_crosses_never_counts() -> None:
+    # the belt's frame beside a cleated belt boxed from a fixed edge: more of it is boxed frame by frame, so its
+    # centre travels across the line by more than a quarter of its size while its far edge never moves
+    def run(counter: LineCounter) -> list[str]:
+        events = []
+        for f in range(1, 60):
+            events += [e.direction for e in counter.update(box(1, 20, 200, 60, 220 + 4 * f), W, H, f)]
+        return events
+
+    assert run(LineCounter(LineSpec(0, 0.5, 1, 0.5), NAMES)) == []
+    assert run(LineCounter(LineSpec(0, 0.5, 1, 0.5), NAMES, trailing_travel=False)) == ["in"]  # judged by its centre alone
+
+
+def test_a_box_standing_still_that_leaps_across_the_line_for_a_frame_never_counts() -> None:
+    # the belt's frame at the picture's edge, boxed from its top for 40 frames, then from its bottom for one
+    def run(counter: LineCounter, jitter: float) -> list[str]:
+        events = []
+        for f in range(1, 70):
+            y = 290.0 if f == 41 else 180 + jitter * (f % 3 - 1)
+            events += [e.direction for e in counter.update(box(1, 540, y - 95, 640, y + 95), W, H, f)]
+        return events
+
+    for jitter in (0.0, 1.0, 2.0):
+        assert run(LineCounter(LineSpec(0, 0.5, 1, 0.5), NAMES), jitter) == []
+    assert run(LineCounter(LineSpec(0, 0.5, 1, 0.5), NAMES, sudden_step=None), 0.0) == ["in"]  # what the leap would count
+
+
+def test_an_item_that_stood_still_and_rides_on_counts_once() -> None:
+    # the belt stopped, then starts again: the item speeds up over a few frames and crosses
+    counter = LineCounter(LineSpec(0, 0.5, 1, 0.5), NAMES)
+    y, events = 150.0, []
+    for f in range(1, 80):
+        y += min(max(f - 30, 0), 8)
+        events += [e.direction for e in counter.update(box(1, 300, y - 30, 360, y + 30), W, H, f)]
+    assert events == ["in"]
+
+
+def test_an_item_growing_into_view_as_it_rides_counts_once() -> None:
+    # an item boxed in part as it comes out from under a hood, then whole: both its edges move on
+    counter = LineCounter(LineSpec(0, 0.5, 1, 0.5), NAMES)
+    events = []
+    for f in range(1, 80):
+        y2 = 100 + 5 * f
+        y1 = max(100.0, y2 - 90 - min(f, 30))  # its boxed part grows from 90 to 120 px long
+        events += [e.direction for e in counter.update(box(1, 300, y1, 360, y2), W, H, f)]
+    assert events == ["in"]
+
+
 def test_an_item_first_seen_at_the_line_counts_once_it_has_moved_on() -> None:
     counter = LineCounter(LineSpec(0, 0.5, 1, 0.5), NAMES)
     path = [(320, 230.0 + 4 * i) for i in range(20)]  # first seen 10 px before the line, 4 px a frame, 120 px large

@@ -13,9 +13,12 @@ A crossing is also judged on the track's own motion: one made by a jump against 
 moving over its last sightings, or with a box that changed size abruptly (a part of an item boxed, then the
 whole item, or a neighbour), is not counted at once but held *pending*, and counted only when the track goes
 on moving into the new side; a track that switched to another item therefore cannot count an item backwards.
-So is a crossing by a track that has not yet travelled ``min_travel`` of its box size since it was first seen:
-a box on something that stays put (a rail, the floor beside the belt) whose centre wanders as its extent
-changes never counts, and an item first seen near the line counts once it has moved on.
+So is a crossing by a track that has not yet travelled ``min_travel`` of its box size since it was first seen,
+centre and trailing edge both: a box on something that stays put (a rail, the floor beside the belt) whose
+centre wanders as its extent changes, or that is boxed further and further from a fixed edge, never counts, and
+an item first seen near the line counts once it has moved on. So is a leap: a box that stood still and then
+jumps across the line in one step, further than its recent speed explains (the belt's frame boxed elsewhere
+for a frame).
 """
 
 from __future__ import annotations
@@ -93,12 +96,22 @@ class _TrackState:
     exited: bool = False
     velocity: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(2))  # px/frame
     history: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=HISTORY))  # (frame, signed px from the line)
-    pending: tuple[int, float, int] | None = None  # a crossing not yet confirmed: (side, signed px, frame)
+    pending: tuple[int, float, int, tuple[float, float]] | None = None  # a crossing not yet confirmed: (side, signed px, frame, span)
     jumped: bool = False  # its box jumped across the line once: its motion is judged afresh from there
     birth: float | None = None  # signed px from the line where the track was first seen
+    birth_span: tuple[float, float] | None = None  # signed px of the box's near and far edges when first seen
+    span: tuple[float, float] = (0.0, 0.0)  # signed px of the box's near and far edges at last sight
 
-    def observe(self, p: npt.NDArray[np.float64], frame_index: int, extent: tuple[float, float], distance: float | None = None) -> None:
-        """Record a new sighting: anchor, velocity since the last one, frame, box width and height, signed distance to a line."""
+    def observe(
+        self,
+        p: npt.NDArray[np.float64],
+        frame_index: int,
+        extent: tuple[float, float],
+        distance: float | None = None,
+        span: tuple[float, float] | None = None,
+    ) -> None:
+        """Record a new sighting: anchor, velocity since the last one, frame, box width and height, signed distance
+        to a line and the signed distances of the box's edges nearest and furthest from the `in` side."""
         gap = frame_index - self.last_frame
         if gap > 0:
             self.velocity = (p - self.anchor) / gap
@@ -107,6 +120,10 @@ class _TrackState:
             self.history.append((frame_index, distance))
             if self.birth is None:
                 self.birth = distance
+        if span is not None:
+            self.span = span
+            if self.birth_span is None:
+                self.birth_span = span
 
     @property
     def size(self) -> float:
@@ -185,6 +202,13 @@ class LineCounter:
             move on into the new side to be counted, within ``confirm_frames`` frames.
         min_travel: how far (in box sizes) a track must have moved towards the new side since it was first seen
             for its crossing to count at once; a crossing before that is held pending.
+        trailing_travel: the box's trailing edge (the one away from the new side) must have moved as far too, and
+            for a pending crossing on as far as its centre: a box on something that stays put, boxed from a fixed
+            edge further and further, moves only its leading edge.
+        sudden_step: a crossing step longer than this many times the track's recent speed across the line (at least
+            ``min_speed``) over the frames since its last sighting, and longer than ``sudden_floor`` of its box size,
+            is held pending: a box that stood still (the belt's frame) and jumps across the line for a frame.
+            None: no such check.
     """
 
     def __init__(
@@ -200,6 +224,9 @@ class LineCounter:
         confirm: float = 0.25,
         confirm_frames: int = 30,
         min_travel: float = 0.25,
+        trailing_travel: bool = True,
+        sudden_step: float | None = 3.0,
+        sudden_floor: float = 0.15,
     ) -> None:
         self.spec = spec
         self.names = names
@@ -211,6 +238,9 @@ class LineCounter:
         self.confirm = confirm
         self.confirm_frames = confirm_frames
         self.min_travel = min_travel
+        self.trailing_travel = trailing_travel
+        self.sudden_step = sudden_step
+        self.sudden_floor = sudden_floor
         self.totals: dict[tuple[str, str], int] = {}
         self._memory = _Memory(carried=set(counted))
         self._frame_size: tuple[int, int] | None = None
@@ -218,6 +248,7 @@ class LineCounter:
         self._band = 0.0
         self._normal = np.zeros(2)
         self._resides = False  # carried-over tracks still to be placed on this line's sides
+        self._frame_now = 0
 
     def reset(self) -> None:
         """Forget tracks and totals."""
@@ -253,19 +284,35 @@ class LineCounter:
     def _signed_distance(self, p: npt.NDArray[np.float64]) -> float:
         return float((p - self._p1) @ self._normal)
 
-    def _moves_across(self, state: _TrackState, side: int, size: float, distance: float) -> bool:
-        """Whether a crossing to ``side`` (now ``distance`` px from the line) is the track's own motion: its box
-        kept its size, it has travelled ``min_travel`` box sizes towards ``side`` since it was first seen, and it
-        was not moving the other way over its last sightings."""
+    def _moves_across(self, state: _TrackState, side: int, size: float, distance: float, span: tuple[float, float]) -> bool:
+        """Whether a crossing to ``side`` (now ``distance`` px from the line, box edges at ``span``) is the track's
+        own motion: its box kept its size, it (and its trailing edge) has travelled ``min_travel`` box sizes towards
+        ``side`` since it was first seen, it did not leap there from standing still, and it was not moving the other
+        way over its last sightings."""
         small, large = sorted((max(size, 1.0), max(state.size, 1.0)))
         if large > self.size_jump * small:
             return False
         if state.birth is not None and (distance - state.birth) * side < self.min_travel * size:
             return False
+        trailing = self._trailing_travel(state.birth_span, span, side) if state.birth_span is not None else None
+        if self.trailing_travel and trailing is not None and trailing < self.min_travel * size:
+            return False
         speed = state.normal_speed()
         if speed is None:  # too few sightings to tell: a new track's first crossing counts, one after a jump waits
             return not state.jumped
+        if self.sudden_step is not None and state.history:
+            last_frame, last_distance = state.history[-1]
+            gap = max(self._frame_now - last_frame, 1)
+            step = (distance - last_distance) * side
+            if step > max(self.sudden_step * max(abs(speed), self.min_speed) * gap, self.sudden_floor * size):
+                return False
         return abs(speed) < self.min_speed or (speed > 0) == (side > 0)
+
+    @staticmethod
+    def _trailing_travel(before: tuple[float, float], now: tuple[float, float], side: int) -> float:
+        """px the box's trailing edge (the one away from ``side``) moved towards ``side`` from ``before`` to ``now``."""
+        edge = 0 if side > 0 else 1
+        return (now[edge] - before[edge]) * side
 
     def _crosses_segment(self, a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> bool:
         """Whether the motion a→b passes the finite line (with a tolerance of the dead band)."""
@@ -287,6 +334,7 @@ class LineCounter:
         if detections.tracker_id is None:
             raise ValueError("LineCounter needs tracked detections (tracker_id set)")
         self._geometry(width, height)
+        self._frame_now = frame_index
         if self._resides:
             self._resides = False
             for kept in self._memory.states.values():
@@ -297,6 +345,10 @@ class LineCounter:
         extents = [(float(w), float(h)) for w, h in (detections.xyxy[:, 2:] - detections.xyxy[:, :2]).tolist()]
         sizes = [max(e) for e in extents]
         distances = ((anchors - self._p1) @ self._normal).tolist()
+        nx, ny = self._normal
+        base = -float(self._p1 @ self._normal)
+        xs, ys = detections.xyxy[:, [0, 2]].astype(np.float64) * nx, detections.xyxy[:, [1, 3]].astype(np.float64) * ny
+        spans = list(zip((base + xs.min(1) + ys.min(1)).tolist(), (base + xs.max(1) + ys.max(1)).tolist(), strict=True))
         present = frozenset(detections.tracker_id.tolist())  # a track seen this frame is not lost, whatever the row order
         for i, tid in enumerate(detections.tracker_id.tolist()):
             p = anchors[i]
@@ -311,15 +363,17 @@ class LineCounter:
             direction = 0  # +1 / -1: count this track now, `in` / `out`
             if side != 0 and state.side not in (0, side) and not state.counted and self._crosses_segment(state.side_anchor, p):
                 state.pending = None
-                if self._moves_across(state, side, sizes[i], dist):
+                if self._moves_across(state, side, sizes[i], dist, spans[i]):
                     direction = side
                 else:  # a jump, or too little travel yet: wait for the track's own motion to confirm it, judged from here on
-                    state.pending = (side, dist, frame_index)
+                    state.pending = (side, dist, frame_index, spans[i])
                     state.history.clear()
                     state.jumped = True
             elif state.pending is not None and not state.counted:
-                pending_side, pending_dist, pending_frame = state.pending
-                if (dist - pending_dist) * pending_side >= max(self._band, self.confirm * sizes[i]) and side == pending_side:
+                pending_side, pending_dist, pending_frame, pending_span = state.pending
+                far_enough = max(self._band, self.confirm * sizes[i])
+                trailing = not self.trailing_travel or self._trailing_travel(pending_span, spans[i], pending_side) >= far_enough
+                if (dist - pending_dist) * pending_side >= far_enough and side == pending_side and trailing:
                     direction, state.pending = pending_side, None
                 elif frame_index - pending_frame > self.confirm_frames:
                     state.pending = None
@@ -331,7 +385,7 @@ class LineCounter:
                 self.totals[(name, self.names[cid])] = self.totals.get((name, self.names[cid]), 0) + 1
             if side != 0:
                 state.side, state.side_anchor = side, p
-            state.observe(p, frame_index, extents[i], dist)
+            state.observe(p, frame_index, extents[i], dist, spans[i])
         self._memory.prune(frame_index, max(self.relink_frames, 1) * 4)
         return events
 
