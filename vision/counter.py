@@ -345,10 +345,10 @@ class LineCounter:
         extents = [(float(w), float(h)) for w, h in (detections.xyxy[:, 2:] - detections.xyxy[:, :2]).tolist()]
         sizes = [max(e) for e in extents]
         distances = ((anchors - self._p1) @ self._normal).tolist()
-        nx, ny = self._normal
-        base = -float(self._p1 @ self._normal)
-        xs, ys = detections.xyxy[:, [0, 2]].astype(np.float64) * nx, detections.xyxy[:, [1, 3]].astype(np.float64) * ny
-        spans = list(zip((base + xs.min(1) + ys.min(1)).tolist(), (base + xs.max(1) + ys.max(1)).tolist(), strict=True))
+        xy = detections.xyxy.astype(np.float64)
+        mid = ((xy[:, :2] + xy[:, 2:]) / 2 - self._p1) @ self._normal
+        half = (xy[:, 2:] - xy[:, :2]) @ np.abs(self._normal) / 2  # px, half the box's extent across the line
+        spans = list(zip((mid - half).tolist(), (mid + half).tolist(), strict=True))
         present = frozenset(detections.tracker_id.tolist())  # a track seen this frame is not lost, whatever the row order
         for i, tid in enumerate(detections.tracker_id.tolist()):
             p = anchors[i]
