@@ -18,6 +18,7 @@ from pathlib import Path
 from device.config import AgentConfig, read_token_file
 from device.count import (
     CountSummary,
+    belt_turn,
     build_counters,
     build_pipeline,
     counts_by_direction,
@@ -221,6 +222,7 @@ class Agent:
                     self.base_totals[key] = self.base_totals.get(key, 0) + n
         self.pipeline.counters = new
         self.pipeline.ignore = ignore_zones(settings)
+        self.pipeline.turn = belt_turn(settings)
         if settings.input_size != self.config.count.input_size:
             self.pipeline.sizer = input_sizer(settings)
         mask = privacy_mask(settings)

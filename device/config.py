@@ -177,6 +177,7 @@ count:
   confidence: 0.25
   threads: 0                        # ONNX Runtime threads, 0 = all cores
   input_size: auto                  # detector input long side, px: auto (320, larger for small items) or a multiple of 32, 160-1280
+  turn_upright: true                # a belt at a slant (first line 5 degrees or more off the axes) is turned upright to detect
 upload_interval_s: 2
 heartbeat_interval_s: 30
 request_timeout_s: 10

@@ -16,6 +16,7 @@ from device.sources import SourceError, VideoFileSource
 from vision import (
     ITEM_CLASSES,
     Annotator,
+    BeltTurn,
     Classifier,
     CountEvent,
     DetectorSettings,
@@ -135,7 +136,14 @@ def build_pipeline(
             f"input_size {sizer.fixed} asked for, but the model's input is fixed at {detector.input_size} px",
             "remove input_size from the settings, or export the model with a free input size",
         )
-    return Pipeline(detector, tracker, build_counters(settings, names), material=voter, ignore=ignore_zones(settings), sizer=sizer)
+    counters = build_counters(settings, names)
+    return Pipeline(detector, tracker, counters, material=voter, ignore=ignore_zones(settings), sizer=sizer, turn=belt_turn(settings))
+
+
+def belt_turn(settings: CountSettings) -> BeltTurn | None:
+    """The turn upright of a belt seen at a slant, by the first count line's (None: no line, or ``turn_upright`` off)."""
+    specs = settings.line_specs()
+    return BeltTurn(specs[0]) if specs and settings.turn_upright else None
 
 
 def input_sizer(settings: CountSettings) -> InputSizer:

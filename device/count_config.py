@@ -85,6 +85,12 @@ class CountSettings(BaseModel):
         "own, larger once the first boxes show items small in it)",
     )
 
+    turn_upright: bool = Field(
+        default=True,
+        description="a belt seen at a slant (the first count line 10 degrees or more from the picture's axes) is turned "
+        "upright before detection, by the line's slant",
+    )
+
     @field_validator("input_size")
     @classmethod
     def _input_size(cls, v: int | str) -> int | str:

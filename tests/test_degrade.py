@@ -4,15 +4,18 @@ training scenes a poorer camera gives (``synth --poor-camera``)."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from device.count_config import load_count_settings
 from farz.cli import main
-from training.degrade import DEGRADATIONS, degrade_video, degraded_truth
+from training.degrade import DEGRADATIONS, degrade_video, degraded_truth, turn_matrix, turned_truth
 from training.synth import Cutout, poor_camera_look, render_training_image
+from vision.turn import line_slant
 
 TRUTH = {
     "counts": {"in": {"metal": 1}, "out": {}},
@@ -63,9 +66,14 @@ def test_each_degradation_writes_a_copy_with_settings_and_truth(tmp_path: Path) 
         out = degrade_video(video, tmp_path / name, degradation, seed=1)
         frames = frames_of(out)
         assert len(frames) == len(original) // degradation.frame_step, name
-        assert (out.with_suffix(".yaml")).read_text() == "line: [0, 0.5, 1, 0.5]\n"
         truth = json.loads(out.with_suffix(".truth.json").read_text())
         assert truth["frames"] == len(frames) and truth["counts"] == TRUTH["counts"]
+        if degradation.degrees:  # the picture turned onto a larger canvas, the line with it
+            spec = load_count_settings(out.with_suffix(".yaml")).line_specs()[0]
+            h, w = frames[0].shape[:2]
+            assert (w, h) > original[0].shape[1::-1] and abs(line_slant(spec, w, h)) == pytest.approx(degradation.degrees, abs=0.5)
+            continue
+        assert (out.with_suffix(".yaml")).read_text() == "line: [0, 0.5, 1, 0.5]\n"
         if name == "upscale":
             assert frames[0].shape == (180, 240, 3)
         elif name != "half-fps":
@@ -73,6 +81,19 @@ def test_each_degradation_writes_a_copy_with_settings_and_truth(tmp_path: Path) 
             assert np.abs(frames[0].astype(int) - original[0].astype(int)).mean() > 1.0, name  # it did change the picture
     dark = frames_of(tmp_path / "dark" / "belt.mp4")[0]
     assert dark.mean() < 0.5 * original[0].mean()
+
+
+def test_a_turned_picture_turns_its_items_with_it() -> None:
+    """An item crossing at the picture's centre stays at the canvas's centre; its velocity turns with the picture
+    (counterclockwise on screen: moving right, it moves right and up), its box grows to the box around it."""
+    truth = {"line": [0.5, 0, 0.5, 1], "crossings": [{"frame": 3, "x": 0.5, "y": 0.5, "w": 0.1, "h": 0.1, "vx": 0.01, "vy": 0.0}]}
+    out = turned_truth(truth, 400, 300, 30.0)
+    (crossing,) = out["crossings"]  # type: ignore[misc]
+    assert (crossing["x"], crossing["y"]) == pytest.approx((0.5, 0.5))
+    assert crossing["vx"] > 0 and crossing["vy"] < 0
+    _, (cw, ch) = turn_matrix(400, 300, 30.0)
+    assert math.degrees(math.atan2(-crossing["vy"] * ch, crossing["vx"] * cw)) == pytest.approx(30.0, abs=0.5)
+    assert out["line"][0] != out["line"][2]  # type: ignore[index]  # the line turned too
 
 
 def test_the_command_refuses_an_unknown_degradation_and_names_the_choices(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

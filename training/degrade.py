@@ -3,9 +3,10 @@
 Each degradation is what a camera at a sorting point does to a picture that the renders do not: a dim hall
 (under-exposed, with the sensor noise a raised gain brings), sensor noise alone, a lens out of focus, a stream
 compressed hard, lamps of another colour, an over-exposed belt, half the frame rate (items move twice as far
-between frames) and a larger frame (a higher-resolution camera). A copy keeps the video's name, ``NAME.yaml``
-and ``NAME.truth.json`` (with frame numbers and speeds moved to the new frame rate), so ``farz train
-count-eval`` judges it item by item as it judges the original.
+between frames), a larger frame (a higher-resolution camera) and a camera turned to the belt (the belt at a
+slant in the picture). A copy keeps the video's name, ``NAME.yaml`` and ``NAME.truth.json`` (with frame
+numbers and speeds moved to the new frame rate, and lines and item positions turned with the picture), so
+``farz train count-eval`` judges it item by item as it judges the original.
 """
 
 from __future__ import annotations
@@ -42,6 +43,26 @@ class Degradation:
     description: str
     apply: Callable[[Frame, Rng], Frame]
     frame_step: int = 1
+    degrees: float = 0.0  # the picture turned by this much (counterclockwise on screen) onto a canvas that holds it all
+
+
+def turn_matrix(width: int, height: int, degrees: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """The affine map (2, 3) of a ``width`` x ``height`` picture turned by ``degrees`` about its centre onto a
+    canvas that holds it all, and that canvas's (width, height) px (even, for video encoders)."""
+    turn = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    c, s = abs(turn[0, 0]), abs(turn[0, 1])
+    size = (int(width * c + height * s) // 2 * 2, int(width * s + height * c) // 2 * 2)
+    turn[0, 2] += size[0] / 2 - width / 2
+    turn[1, 2] += size[1] / 2 - height / 2
+    return turn, size
+
+
+def _turned(degrees: float) -> Callable[[Frame, Rng], Frame]:
+    def apply(f: Frame, rng: Rng) -> Frame:
+        turn, size = turn_matrix(f.shape[1], f.shape[0], degrees)
+        return cv2.warpAffine(f, turn, size, flags=cv2.INTER_LINEAR, borderValue=(90, 90, 90))
+
+    return apply
 
 
 def _dark(f: Frame, rng: Rng) -> Frame:
@@ -87,6 +108,7 @@ DEGRADATIONS: dict[str, Degradation] = {
         Degradation("bright", "an over-exposed belt: 1.6 of the light plus 20 grey levels", _bright),
         Degradation("half-fps", "half the frame rate: every other frame dropped", _same, frame_step=2),
         Degradation("upscale", "a larger frame: 2.5 times the width and height", _larger),
+        Degradation("slant", "a camera turned 20 degrees to the belt: the picture turned, its corners grey", _turned(20.0), degrees=20.0),
     )
 }
 
@@ -105,6 +127,58 @@ def degraded_truth(truth: dict[str, object], frame_step: int, frames: int, fps: 
     return out
 
 
+def turned_truth(truth: dict[str, object], width: int, height: int, degrees: float) -> dict[str, object]:
+    """``truth`` for the picture (``width`` x ``height`` px) turned by ``degrees``: its line, each crossing's
+    centre and velocity turned, its size the upright box around the turned one (0-1 of the new canvas)."""
+    if degrees == 0:
+        return truth
+    turn, (cw, ch) = turn_matrix(width, height, degrees)
+    c, s = abs(turn[0, 0]), abs(turn[0, 1])
+
+    def point(x: float, y: float) -> tuple[float, float]:
+        p = turn @ np.array([x * width, y * height, 1.0])
+        return float(p[0] / cw), float(p[1] / ch)
+
+    out = dict(truth)
+    line = truth.get("line")
+    if isinstance(line, list) and len(line) == 4:
+        out["line"] = [*point(line[0], line[1]), *point(line[2], line[3])]
+    crossings = truth.get("crossings")
+    if isinstance(crossings, list):
+        turned = []
+        for cr in crossings:
+            x, y = point(float(cr["x"]), float(cr["y"]))
+            w, h = float(cr["w"]) * width, float(cr["h"]) * height
+            v = turn[:, :2] @ np.array([float(cr["vx"]) * width, float(cr["vy"]) * height])
+            turned.append({**cr, "x": x, "y": y, "w": (w * c + h * s) / cw, "h": (w * s + h * c) / ch, "vx": v[0] / cw, "vy": v[1] / ch})
+        out["crossings"] = turned
+    return out
+
+
+def turned_settings(text: str, width: int, height: int, degrees: float) -> str:
+    """``NAME.yaml`` (count settings) for the picture turned by ``degrees``: every line's and zone's points turned."""
+    import yaml
+
+    from device.count_config import CountSettings
+
+    settings = CountSettings.model_validate(yaml.safe_load(text) or {})
+    turn, (cw, ch) = turn_matrix(width, height, degrees)
+
+    def point(x: float, y: float) -> list[float]:
+        p = turn @ np.array([x * width, y * height, 1.0])
+        return [round(min(max(float(p[0] / cw), 0.0), 1.0), 5), round(min(max(float(p[1] / ch), 0.0), 1.0), 5)]
+
+    data = settings.model_dump(mode="json", exclude_defaults=True)
+    data.pop("line", None)
+    for line in data.get("lines", []):
+        x1, y1, x2, y2 = line["points"]
+        line["points"] = [*point(x1, y1), *point(x2, y2)]
+    for key in ("zones", "masks", "ignore"):
+        for region in data.get(key, []):
+            region["polygon"] = [point(x, y) for x, y in region["polygon"]]
+    return f"# count settings turned {degrees:g} degrees with the picture\n" + yaml.safe_dump(data, sort_keys=False)
+
+
 def degrade_video(video: Path, out_dir: Path, degradation: Degradation, seed: int = 0) -> Path:
     """Write ``out_dir/NAME.mp4`` (MPEG-4 Part 2) degraded, with ``NAME.yaml`` and ``NAME.truth.json`` beside it
     when the original has them; returns the new video's path."""
@@ -118,12 +192,14 @@ def degrade_video(video: Path, out_dir: Path, degradation: Degradation, seed: in
     writer: cv2.VideoWriter | None = None
     frames = 0
     index = 0
+    size = (0, 0)  # the original picture's (width, height) px
     try:
         while True:
             ok, frame = cap.read()
             if not ok:
                 break
             if index % degradation.frame_step == 0:
+                size = (frame.shape[1], frame.shape[0])
                 image = degradation.apply(frame, rng)
                 if writer is None:
                     h, w = image.shape[:2]
@@ -140,11 +216,13 @@ def degrade_video(video: Path, out_dir: Path, degradation: Degradation, seed: in
     if frames == 0:
         raise ValueError(f"{video}: no frame could be read")
     settings = video.with_suffix(".yaml")
-    if settings.is_file():
+    if settings.is_file() and degradation.degrees:
+        (out_dir / settings.name).write_text(turned_settings(settings.read_text(), size[0], size[1], degradation.degrees))
+    elif settings.is_file():
         shutil.copyfile(settings, out_dir / settings.name)
     truth_file = truth_path(video)
     if truth_file.is_file():
-        truth = json.loads(truth_file.read_text())
+        truth = turned_truth(json.loads(truth_file.read_text()), size[0], size[1], degradation.degrees)
         new = degraded_truth(truth, degradation.frame_step, frames, fps / degradation.frame_step)
         truth_path(target).write_text(json.dumps(new, indent=1) + "\n")
     return target

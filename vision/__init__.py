@@ -15,10 +15,12 @@ from vision.material import Classified, MaterialSettings, MaterialVoter
 from vision.pipeline import FrameResult, Pipeline, StageTimings
 from vision.regions import IgnoreZones, PrivacyMask
 from vision.tracker import Tracker, TrackerSettings
+from vision.turn import BeltTurn
 
 __all__ = [
     "ITEM_CLASSES",
     "Annotator",
+    "BeltTurn",
     "Classified",
     "Classifier",
     "ClassifierInfo",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -17,6 +17,7 @@ from vision.input_size import InputSizeChange, InputSizer
 from vision.material import Classified, MaterialVoter
 from vision.regions import IgnoreZones
 from vision.tracker import Tracker
+from vision.turn import BeltTurn
 
 
 class Counter(Protocol):
@@ -83,8 +84,10 @@ class Pipeline:
         material: MaterialVoter | None = None,
         ignore: IgnoreZones | None = None,
         sizer: InputSizer | None = None,
+        turn: BeltTurn | None = None,
     ) -> None:
         self.detector = detector
+        self.turn = turn
         self.sizer = sizer or InputSizer()
         self.tracker = tracker
         self.material = material
@@ -122,11 +125,19 @@ class Pipeline:
         h, w = frame.shape[:2]
         t0 = self.clock()
         info = self.detector.info
-        blob, box = self.detector.preprocess(frame, self.sizer.size(self.detector.input_size, info.dynamic))
+        turned = self.turn.apply(frame) if self.turn is not None and self.turn.prepare(w, h) else None
+        seen = frame if turned is None else turned
+        blob, box = self.detector.preprocess(seen, self.sizer.size(self.detector.input_size, info.dynamic))
         t1 = self.clock()
         raw = self.detector.infer(blob)
         t2 = self.clock()
-        detections = self.ignore.filter(self.detector.postprocess(raw, box, w, h), w, h)
+        detections = self.detector.postprocess(raw, box, seen.shape[1], seen.shape[0])
+        upright: dict[bytes, npt.NDArray[np.float32]] = {}
+        if turned is not None and self.turn is not None:
+            in_frame = self.turn.to_frame(detections.xyxy)
+            upright = {row.tobytes(): box_on_canvas for row, box_on_canvas in zip(in_frame, detections.xyxy, strict=True)}
+            detections = Detections(in_frame, detections.confidence, detections.class_id)
+        detections = self.ignore.filter(detections, w, h)
         t3 = self.clock()
         tracked = self.tracker.update(detections)
         change = self.sizer.observe(tracked, (w, h), box.ratio, self.detector.input_size, info.stride) if info.dynamic else None
@@ -134,13 +145,24 @@ class Pipeline:
         resolve: Resolver | None = None
         classified: tuple[Classified, ...] = ()
         if self.material is not None:
-            labelled = self.material.update(frame, tracked, self.frame_index)
-            tracked, resolve = labelled.detections, labelled.resolve
+            if turned is None:
+                labelled = self.material.update(frame, tracked, self.frame_index)
+                tracked, resolve = labelled.detections, labelled.resolve
+            else:  # crops of the upright belt, at the boxes the detector drew on it
+                on_canvas = np.stack([upright[row.tobytes()] for row in tracked.xyxy]) if len(tracked) else tracked.xyxy
+                labelled = self.material.update(
+                    turned, Detections(on_canvas, tracked.confidence, tracked.class_id, tracked.tracker_id), self.frame_index
+                )
+                voted = labelled.detections
+                tracked = Detections(tracked.xyxy, voted.confidence, voted.class_id, tracked.tracker_id)
+                resolve = labelled.resolve
         t5 = self.clock()
         events = [e for c in self.counters for e in c.update(tracked, w, h, self.frame_index, resolve)]
         t6 = self.clock()
         if self.material is not None:
             classified = tuple(labelled.classified)
+            if turned is not None and self.turn is not None:
+                classified = tuple(replace(c, xyxy=self.turn.to_frame(c.xyxy[None])[0]) for c in classified)
         ms = 1000.0
         timings = StageTimings((t1 - t0) * ms, (t2 - t1) * ms, (t3 - t2) * ms, (t4 - t3) * ms, (t6 - t5) * ms, (t5 - t4) * ms)
         return FrameResult(self.frame_index, tracked, tuple(events), timings, classified, (w, h), change)

@@ -1,0 +1,73 @@
+"""``BeltTurn``: a belt seen at a slant is turned upright before detection, by its count line's slant.
+
+The detector learnt belts that run along the picture's axes; a camera mounted askew sees the belt at a slant,
+where the detector takes the belt itself for an item and misses what rides on it. The count line is drawn
+across the belt, so its slant from the nearest image axis is the belt's: each frame is turned by that angle
+(about its centre, on a canvas large enough to hold it all) for the detector and the material classifier,
+and boxes come back to the frame as the upright boxes around the turned ones.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from vision.counter import LineSpec
+from vision.detections import FloatArray
+
+MIN_DEGREES = 5.0  # a line within this of an image axis is taken as upright: the frame is not turned
+
+
+def line_slant(spec: LineSpec, width: int, height: int) -> float:
+    """Degrees (-45..45) the line lies from its nearest image axis, in frame pixels; positive: clockwise on screen."""
+    degrees = math.degrees(math.atan2((spec.y2 - spec.y1) * height, (spec.x2 - spec.x1) * width))
+    return (degrees + 45.0) % 90.0 - 45.0
+
+
+class BeltTurn:
+    """Turns frames of one size by the slant of ``line`` (when it is ``min_degrees`` or more) and maps boxes
+    between the frame (W, H) and the turned canvas (W', H'); boxes are (N, 4) ``x1, y1, x2, y2`` px."""
+
+    def __init__(self, line: LineSpec, min_degrees: float = MIN_DEGREES) -> None:
+        self.line = line
+        self.min_degrees = min_degrees
+        self.degrees = 0.0
+        self._frame_size: tuple[int, int] | None = None
+        self._forward: npt.NDArray[np.float64] = np.eye(2, 3)
+        self._back: npt.NDArray[np.float64] = np.eye(2, 3)
+        self.canvas = (0, 0)
+
+    def prepare(self, width: int, height: int) -> bool:
+        """Set the turn up for frames of ``width`` x ``height`` px; whether frames of that size are turned."""
+        if self._frame_size != (width, height):
+            self._frame_size = (width, height)
+            slant = line_slant(self.line, width, height)
+            self.degrees = slant if abs(slant) >= self.min_degrees else 0.0
+            turn = cv2.getRotationMatrix2D((width / 2, height / 2), self.degrees, 1.0)
+            c, s = abs(turn[0, 0]), abs(turn[0, 1])
+            self.canvas = (math.ceil(width * c + height * s), math.ceil(width * s + height * c))
+            turn[0, 2] += self.canvas[0] / 2 - width / 2
+            turn[1, 2] += self.canvas[1] / 2 - height / 2
+            self._forward, self._back = np.asarray(turn, np.float64), np.asarray(cv2.invertAffineTransform(turn), np.float64)
+        return self.degrees != 0.0
+
+    def apply(self, frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+        """The frame (H, W, 3) turned upright onto the canvas (H', W', 3), its edges carried out to the corners."""
+        h, w = frame.shape[:2]
+        self.prepare(w, h)
+        return np.asarray(cv2.warpAffine(frame, self._forward, self.canvas, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+
+    def to_frame(self, xyxy: FloatArray) -> FloatArray:
+        """Boxes on the canvas → the upright boxes around them in the frame, clipped to it."""
+        if self._frame_size is None or len(xyxy) == 0:
+            return np.asarray(xyxy, np.float32)
+        x1, y1, x2, y2 = np.asarray(xyxy, np.float64).T
+        corners = np.stack([np.stack([x1, y1]), np.stack([x2, y1]), np.stack([x1, y2]), np.stack([x2, y2])])  # (4, 2, N)
+        points = np.einsum("ij,kjn->kin", self._back[:, :2], corners) + self._back[:, 2][None, :, None]
+        low, high = points.min(axis=0), points.max(axis=0)
+        w, h = self._frame_size
+        out = np.stack([np.clip(low[0], 0, w), np.clip(low[1], 0, h), np.clip(high[0], 0, w), np.clip(high[1], 0, h)], axis=1)
+        return out.astype(np.float32)
