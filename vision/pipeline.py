@@ -68,7 +68,8 @@ class FrameResult:
 class Pipeline:
     """Runs one frame through detection (minus the detections in ``ignore`` zones), tracking, the material voter (when given: the two-stage
     pipeline, whose counters then count in the classifier's class names) and every counter. ``sizer`` chooses
-    the detector's input size (default: the model's own, larger where items are small: ``vision.input_size``).
+    the detector's input size (default: the model's own, larger where items are small: ``vision.input_size``);
+    ``turn`` turns a belt seen at a slant upright for the detector and the classifier (``vision.turn``).
 
     Example:
         >>> pipe = Pipeline(detector, Tracker(), [LineCounter(LineSpec(0, .5, 1, .5), detector.names)])
