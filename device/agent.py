@@ -26,6 +26,7 @@ from device.count import (
     input_change_message,
     input_sizer,
     privacy_mask,
+    turn_message,
 )
 from device.count_config import CountSettings
 from device.eventid import new_event_id
@@ -394,6 +395,8 @@ class Agent:
                 frame_no += 1
                 if result.input_change is not None:
                     log.info("%s", input_change_message(result.input_change))
+                if result.turned_from is not None:
+                    log.info("%s", turn_message(result.turned_from))
                 processed += 1
                 if self.reviews is not None:
                     self.reviews.observe(frame, result.classified, result.frame_index)

@@ -51,6 +51,14 @@ LOW_CONFIDENCE = 0.1  # detections down to this score reach the tracker's second
 log = logging.getLogger("farz.count")
 
 
+def turn_message(degrees: float) -> str:
+    """One line for the log: frames are turned upright because the belt lies at a slant."""
+    return (
+        f"the count line lies {abs(degrees):.0f} degrees off the picture's axes: frames are turned upright by it before "
+        "detection (`turn_upright: false` in the count settings stops it)"
+    )
+
+
 def input_change_message(change: InputSizeChange) -> str:
     """One line for the log: the detector's input was enlarged because items are small in it."""
     return (
@@ -233,6 +241,8 @@ def count_video(
                 frames += 1
                 if result.input_change is not None:
                     log.warning("%s: %s", video.name, input_change_message(result.input_change))
+                if result.turned_from is not None:
+                    log.warning("%s: %s", video.name, turn_message(result.turned_from))
                 if on_frame is not None:
                     on_frame(result)
                 if on_event is not None:

@@ -3,6 +3,7 @@ the frame, and end to end a committed belt video seen by a camera turned 30 degr
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
@@ -81,7 +82,7 @@ def total(counts: dict[str, dict[str, int]]) -> int:
 
 
 @pytest.mark.slow
-def test_a_belt_seen_at_a_slant_counts_its_items_as_upright(tmp_path: Path) -> None:
+def test_a_belt_seen_at_a_slant_counts_its_items_as_upright(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """belt-a (11 items `in`) seen by a camera turned 20 degrees (`farz datasets degrade --kinds slant`): every
     item counted `in`, as upright; without the turn the detector takes the slanted belt for items and misses
     what rides on it."""
@@ -89,7 +90,9 @@ def test_a_belt_seen_at_a_slant_counts_its_items_as_upright(tmp_path: Path) -> N
     settings = load_count_settings(video.with_suffix(".yaml"))
     assert abs(line_slant(settings.line_specs()[0], *video_size(video))) == pytest.approx(20.0, abs=0.5)
     true = read_truth(Path("datasets/samples/belt-a.truth.json"))
-    turned = count_video(video, MODEL, settings, progress=False, classifier=CLASSIFIER)
+    with caplog.at_level(logging.WARNING, logger="farz.count"):
+        turned = count_video(video, MODEL, settings, progress=False, classifier=CLASSIFIER)
+    assert caplog.text.count("the count line lies 20 degrees off the picture's axes: frames are turned upright") == 1
     assert turned.counts["out"] == {} and total(turned.counts) == total(true)
     unturned = count_video(video, MODEL, settings.model_copy(update={"turn_upright": False}), progress=False, classifier=CLASSIFIER)
     assert total(unturned.counts) < total(true)

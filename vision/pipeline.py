@@ -63,6 +63,7 @@ class FrameResult:
     classified: tuple[Classified, ...]
     frame_size: tuple[int, int]
     input_change: InputSizeChange | None = None  # the detector's input was enlarged from the next frame on
+    turned_from: float | None = None  # degrees: frames are turned upright from this one on (a belt at a slant)
 
 
 class Pipeline:
@@ -89,6 +90,7 @@ class Pipeline:
     ) -> None:
         self.detector = detector
         self.turn = turn
+        self._turn_told: tuple[BeltTurn, float] | None = None  # the turn (and angle) a FrameResult last reported
         self.sizer = sizer or InputSizer()
         self.tracker = tracker
         self.material = material
@@ -127,6 +129,9 @@ class Pipeline:
         t0 = self.clock()
         info = self.detector.info
         turned = self.turn.apply(frame) if self.turn is not None and self.turn.prepare(w, h) else None
+        turned_from = None
+        if turned is not None and self.turn is not None and self._turn_told != (self.turn, self.turn.degrees):
+            self._turn_told, turned_from = (self.turn, self.turn.degrees), self.turn.degrees
         seen = frame if turned is None else turned
         blob, box = self.detector.preprocess(seen, self.sizer.size(self.detector.input_size, info.dynamic))
         t1 = self.clock()
@@ -166,4 +171,4 @@ class Pipeline:
                 classified = tuple(replace(c, xyxy=self.turn.to_frame(c.xyxy[None])[0]) for c in classified)
         ms = 1000.0
         timings = StageTimings((t1 - t0) * ms, (t2 - t1) * ms, (t3 - t2) * ms, (t4 - t3) * ms, (t6 - t5) * ms, (t5 - t4) * ms)
-        return FrameResult(self.frame_index, tracked, tuple(events), timings, classified, (w, h), change)
+        return FrameResult(self.frame_index, tracked, tuple(events), timings, classified, (w, h), change, turned_from)
