@@ -7,16 +7,7 @@
 # (add `input_size: 320` to each NAME.yaml to count at the model's own size). Each row: name, direction, speed
 # px/frame, items/s, seconds, size, fps, item scale.
 set -euo pipefail
-FARZ=${FARZ:-farz}
-OUT=${OUT:-build/speed-belts}
-seed=${SEED:-7100}
-while read -r name direction speed rate seconds size fps scale; do
-  [[ -z "$name" || "$name" == \#* ]] && continue
-  seed=$((seed + 1))
-  "$FARZ" datasets synth --video ${CUTOUTS:+--cutouts "$CUTOUTS"} --split "${SPLIT:-val}" --out "$OUT/$name.mp4" --direction "$direction" \
-    --speed "$speed" --rate "$rate" --seconds "$seconds" --size "$size" --scale "$scale" --fps "$fps" --seed "$seed" >/dev/null
-  echo "$name: $(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['counts'])" "$OUT/$name.truth.json")"
-done <<'ROWS'
+OUT=${OUT:-build/speed-belts} SEED=${SEED:-7100} bash "$(dirname "$0")/render-rows.sh" <<'ROWS'
 # name        dir    speed rate seconds size      fps scale
 crawl-down    down   1.5   0.5  30      480x360   30  0.2,0.4
 slow-right    right  2.5   0.8  25      640x360   30  0.15,0.3

@@ -5,16 +5,7 @@
 #   SPLIT=val OUT=build/wide-belts bash datasets/belts/render-wide.sh && farz train count-eval --videos build/wide-belts
 # Each row: name, direction, speed px/frame, items/s, seconds, size, fps, item scale.
 set -euo pipefail
-FARZ=${FARZ:-farz}
-OUT=${OUT:-build/wide-belts}
-seed=${SEED:-7300}
-while read -r name direction speed rate seconds size fps scale; do
-  [[ -z "$name" || "$name" == \#* ]] && continue
-  seed=$((seed + 1))
-  "$FARZ" datasets synth --video ${CUTOUTS:+--cutouts "$CUTOUTS"} --split "${SPLIT:-val}" --out "$OUT/$name.mp4" --direction "$direction" \
-    --speed "$speed" --rate "$rate" --seconds "$seconds" --size "$size" --scale "$scale" --fps "$fps" --seed "$seed" >/dev/null
-  echo "$name: $(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['counts'])" "$OUT/$name.truth.json")"
-done <<'ROWS'
+OUT=${OUT:-build/wide-belts} SEED=${SEED:-7300} bash "$(dirname "$0")/render-rows.sh" <<'ROWS'
 # name          dir    speed rate seconds size      fps scale
 wide-hd-left    left   16    1.8  15      1280x720  25  0.07,0.15
 wide-hd-up      up     12    1.5  15      1280x720  25  0.09,0.17
