@@ -22,11 +22,10 @@ from device.count import (
     build_counters,
     build_pipeline,
     counts_by_direction,
+    frame_messages,
     ignore_zones,
-    input_change_message,
     input_sizer,
     privacy_mask,
-    turn_message,
 )
 from device.count_config import CountSettings
 from device.eventid import new_event_id
@@ -393,10 +392,8 @@ class Agent:
                 self._apply_pending_count()
                 result = self.pipeline.process(frame)
                 frame_no += 1
-                if result.input_change is not None:
-                    log.info("%s", input_change_message(result.input_change))
-                if result.turned_from is not None:
-                    log.info("%s", turn_message(result.turned_from))
+                for message in frame_messages(result):
+                    log.info("%s", message)
                 processed += 1
                 if self.reviews is not None:
                     self.reviews.observe(frame, result.classified, result.frame_index)

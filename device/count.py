@@ -59,6 +59,12 @@ def turn_message(degrees: float) -> str:
     )
 
 
+def frame_messages(result: FrameResult) -> list[str]:
+    """The log lines a frame's result calls for: the detector's input enlarged, frames turned upright."""
+    messages = [] if result.input_change is None else [input_change_message(result.input_change)]
+    return messages if result.turned_from is None else [*messages, turn_message(result.turned_from)]
+
+
 def input_change_message(change: InputSizeChange) -> str:
     """One line for the log: the detector's input was enlarged because items are small in it."""
     return (
@@ -239,10 +245,8 @@ def count_video(
             for frame in source:
                 result = pipeline.process(frame)
                 frames += 1
-                if result.input_change is not None:
-                    log.warning("%s: %s", video.name, input_change_message(result.input_change))
-                if result.turned_from is not None:
-                    log.warning("%s: %s", video.name, turn_message(result.turned_from))
+                for message in frame_messages(result):
+                    log.warning("%s: %s", video.name, message)
                 if on_frame is not None:
                     on_frame(result)
                 if on_event is not None:

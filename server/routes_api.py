@@ -122,7 +122,8 @@ def get_composition(
     so each bucket's counts sum to what `/counts` gives for the same period."""
     row = readable_site(session, principal, site)
     end = to or datetime.now(UTC)
-    start = from_ or aggregates.local_midnight(end.astimezone(zones.site_zone(row.tz)).date(), zones.site_zone(row.tz))
+    tz = zones.site_zone(row.tz)
+    start = from_ or aggregates.local_midnight(end.astimezone(tz).date(), tz)
     if start >= end:
         raise HTTPException(422, "`from` must be before `to`")
     if bucket == "15min" and end - start > timedelta(days=31):

@@ -22,6 +22,7 @@ import numpy as np
 
 from device.truth import truth_path
 from training.synth import jpeg
+from vision.turn import turn_onto_canvas
 
 Frame = np.ndarray
 Rng = np.random.Generator
@@ -49,12 +50,13 @@ class Degradation:
 def turn_matrix(width: int, height: int, degrees: float) -> tuple[np.ndarray, tuple[int, int]]:
     """The affine map (2, 3) of a ``width`` x ``height`` picture turned by ``degrees`` about its centre onto a
     canvas that holds it all, and that canvas's (width, height) px (even, for video encoders)."""
-    turn = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
-    c, s = abs(turn[0, 0]), abs(turn[0, 1])
-    size = (int(width * c + height * s) // 2 * 2, int(width * s + height * c) // 2 * 2)
-    turn[0, 2] += size[0] / 2 - width / 2
-    turn[1, 2] += size[1] / 2 - height / 2
-    return turn, size
+    return turn_onto_canvas(width, height, degrees, lambda side: int(side) // 2 * 2)
+
+
+def turned_point(turn: np.ndarray, width: int, height: int, canvas: tuple[int, int], x: float, y: float) -> tuple[float, float]:
+    """A point (0-1 of the ``width`` x ``height`` picture) where ``turn`` takes it, 0-1 of ``canvas``."""
+    p = turn @ np.array([x * width, y * height, 1.0])
+    return float(p[0] / canvas[0]), float(p[1] / canvas[1])
 
 
 def _turned(degrees: float) -> Callable[[Frame, Rng], Frame]:
@@ -136,8 +138,7 @@ def turned_truth(truth: dict[str, object], width: int, height: int, degrees: flo
     c, s = abs(turn[0, 0]), abs(turn[0, 1])
 
     def point(x: float, y: float) -> tuple[float, float]:
-        p = turn @ np.array([x * width, y * height, 1.0])
-        return float(p[0] / cw), float(p[1] / ch)
+        return turned_point(turn, width, height, (cw, ch), x, y)
 
     out = dict(truth)
     line = truth.get("line")
@@ -162,11 +163,10 @@ def turned_settings(text: str, width: int, height: int, degrees: float) -> str:
     from device.count_config import CountSettings
 
     settings = CountSettings.model_validate(yaml.safe_load(text) or {})
-    turn, (cw, ch) = turn_matrix(width, height, degrees)
+    turn, canvas = turn_matrix(width, height, degrees)
 
     def point(x: float, y: float) -> list[float]:
-        p = turn @ np.array([x * width, y * height, 1.0])
-        return [round(min(max(float(p[0] / cw), 0.0), 1.0), 5), round(min(max(float(p[1] / ch), 0.0), 1.0), 5)]
+        return [round(min(max(v, 0.0), 1.0), 5) for v in turned_point(turn, width, height, canvas, x, y)]
 
     data = settings.model_dump(mode="json", exclude_defaults=True)
     data.pop("line", None)

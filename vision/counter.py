@@ -248,7 +248,6 @@ class LineCounter:
         self._band = 0.0
         self._normal = np.zeros(2)
         self._resides = False  # carried-over tracks still to be placed on this line's sides
-        self._frame_now = 0
 
     def reset(self) -> None:
         """Forget tracks and totals."""
@@ -284,9 +283,11 @@ class LineCounter:
     def _signed_distance(self, p: npt.NDArray[np.float64]) -> float:
         return float((p - self._p1) @ self._normal)
 
-    def _moves_across(self, state: _TrackState, side: int, size: float, distance: float, span: tuple[float, float]) -> bool:
-        """Whether a crossing to ``side`` (now ``distance`` px from the line, box edges at ``span``) is the track's
-        own motion: its box kept its size, it (and its trailing edge) has travelled ``min_travel`` box sizes towards
+    def _moves_across(
+        self, state: _TrackState, side: int, size: float, distance: float, span: tuple[float, float], frame_index: int
+    ) -> bool:
+        """Whether a crossing to ``side`` (at ``frame_index``, ``distance`` px from the line, box edges at ``span``) is
+        the track's own motion: its box kept its size, it (and its trailing edge) has travelled ``min_travel`` box sizes towards
         ``side`` since it was first seen, it did not leap there from standing still, and it was not moving the other
         way over its last sightings."""
         small, large = sorted((max(size, 1.0), max(state.size, 1.0)))
@@ -302,7 +303,7 @@ class LineCounter:
             return not state.jumped
         if self.sudden_step is not None and state.history:
             last_frame, last_distance = state.history[-1]
-            gap = max(self._frame_now - last_frame, 1)
+            gap = max(frame_index - last_frame, 1)
             step = (distance - last_distance) * side
             if step > max(self.sudden_step * max(abs(speed), self.min_speed) * gap, self.sudden_floor * size):
                 return False
@@ -334,7 +335,6 @@ class LineCounter:
         if detections.tracker_id is None:
             raise ValueError("LineCounter needs tracked detections (tracker_id set)")
         self._geometry(width, height)
-        self._frame_now = frame_index
         if self._resides:
             self._resides = False
             for kept in self._memory.states.values():
@@ -363,7 +363,7 @@ class LineCounter:
             direction = 0  # +1 / -1: count this track now, `in` / `out`
             if side != 0 and state.side not in (0, side) and not state.counted and self._crosses_segment(state.side_anchor, p):
                 state.pending = None
-                if self._moves_across(state, side, sizes[i], dist, spans[i]):
+                if self._moves_across(state, side, sizes[i], dist, spans[i], frame_index):
                     direction = side
                 else:  # a jump, or too little travel yet: wait for the track's own motion to confirm it, judged from here on
                     state.pending = (side, dist, frame_index, spans[i])

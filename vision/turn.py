@@ -10,6 +10,7 @@ and boxes come back to the frame as the upright boxes around the turned ones.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -25,6 +26,20 @@ def line_slant(spec: LineSpec, width: int, height: int) -> float:
     """Degrees (-45..45) the line lies from its nearest image axis, in frame pixels; positive: clockwise on screen."""
     degrees = math.degrees(math.atan2((spec.y2 - spec.y1) * height, (spec.x2 - spec.x1) * width))
     return (degrees + 45.0) % 90.0 - 45.0
+
+
+def turn_onto_canvas(
+    width: int, height: int, degrees: float, canvas_side: Callable[[float], int] = math.ceil
+) -> tuple[npt.NDArray[np.float64], tuple[int, int]]:
+    """The affine map (2, 3) of a ``width`` x ``height`` picture turned by ``degrees`` (counterclockwise on screen)
+    about its centre onto a canvas that holds it all, and that canvas's (width, height) px, each side of the
+    turned picture's extent rounded by ``canvas_side``."""
+    turn = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    c, s = abs(turn[0, 0]), abs(turn[0, 1])
+    canvas = (canvas_side(width * c + height * s), canvas_side(width * s + height * c))
+    turn[0, 2] += canvas[0] / 2 - width / 2
+    turn[1, 2] += canvas[1] / 2 - height / 2
+    return np.asarray(turn, np.float64), canvas
 
 
 class BeltTurn:
@@ -46,12 +61,8 @@ class BeltTurn:
             self._frame_size = (width, height)
             slant = line_slant(self.line, width, height)
             self.degrees = slant if abs(slant) >= self.min_degrees else 0.0
-            turn = cv2.getRotationMatrix2D((width / 2, height / 2), self.degrees, 1.0)
-            c, s = abs(turn[0, 0]), abs(turn[0, 1])
-            self.canvas = (math.ceil(width * c + height * s), math.ceil(width * s + height * c))
-            turn[0, 2] += self.canvas[0] / 2 - width / 2
-            turn[1, 2] += self.canvas[1] / 2 - height / 2
-            self._forward, self._back = np.asarray(turn, np.float64), np.asarray(cv2.invertAffineTransform(turn), np.float64)
+            self._forward, self.canvas = turn_onto_canvas(width, height, self.degrees)
+            self._back = np.asarray(cv2.invertAffineTransform(self._forward), np.float64)
         return self.degrees != 0.0
 
     def apply(self, frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
