@@ -174,9 +174,6 @@ def test_a_purity_breach_turns_the_line_red_within_two_seconds_and_recovery_gree
         browser_far_from_the_site(driver)
         driver.get(f"{base}/#token={viewer}")
 
-        def text(selector: str) -> str:
-            return page_text(driver, selector)
-
         def line_state() -> str:
             script = "const e = document.querySelector('#line-table tr[data-line=\"belt-1\"]'); return e ? e.dataset.lineState : '';"
             return str(driver.execute_script(script))
@@ -209,17 +206,57 @@ def test_a_purity_breach_turns_the_line_red_within_two_seconds_and_recovery_gree
         assert driver.find_elements("css selector", "#alert-table tr.closed-alert")
         assert not driver.find_elements("css selector", "#alert-table tr.open-alert")
         driver.set_window_size(1280, 900)
-        driver.find_element("id", "label-text").send_keys("load from supplier A")
-        for field, value in (("label-from", "00:00"), ("label-to", "23:59")):
-            driver.execute_script("document.getElementById(arguments[0]).value = arguments[1]", field, value)
-        driver.find_element("css selector", "#label-form button").click()
-        deadline = time.monotonic() + 10
-        while "supplier A" not in text("#label-table") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        row = text("#label-table tbody tr")
+        add_label_today(driver, "load from supplier A")
+        row = wait_for_label(driver, "supplier A")
         assert "load from supplier A" in row and "glass 62.5 %" in row and "plastic 37.5 %" in row, row
         today = datetime.now(site_zone("Africa/Casablanca")).date().isoformat()
         assert f"{today} 00:00 – 23:59" in row, f"the label's times are not the site's clock: {row}"
+    finally:
+        driver.quit()
+
+
+def add_label_today(driver: Any, text: str) -> None:
+    driver.find_element("id", "label-text").send_keys(text)
+    for field, value in (("label-from", "00:00"), ("label-to", "23:59")):
+        driver.execute_script("document.getElementById(arguments[0]).value = arguments[1]", field, value)
+    driver.find_element("css selector", "#label-form button").click()
+
+
+def wait_for_label(driver: Any, wanted: str, within_s: float = 10) -> str:
+    """The first row of the label table once it shows `wanted`; fails with the form's error if the server refused it."""
+    deadline = time.monotonic() + within_s
+    while wanted not in page_text(driver, "#label-table") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    row = page_text(driver, "#label-table tbody tr")
+    assert wanted in row, f"label not shown: table {row!r}, form error {page_text(driver, '#label-error')!r}"
+    return row
+
+
+@needs_chromium
+def test_an_older_answer_arriving_late_does_not_hide_a_label_just_added(server: tuple[str, str, str], tmp_path: Path) -> None:
+    base, viewer, device = server
+    away_from_site_midnight()
+    post_event(base, device, "glass")
+    driver = chrome(tmp_path / "chrome", 1280, 900)
+    try:
+        driver.get(f"{base}/#token={viewer}")
+        wait_for_label(driver, "no labelled periods")
+        # The next label list is held back 1.5 s, as a slow network or a busy server would: it was asked before the
+        # label was added and answers after the list asked for by adding it.
+        driver.execute_script(
+            """const real = api; let held = false;
+            api = async (path) => {
+              const body = await real(path);
+              if (path.startsWith("/api/v1/labels") && !held) { held = true; await new Promise((r) => setTimeout(r, 1500)); }
+              return body;
+            };
+            refreshLabels(document.getElementById("site").value);"""
+        )
+        add_label_today(driver, "night shift")
+        wait_for_label(driver, "night shift")
+        time.sleep(2.5)  # the held answer (no labels) has arrived by now
+        row = page_text(driver, "#label-table tbody tr")
+        assert "night shift" in row, f"an older answer replaced the label table: {row!r}"
     finally:
         driver.quit()
 

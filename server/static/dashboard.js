@@ -5,6 +5,13 @@
 // Shared with the report page (common.js): $, params, token, api, esc, pct, clock, colour, openSites, shiftOptions.
 let source = null;
 
+const asked = {};  // the number of the newest request of each kind
+async function newest(kind, path) {  // the answer, or null when a newer request of its kind went out meanwhile
+  const n = (asked[kind] = (asked[kind] || 0) + 1);
+  const body = await api(path);
+  return n === asked[kind] ? body : null;
+}
+
 
 function showLogin() { $("login").hidden = false; $("main").hidden = true; }
 
@@ -50,7 +57,8 @@ function drawChart(series) {
 async function refreshChart(site) {
   const to = new Date(), from = new Date(to - 24 * 3600e3);
   const q = new URLSearchParams({ site, bucket: "hour", from: from.toISOString(), to: to.toISOString(), limit: "100000" });
-  drawChart((await api(`/api/v1/counts?${q}`)).series);
+  const body = await newest("chart", `/api/v1/counts?${q}`);
+  if (body) drawChart(body.series);
 }
 
 const STATES = { ok: "OK", breach: "BREACH", not_judged: "too few items" };
@@ -70,7 +78,8 @@ function renderAlerts(data) {  // targets judged now (line colours) and the last
 
 async function refreshLabels(site) {
   const from = new Date(Date.now() - 7 * 86400e3);
-  const body = await api(`/api/v1/labels?${new URLSearchParams({ site, from: from.toISOString() })}`);
+  const body = await newest("labels", `/api/v1/labels?${new URLSearchParams({ site, from: from.toISOString() })}`);
+  if (!body) return;  // an older answer arriving late must not hide a label just added
   $("label-table").tBodies[0].innerHTML = body.labels.map((l) =>
     `<tr data-label="${l.id}"><td>${esc(l.text)}${l.line ? ` <span class="muted">(${esc(l.line)})</span>` : ""}</td>` +
     `<td>${siteClock(siteTz, l.start)} – ${siteClock(siteTz, l.end, { date: false })}</td><td>${l.total}</td>` +
@@ -127,7 +136,8 @@ async function refreshComposition(site) {
   const week = $("comp-range").value === "week", to = new Date();
   const from = new Date(siteInstant(siteTz, siteDate(siteTz, week ? to - 6 * 86400e3 : to), "00:00"));
   const q = new URLSearchParams({ site, bucket: week ? "day" : "15min", from: from.toISOString(), to: to.toISOString() });
-  drawComposition(await api(`/api/v1/composition?${q}`));
+  const body = await newest("composition", `/api/v1/composition?${q}`);
+  if (body) drawComposition(body);
 }
 
 const span = (i) => (i && i.n ? `${pct(i.value)} (${pct(i.low)}–${pct(i.high)})` : "–");
