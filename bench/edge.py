@@ -61,20 +61,31 @@ class Method:
     stage_ms: dict[str, float] | None = None  # summed per-stage milliseconds, where the method reports them
 
 
-def interleaved_seconds(frames: list[Frame], methods: list[Method], block: int = 30) -> dict[str, float]:
-    """Seconds each method spent on ``frames``. The methods take turns, ``block`` frames at a time (the
-    order rotating every turn), so that all see the same machine load; blocks rather than single frames,
-    so that one method's leftovers (caches, a framework's spinning worker threads) do not land on the next."""
-    spent = dict.fromkeys((m.name for m in methods), 0.0)
+def interleaved_seconds(frames: list[Frame], methods: list[Method], block: int = 30) -> dict[str, list[float]]:
+    """Seconds each method spent on each block of ``frames``. The methods take turns, ``block`` frames at a
+    time (the order rotating every turn), so that all see the same machine load; blocks rather than single
+    frames, so that one method's leftovers (caches, a framework's spinning worker threads) do not land on the next."""
+    spent: dict[str, list[float]] = {m.name: [] for m in methods}
     for turn, start in enumerate(range(0, len(frames), block)):
         k = turn % len(methods)
         for method in methods[k:] + methods[:k]:
+            seconds = 0.0
             for frame in frames[start : start + block]:
                 own = frame.copy() if method.draws_on_frame else frame
                 t0 = time.perf_counter()
                 method.step(own)
-                spent[method.name] += time.perf_counter() - t0
+                seconds += time.perf_counter() - t0
+            spent[method.name].append(seconds)
     return spent
+
+
+def block_ratios(faster: list[float], slower: list[float]) -> dict[str, float]:
+    """Speed ratio of one method over another block by block (seconds of ``slower`` / seconds of ``faster`` on
+    the same frames, in the same turn): median and quartiles. A burst of load from elsewhere on the machine
+    moves a few blocks' ratios, not their median."""
+    ratios = np.asarray(slower) / np.maximum(np.asarray(faster), 1e-9)
+    q1, median, q3 = np.percentile(ratios, [25, 50, 75])
+    return {"median": round(float(median), 3), "q1": round(float(q1), 3), "q3": round(float(q3), 3), "blocks": len(ratios)}
 
 
 def pipeline_method(
@@ -209,6 +220,7 @@ def bench_edge(
     result["sure_enough"] = (material or MaterialSettings()).sure_enough
     result["turns"] = list((material or MaterialSettings()).turns)
     seconds: dict[str, float] = {}
+    blocks: dict[str, list[float]] = {}
     stage_ms = dict.fromkeys(STAGES, 0.0)
     for _ in range(rounds):
         methods = [*bare_and_pipeline(model, settings, frames, classifier, material), supervision_method(model, settings, frames, info.fps)]
@@ -217,7 +229,8 @@ def bench_edge(
         except ImportError:
             result["ultralytics_fps"], result["ultralytics_counts"] = None, None
         for name, spent in interleaved_seconds(frames, methods).items():
-            seconds[name] = seconds.get(name, 0.0) + spent
+            seconds[name] = seconds.get(name, 0.0) + sum(spent)
+            blocks.setdefault(name, []).extend(spent)
         for method in methods:
             if method.name == "pipeline":
                 for stage, ms in (method.stage_ms or {}).items():
@@ -233,8 +246,10 @@ def bench_edge(
     result["pipeline_stage_us"] = {stage: round(1000 * ms / (rounds * len(frames)), 1) for stage, ms in stage_ms.items()}
     if "ultralytics" in fps:
         result["pipeline_over_ultralytics"] = round(fps["pipeline"] / fps["ultralytics"], 3)
+        result["pipeline_over_ultralytics_by_block"] = block_ratios(blocks["pipeline"], blocks["ultralytics"])
     if "detector_only" in fps:
         result["two_stage_over_detector_only"] = round(fps["pipeline"] / fps["detector_only"], 3)
+        result["two_stage_over_detector_only_by_block"] = block_ratios(blocks["pipeline"], blocks["detector_only"])
     if truth is not None:
         result["truth"] = truth
         errors = {name: count_error(counts, truth) for name, counts in counted.items()}
@@ -257,6 +272,11 @@ def format_table(result: dict[str, object]) -> str:
     rows.append(f"pipeline/bare {result.get('pipeline_over_bare')}, pipeline/ultralytics {result.get('pipeline_over_ultralytics', '-')}")
     if result.get("two_stage_over_detector_only") is not None:
         rows.append(f"two-stage pipeline / detector-only pipeline {result['two_stage_over_detector_only']}")
+    pairs = (("pipeline_over_ultralytics", "pipeline/ultralytics"), ("two_stage_over_detector_only", "two-stage/detector-only"))
+    for key, label in pairs:
+        b = result.get(f"{key}_by_block")
+        if isinstance(b, dict):
+            rows.append(f"{label} block by block: median {b['median']} (quartiles {b['q1']}–{b['q3']}, {b['blocks']} blocks)")
     stages = result.get("pipeline_stage_us")
     if isinstance(stages, dict):
         rows.append("pipeline µs per frame: " + ", ".join(f"{stage} {us}" for stage, us in stages.items()))

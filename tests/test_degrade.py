@@ -13,7 +13,18 @@ import pytest
 
 from device.count_config import load_count_settings
 from farz.cli import main
-from training.degrade import DEGRADATIONS, degrade_video, degraded_truth, turn_matrix, turned_truth
+from training.degrade import (
+    DEGRADATIONS,
+    Degradation,
+    belt_step,
+    belt_stops,
+    degrade_video,
+    degraded_truth,
+    motion_blurred,
+    stopped_truth,
+    turn_matrix,
+    turned_truth,
+)
 from training.synth import Cutout, poor_camera_look, render_training_image
 from vision.turn import line_slant
 
@@ -23,7 +34,7 @@ TRUTH = {
     "fps": 10,
     "items": 1,
     "line": [0, 0.5, 1, 0.5],
-    "crossings": [{"frame": 7, "class": "metal", "direction": "in", "x": 0.5, "y": 0.5, "w": 0.2, "h": 0.2, "vx": 0.0, "vy": 0.03}],
+    "crossings": [{"frame": 7, "class": "metal", "direction": "in", "x": 0.5, "y": 0.5, "w": 0.2, "h": 0.2, "vx": 0.0, "vy": 0.07}],
 }
 
 
@@ -54,7 +65,7 @@ def frames_of(video: Path) -> list[np.ndarray]:
 def test_half_the_frame_rate_keeps_every_other_frame_and_moves_the_truth_to_it() -> None:
     truth = degraded_truth(TRUTH, 2, 6, 5.0)
     crossing = truth["crossings"][0]  # type: ignore[index]
-    assert (truth["frames"], truth["fps"], crossing["frame"], crossing["vy"]) == (6, 5.0, 3, 0.06)
+    assert (truth["frames"], truth["fps"], crossing["frame"], crossing["vy"]) == (6, 5.0, 3, 0.14)
     assert (crossing["x"], crossing["y"], crossing["w"]) == (0.5, 0.5, 0.2)  # 0-1 of the frame: unchanged
     assert TRUTH["crossings"][0]["frame"] == 7  # type: ignore[index]  # the original is not touched
 
@@ -62,10 +73,12 @@ def test_half_the_frame_rate_keeps_every_other_frame_and_moves_the_truth_to_it()
 def test_each_degradation_writes_a_copy_with_settings_and_truth(tmp_path: Path) -> None:
     video = belt_video(tmp_path / "in")
     original = frames_of(video)
+    reencoded = frames_of(degrade_video(video, tmp_path / "plain", Degradation("plain", "the video written again", lambda f, rng: f)))
     for name, degradation in DEGRADATIONS.items():
         out = degrade_video(video, tmp_path / name, degradation, seed=1)
         frames = frames_of(out)
-        assert len(frames) == len(original) // degradation.frame_step, name
+        held = round(degradation.stop_seconds * 10)  # one stop, at 10 frames/s
+        assert len(frames) == len(original) // degradation.frame_step + held, name
         truth = json.loads(out.with_suffix(".truth.json").read_text())
         assert truth["frames"] == len(frames) and truth["counts"] == TRUTH["counts"]
         if degradation.degrees:  # the picture turned onto a larger canvas, the line with it
@@ -78,7 +91,8 @@ def test_each_degradation_writes_a_copy_with_settings_and_truth(tmp_path: Path) 
             assert frames[0].shape == (180, 240, 3)
         elif name != "half-fps":
             assert frames[0].shape == original[0].shape
-            assert np.abs(frames[0].astype(int) - original[0].astype(int)).mean() > 1.0, name  # it did change the picture
+            change = np.mean([np.abs(a.astype(int) - b.astype(int)).mean() for a, b in zip(frames, reencoded, strict=False)])
+            assert change > 0.5, name  # it did change the picture, more than writing the video again does
     dark = frames_of(tmp_path / "dark" / "belt.mp4")[0]
     assert dark.mean() < 0.5 * original[0].mean()
 
@@ -122,3 +136,63 @@ def test_a_poorer_camera_changes_the_pixels_of_a_scene_and_keeps_its_labels() ->
     means = [float(x.mean()) for x in looks]
     assert min(means) < 90 and max(means) > 160  # dim and over-exposed halls both occur
     assert max(float(x.std()) for x in looks) > 5  # and noise
+
+
+def test_motion_blur_smears_along_the_belt_and_not_across_it() -> None:
+    """A belt moving down 10 px a frame: an edge across the belt (horizontal) spreads over about 5 px, an edge along
+    it (vertical) stays sharp."""
+    frame = np.zeros((60, 60, 3), np.uint8)
+    frame[30:, :] = 200  # an edge across the belt
+    frame[:, 30:, 1] = 200  # an edge along it, in green
+    out = motion_blurred(frame, (0.0, 10.0)).astype(int)
+    across = out[:, 10, 0]  # down the picture, through the horizontal edge
+    along = out[10, :, 1]  # across the picture, through the vertical edge
+    assert 4 <= int(((across > 10) & (across < 190)).sum()) <= 6
+    assert int(((along > 10) & (along < 190)).sum()) == 0
+    assert motion_blurred(frame, (0.5, 0.5)) is frame  # under a pixel's smear: the frame as it was
+
+
+def test_a_shaken_camera_moves_each_frame_a_little_and_the_truth_not_at_all(tmp_path: Path) -> None:
+    video = belt_video(tmp_path / "in", frames=8)
+    out = degrade_video(video, tmp_path / "shake", DEGRADATIONS["shake"], seed=3)
+    assert json.loads(out.with_suffix(".truth.json").read_text())["crossings"] == TRUTH["crossings"]
+    shifts = set()
+    for before, after in zip(frames_of(video), frames_of(out), strict=True):
+        item_before, item_after = np.argwhere(before[:, :, 2] > 180), np.argwhere(after[:, :, 2] > 180)
+        shift = item_after.mean(axis=0) - item_before.mean(axis=0)
+        assert np.all(np.abs(shift) <= 0.01 * 96 + 0.6)  # 1 % of the long side, and a pixel's rounding
+        shifts.add(tuple(np.round(shift, 1)))
+    assert len(shifts) > 1
+
+
+def test_motion_blur_needs_the_belts_motion_from_the_truth(tmp_path: Path) -> None:
+    video = belt_video(tmp_path / "in")
+    video.with_suffix(".truth.json").unlink()
+    with pytest.raises(ValueError, match="belt's motion"):
+        degrade_video(video, tmp_path / "out", DEGRADATIONS["motion-blur"])
+    assert belt_step(TRUTH, 96, 72) == pytest.approx((0.0, 0.07 * 72))  # the drawn item moves 5 px a frame
+
+
+def test_the_belt_stops_before_every_third_item_crosses_and_the_truth_waits_for_it() -> None:
+    crossings = [{"frame": f, "x": 0.5, "y": 0.5, "w": 0.2, "h": 0.2, "vx": 0.0, "vy": 0.02} for f in (20, 40, 60, 80, 100, 103)]
+    truth = {"crossings": crossings}
+    stops = belt_stops(truth, 30)
+    # items 1 and 4 (frames 20 and 80): their centres half their length (0.1 / 0.02 = 5 frames) before the line;
+    # item 7 would stop at 98, within 4 frames of the item crossing at 100: left out
+    assert stops == {15: 30, 75: 30}
+    moved = stopped_truth(truth, stops)["crossings"]
+    assert [c["frame"] for c in moved] == [50, 70, 90, 140, 160, 163]  # type: ignore[index]
+    assert stopped_truth(truth, {}) is truth
+
+
+def test_a_stopped_belt_holds_its_picture_with_fresh_noise(tmp_path: Path) -> None:
+    video = belt_video(tmp_path / "in")
+    out = degrade_video(video, tmp_path / "stop-go", DEGRADATIONS["stop-go"], seed=2)
+    frames = frames_of(out)
+    held = round(2.0 * 10)  # 2 s at 10 frames/s
+    truth = json.loads(out.with_suffix(".truth.json").read_text())
+    assert len(frames) == 12 + held and truth["frames"] == len(frames)
+    assert truth["crossings"][0]["frame"] == 7 + held  # the item crosses once the belt moves again
+    stop = 7 - 2  # its centre 0.1 / 0.07 of a frame's travel before the line: the 2 frames' least
+    still = [np.abs(frames[stop + k].astype(int) - frames[stop].astype(int)).mean() for k in range(1, held + 1)]
+    assert max(still) < 3.0 and len({round(float(v), 3) for v in still}) > 1  # the same picture, not the same pixels

@@ -3,10 +3,11 @@
 Each degradation is what a camera at a sorting point does to a picture that the renders do not: a dim hall
 (under-exposed, with the sensor noise a raised gain brings), sensor noise alone, a lens out of focus, a stream
 compressed hard, lamps of another colour, an over-exposed belt, half the frame rate (items move twice as far
-between frames), a larger frame (a higher-resolution camera) and a camera turned to the belt (the belt at a
-slant in the picture). A copy keeps the video's name, ``NAME.yaml`` and ``NAME.truth.json`` (with frame
-numbers and speeds moved to the new frame rate, and lines and item positions turned with the picture), so
-``farz train count-eval`` judges it item by item as it judges the original.
+between frames), a larger frame (a higher-resolution camera), a camera turned to the belt (the belt at a
+slant in the picture), a camera on a vibrating mount, a slow shutter (motion blur along the belt) and a belt
+that stops with items on the line. A copy keeps the video's name, ``NAME.yaml`` and ``NAME.truth.json`` (with
+frame numbers and speeds moved to the new frame rate and the stops, and lines and item positions turned with
+the picture), so ``farz train count-eval`` judges it item by item as it judges the original.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from vision.turn import turn_onto_canvas
 
 Frame = np.ndarray
 Rng = np.random.Generator
+BeltStep = tuple[float, float]  # px per frame the belt moves (x, y), from the video's truth
 
 
 def _scaled(frame: Frame, gain: float | np.ndarray, offset: float = 0.0, noise: float = 0.0, rng: Rng | None = None) -> Frame:
@@ -45,6 +47,8 @@ class Degradation:
     apply: Callable[[Frame, Rng], Frame]
     frame_step: int = 1
     degrees: float = 0.0  # the picture turned by this much (counterclockwise on screen) onto a canvas that holds it all
+    along_belt: Callable[[Frame, Rng, BeltStep], Frame] | None = None  # used instead of ``apply``: needs the belt's motion
+    stop_seconds: float = 0.0  # the belt stops this long as every third item is about to cross (its frame held)
 
 
 def turn_matrix(width: int, height: int, degrees: float) -> tuple[np.ndarray, tuple[int, int]]:
@@ -83,12 +87,45 @@ def _compressed(f: Frame, rng: Rng) -> Frame:
     return jpeg(f, 15)
 
 
+def _faint_noise(f: Frame, rng: Rng) -> Frame:
+    return _scaled(f, 1.0, noise=3.0, rng=rng)
+
+
 def _cast(f: Frame, rng: Rng) -> Frame:
     return _scaled(f, np.array([0.7, 1.0, 1.25], np.float32))
 
 
 def _bright(f: Frame, rng: Rng) -> Frame:
     return _scaled(f, 1.6, 20.0)
+
+
+def _shaken(f: Frame, rng: Rng) -> Frame:
+    reach = 0.01 * max(f.shape[:2])
+    dx, dy = rng.uniform(-reach, reach, 2)
+    return cv2.warpAffine(f, np.float32([[1, 0, dx], [0, 1, dy]]), (f.shape[1], f.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+
+
+def motion_blurred(f: Frame, step: BeltStep, shutter: float = 0.5) -> Frame:
+    """``f`` smeared along ``step`` (px per frame) by ``shutter`` of it: what a shutter open for that share of
+    the frame time records of a moving belt."""
+    dx, dy = step[0] * shutter, step[1] * shutter
+    length = round(float(np.hypot(dx, dy)))
+    if length < 2:
+        return f
+    kernel = np.zeros((2 * length + 1, 2 * length + 1), np.float32)
+    for t in np.linspace(-0.5, 0.5, 4 * length + 1):
+        kernel[round(length + float(t) * dy), round(length + float(t) * dx)] += 1.0
+    return cv2.filter2D(f, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REPLICATE)
+
+
+def belt_step(truth: dict[str, object], width: int, height: int) -> BeltStep:
+    """The belt's motion, px per frame: the median velocity of the items in ``truth`` (0, 0 without any)."""
+    crossings = truth.get("crossings")
+    if not isinstance(crossings, list) or not crossings:
+        return (0.0, 0.0)
+    vx = float(np.median([float(c["vx"]) for c in crossings])) * width
+    vy = float(np.median([float(c["vy"]) for c in crossings])) * height
+    return (vx, vy)
 
 
 def _same(f: Frame, rng: Rng) -> Frame:
@@ -111,8 +148,54 @@ DEGRADATIONS: dict[str, Degradation] = {
         Degradation("half-fps", "half the frame rate: every other frame dropped", _same, frame_step=2),
         Degradation("upscale", "a larger frame: 2.5 times the width and height", _larger),
         Degradation("slant", "a camera turned 20 degrees to the belt: the picture turned, its corners grey", _turned(20.0), degrees=20.0),
+        Degradation("shake", "a camera on a vibrating mount: each frame shifted up to 1 % of its long side each way", _shaken),
+        Degradation(
+            "stop-go",
+            "the belt stops for 2 s as every third item is about to cross the line: its frame held, with sensor noise of 3 grey levels",
+            _faint_noise,
+            stop_seconds=2.0,
+        ),
+        Degradation(
+            "motion-blur",
+            "a slow shutter: the belt and what rides on it smeared along the belt by half a frame's travel",
+            _same,
+            along_belt=lambda f, rng, step: motion_blurred(f, step),
+        ),
     )
 }
+
+
+def belt_stops(truth: dict[str, object], frames: int, clear: int = 4) -> dict[int, int]:
+    """Where the belt stops and for how many frames (0-based frame after which the picture is held → frames held):
+    as every third item in ``truth`` is about to cross, its leading edge at the line (its centre half its length
+    before it, at least 2 frames), for ``frames`` each. A stop within ``clear`` frames of another item's crossing is
+    left out: an item crossing as the belt stops may be counted on either side of the stop, which the truth's one
+    crossing frame cannot say."""
+    crossings = truth.get("crossings")
+    if not isinstance(crossings, list) or frames <= 0:
+        return {}
+    ordered = sorted(crossings, key=lambda c: int(c["frame"]))
+    stops: dict[int, int] = {}
+    for i in range(0, len(ordered), 3):
+        c = ordered[i]
+        vx, vy = abs(float(c["vx"])), abs(float(c["vy"]))
+        length, speed = (float(c["w"]), vx) if vx >= vy else (float(c["h"]), vy)
+        at = int(c["frame"]) - (max(2, round(0.5 * length / speed)) if speed > 0 else 2)
+        if at >= 0 and all(abs(int(o["frame"]) - at) > clear for j, o in enumerate(ordered) if j != i):
+            stops[at] = frames
+    return stops
+
+
+def stopped_truth(truth: dict[str, object], stops: dict[int, int]) -> dict[str, object]:
+    """``truth`` for a copy with the picture held after the frames of ``stops``: every later crossing moved on by
+    the frames held before it (an item crosses as the belt moves again)."""
+    if not stops:
+        return truth
+    out = dict(truth)
+    crossings = truth.get("crossings")
+    if isinstance(crossings, list):
+        out["crossings"] = [{**c, "frame": int(c["frame"]) + sum(n for f, n in stops.items() if f < int(c["frame"]))} for c in crossings]
+    return out
 
 
 def degraded_truth(truth: dict[str, object], frame_step: int, frames: int, fps: float) -> dict[str, object]:
@@ -186,6 +269,12 @@ def degrade_video(video: Path, out_dir: Path, degradation: Degradation, seed: in
     if not cap.isOpened():
         raise FileNotFoundError(f"{video}: cannot open the video")
     fps = cap.get(cv2.CAP_PROP_FPS) or 15.0
+    truth_file = truth_path(video)
+    truth: dict[str, object] = json.loads(truth_file.read_text()) if truth_file.is_file() else {}
+    step = belt_step(truth, int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    if degradation.along_belt is not None and step == (0.0, 0.0):
+        raise ValueError(f"{video}: {degradation.name} needs the belt's motion, from the items of {truth_file.name} beside the video")
+    stops = belt_stops(truth, round(degradation.stop_seconds * fps))
     rng = np.random.default_rng(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{video.stem}.mp4"
@@ -200,7 +289,7 @@ def degrade_video(video: Path, out_dir: Path, degradation: Degradation, seed: in
                 break
             if index % degradation.frame_step == 0:
                 size = (frame.shape[1], frame.shape[0])
-                image = degradation.apply(frame, rng)
+                image = degradation.along_belt(frame, rng, step) if degradation.along_belt else degradation.apply(frame, rng)
                 if writer is None:
                     h, w = image.shape[:2]
                     writer = cv2.VideoWriter(str(target), cv2.VideoWriter.fourcc(*"mp4v"), fps / degradation.frame_step, (w, h))
@@ -208,6 +297,9 @@ def degrade_video(video: Path, out_dir: Path, degradation: Degradation, seed: in
                         raise OSError(f"{target}: cannot write a video there")
                 writer.write(image)
                 frames += 1
+                for _ in range(stops.get(index, 0)):  # the belt stands still: the same picture, the camera's noise anew
+                    writer.write(degradation.apply(frame, rng))
+                    frames += 1
             index += 1
     finally:
         cap.release()
@@ -220,10 +312,9 @@ def degrade_video(video: Path, out_dir: Path, degradation: Degradation, seed: in
         (out_dir / settings.name).write_text(turned_settings(settings.read_text(), size[0], size[1], degradation.degrees))
     elif settings.is_file():
         shutil.copyfile(settings, out_dir / settings.name)
-    truth_file = truth_path(video)
-    if truth_file.is_file():
-        truth = turned_truth(json.loads(truth_file.read_text()), size[0], size[1], degradation.degrees)
-        new = degraded_truth(truth, degradation.frame_step, frames, fps / degradation.frame_step)
+    if truth:
+        turned = turned_truth(stopped_truth(truth, stops), size[0], size[1], degradation.degrees)
+        new = degraded_truth(turned, degradation.frame_step, frames, fps / degradation.frame_step)
         truth_path(target).write_text(json.dumps(new, indent=1) + "\n")
     return target
 
