@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from device.count import build_pipeline, count_video
 from device.count_config import CountSettings
 from vision import Classifier, Detections, MaterialSettings, MaterialVoter, ModelError, crop_square
+from vision.picture import Picture
 
 
 def red_and_blue_frame() -> np.ndarray:
@@ -174,3 +175,30 @@ def test_a_tracks_later_crops_are_seen_turned(tmp_path: Path) -> None:
     out = MaterialVoter(classifier, MaterialSettings(turns=(3,))).update(frame, tracked([(0, 0, 5, 5)], [2]), 1)  # too small a crop
     out.resolve(0)  # classified on the spot: its first crop, turned as the first crop is
     assert len(seen) == 1 and np.array_equal(seen[0], np.rot90(crop_square(frame, (0, 0, 5, 5), classifier.imgsz), 3))
+
+
+def test_a_picture_is_made_only_when_a_crop_is_taken_and_then_once(tmp_path: Path) -> None:
+    """A belt turned upright hands the voter a ``Picture``: a frame with nothing to classify never makes it."""
+    voter = MaterialVoter(Classifier(write_colour_classifier(tmp_path / "c.onnx")), MaterialSettings(min_gap_frames=1, sure_enough=1.0))
+    made = []
+
+    def picture() -> Picture:
+        return Picture(200, 120, lambda: made.append(1) or red_and_blue_frame())  # type: ignore[func-returns-value]
+
+    out = voter.update(picture(), tracked([(0, 40, 30, 80)], [1]), 1)  # cut by the edge: no crop
+    assert made == [] and out.classified == [] and out.frame is not None and not out.frame.made
+    out = voter.update(picture(), tracked([(20, 40, 60, 80), (120, 40, 160, 80)], [2, 3]), 2)
+    assert made == [1] and len(out.classified) == 2  # two crops, one picture
+    assert NAMES[out.resolve(0)[0]] == "cardboard" and made == [1]
+    lazy = picture()
+    out = MaterialVoter(Classifier(write_colour_classifier(tmp_path / "c.onnx")), MaterialSettings(min_side=1000)).update(
+        lazy, tracked([(120, 40, 160, 80)], [4]), 1
+    )
+    assert not lazy.made and NAMES[out.resolve(0)[0]] == "glass" and lazy.made  # made when a count needs the material
+
+
+def test_a_picture_that_is_not_the_size_it_promised_is_refused() -> None:
+    with pytest.raises(ValueError, match="promised"):
+        Picture(100, 50, red_and_blue_frame).pixels()
+    frame = red_and_blue_frame()
+    assert Picture.of(frame).made and Picture.of(frame).pixels() is frame

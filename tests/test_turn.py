@@ -18,6 +18,7 @@ from device.count_config import CountSettings, load_count_settings
 from device.truth import read_truth
 from training.degrade import DEGRADATIONS, degrade_video
 from vision import BeltTurn, LineSpec
+from vision.geometry import letterbox
 from vision.turn import line_slant
 
 MODEL = Path("models/farz-waste.int8.onnx")
@@ -82,6 +83,25 @@ def total(counts: dict[str, dict[str, int]]) -> int:
 
 
 @pytest.mark.slow
+@settings(max_examples=20, deadline=None)
+@given(st.floats(-40, 40).filter(lambda d: abs(d) >= 5), st.sampled_from([(640, 480), (1280, 720), (416, 234)]), st.sampled_from([0, 32]))
+def test_the_detectors_input_is_warped_straight_from_the_frame_as_the_turned_canvas_would_be_letterboxed(
+    degrees: float, size: tuple[int, int], stride: int
+) -> None:
+    w, h = size
+    rng = np.random.default_rng(int(abs(degrees) * 100))
+    frame = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), np.uint8), (0, 0), 3.0)  # texture at every scale but the finest
+    cv2.rectangle(frame, (w // 3, h // 3), (w // 2, h // 2), (30, 200, 240), -1)
+    turn = BeltTurn(LineSpec(0.45, 0.5, 0.55, 0.5 + 0.1 * w / h * math.tan(math.radians(degrees))))
+    assert turn.prepare(w, h)
+    expected, box = letterbox(turn.apply(frame), (320, 320), stride)
+    direct, direct_box = turn.letterboxed(frame, (320, 320), stride)
+    assert direct.shape == expected.shape and direct_box == box
+    assert np.abs(direct.astype(int) - expected.astype(int)).mean() < 0.5
+    picture = turn.picture(frame)
+    assert (picture.width, picture.height) == turn.canvas and not picture.made
+
+
 def test_a_belt_seen_at_a_slant_counts_its_items_as_upright(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """belt-a (11 items `in`) seen by a camera turned 20 degrees (`farz datasets degrade --kinds slant`): every
     item counted `in`, as upright; without the turn the detector takes the slanted belt for items and misses

@@ -169,13 +169,18 @@ class OnnxDetector:
         """px, the long side of the model's own input."""
         return max(self.info.imgsz)
 
+    def input_target(self, size: int | None = None) -> tuple[tuple[int, int], int]:
+        """What a frame is letterboxed to: (height, width) px — the model's size, or for a model with a free input
+        size ``size`` px on the long side — and the stride its padded sides are multiples of (0: padded to it all)."""
+        target = (size, size) if size is not None and self.info.dynamic else self.info.imgsz
+        return target, self.info.stride if self.info.dynamic else 0
+
     def preprocess(self, frame: npt.NDArray[np.uint8], size: int | None = None) -> tuple[Blob, Letterbox]:
         """BGR frame (H, W, 3) → the model input, letterboxed to the model size (or, for a model with a free
         input size, to ``size`` px on the long side), and the letterbox used."""
         if frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"expected a BGR frame of shape (H, W, 3), got {frame.shape}")
-        target = (size, size) if size is not None and self.info.dynamic else self.info.imgsz
-        boxed, box = letterbox(frame, target, self.info.stride if self.info.dynamic else 0)
+        boxed, box = letterbox(frame, *self.input_target(size))
         return self.to_input(boxed), box
 
     def to_input(self, boxed: npt.NDArray[np.uint8]) -> Blob:

@@ -43,15 +43,29 @@ def letterbox(frame: npt.NDArray[np.uint8], size: tuple[int, int], stride: int =
     of ``stride`` on each side instead of to ``size``: a 640×360 frame into 320 becomes 320×192, not 320×320.
     """
     h, w = frame.shape[:2]
+    (nw, nh), (tw, th), box = letterbox_layout(w, h, size, stride)
+    resized = frame if (nw, nh) == (w, h) else np.asarray(cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR), np.uint8)
+    return pad_letterboxed(resized, (tw, th), box), box
+
+
+def letterbox_layout(width: int, height: int, size: tuple[int, int], stride: int = 0) -> tuple[tuple[int, int], tuple[int, int], Letterbox]:
+    """Where ``letterbox`` puts a ``width`` x ``height`` picture: its resized (width, height), the padded input's
+    (width, height) px, and the letterbox (ratio and padding)."""
     th, tw = size
-    ratio = min(th / h, tw / w)
-    nw, nh = round(w * ratio), round(h * ratio)
+    ratio = min(th / height, tw / width)
+    nw, nh = round(width * ratio), round(height * ratio)
     if stride > 0:
         th, tw = -(-nh // stride) * stride, -(-nw // stride) * stride
-    resized = frame if (nw, nh) == (w, h) else cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    left, top = (tw - nw) // 2, (th - nh) // 2
+    return (nw, nh), (tw, th), Letterbox(ratio, float((tw - nw) // 2), float((th - nh) // 2))
+
+
+def pad_letterboxed(resized: npt.NDArray[np.uint8], padded: tuple[int, int], box: Letterbox) -> npt.NDArray[np.uint8]:
+    """A resized picture (h, w, 3) centred on the grey of the padding, ``padded`` = (width, height) px, as ``box`` says."""
+    nh, nw = resized.shape[:2]
+    tw, th = padded
+    left, top = int(box.pad_x), int(box.pad_y)
     out = cv2.copyMakeBorder(resized, top, th - nh - top, left, tw - nw - left, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3)
-    return np.asarray(out, dtype=np.uint8), Letterbox(ratio, float(left), float(top))
+    return np.asarray(out, dtype=np.uint8)
 
 
 def to_blob(image: npt.NDArray[np.uint8]) -> FloatArray:

@@ -21,6 +21,7 @@ import numpy.typing as npt
 from vision.classifier import Classifier
 from vision.detections import Detections
 from vision.geometry import box_iou
+from vision.picture import Picture, Pixels, as_picture
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class MaterialFrame:
     detections: Detections
     classified: list[Classified] = field(default_factory=list)
     voter: MaterialVoter | None = None
-    frame: npt.NDArray[np.uint8] | None = None
+    frame: Picture | None = None
     frame_index: int = 0
 
     def resolve(self, index: int) -> tuple[int, float]:
@@ -139,15 +140,17 @@ class MaterialVoter:
         v.crops += 1
         v.last_crop = frame_index
 
-    def update(self, frame: npt.NDArray[np.uint8], detections: Detections, frame_index: int) -> MaterialFrame:
-        """Classify this frame's eligible crops and label every track with its voted material."""
+    def update(self, frame: Pixels | Picture, detections: Detections, frame_index: int) -> MaterialFrame:
+        """Classify this frame's eligible crops and label every track with its voted material; a ``Picture``'s
+        pixels are made only if a crop is taken."""
         if detections.tracker_id is None:
             raise ValueError("MaterialVoter needs tracked detections (tracker_id set)")
-        h, w = frame.shape[:2]
-        rows = self.eligible(detections, w, h, frame_index)
+        picture = as_picture(frame)
+        rows = self.eligible(detections, picture.width, picture.height, frame_index)
         classified: list[Classified] = []
         if len(rows):
-            probabilities = self.classifier.classify_boxes(frame, detections.xyxy[rows], self._turns(detections.tracker_id[rows]))
+            boxes, turns = detections.xyxy[rows], self._turns(detections.tracker_id[rows])
+            probabilities = self.classifier.classify_boxes(picture.pixels(), boxes, turns)
             self.crops_run += len(rows)
             for row, p in zip(rows.tolist(), probabilities, strict=True):
                 tid = int(detections.tracker_id[row])
@@ -166,16 +169,16 @@ class MaterialVoter:
                     confidence[i] = float(mean.max())
         self._forget(frame_index)
         labelled = Detections(detections.xyxy, confidence, class_id, detections.tracker_id)
-        return MaterialFrame(labelled, classified, self, frame, frame_index)
+        return MaterialFrame(labelled, classified, self, picture, frame_index)
 
-    def resolve(self, frame: npt.NDArray[np.uint8], detections: Detections, index: int, out: MaterialFrame) -> tuple[int, float]:
+    def resolve(self, frame: Pixels | Picture, detections: Detections, index: int, out: MaterialFrame) -> tuple[int, float]:
         """The voted material of row ``index``, classifying its crop first if its track has none."""
         assert detections.tracker_id is not None
         tid = int(detections.tracker_id[index])
         v = self.votes.get(tid)
         if v is None or v.crops == 0:
             box = detections.xyxy[index]
-            p = self.classifier.classify_boxes(frame, box[None], self._turns(np.array([tid], np.int64)))[0]
+            p = self.classifier.classify_boxes(as_picture(frame).pixels(), box[None], self._turns(np.array([tid], np.int64)))[0]
             self.crops_run += 1
             self._add(tid, p, out.frame_index)
             out.classified.append(Classified(tid, box.copy(), p))

@@ -15,6 +15,7 @@ from vision.detections import Detections
 from vision.detector import OnnxDetector
 from vision.input_size import InputSizeChange, InputSizer
 from vision.material import Classified, MaterialVoter
+from vision.picture import Picture
 from vision.regions import IgnoreZones
 from vision.tracker import Tracker
 from vision.turn import BeltTurn
@@ -128,16 +129,21 @@ class Pipeline:
         h, w = frame.shape[:2]
         t0 = self.clock()
         info = self.detector.info
-        turned = self.turn.apply(frame) if self.turn is not None and self.turn.prepare(w, h) else None
+        size = self.sizer.size(self.detector.input_size, info.dynamic)
+        turned: Picture | None = None  # the frame turned upright, made only if a crop is classified
         turned_from = None
-        if turned is not None and self.turn is not None and self._turn_told != (self.turn, self.turn.degrees):
-            self._turn_told, turned_from = (self.turn, self.turn.degrees), self.turn.degrees
-        seen = frame if turned is None else turned
-        blob, box = self.detector.preprocess(seen, self.sizer.size(self.detector.input_size, info.dynamic))
+        if self.turn is not None and self.turn.prepare(w, h):
+            turned = self.turn.picture(frame)
+            if self._turn_told != (self.turn, self.turn.degrees):
+                self._turn_told, turned_from = (self.turn, self.turn.degrees), self.turn.degrees
+            boxed, box = self.turn.letterboxed(frame, *self.detector.input_target(size))
+            blob, seen = self.detector.to_input(boxed), (turned.width, turned.height)
+        else:
+            (blob, box), seen = self.detector.preprocess(frame, size), (w, h)
         t1 = self.clock()
         raw = self.detector.infer(blob)
         t2 = self.clock()
-        detections = self.detector.postprocess(raw, box, seen.shape[1], seen.shape[0])
+        detections = self.detector.postprocess(raw, box, *seen)
         upright: dict[bytes, npt.NDArray[np.float32]] = {}
         if turned is not None and self.turn is not None:
             in_frame = self.turn.to_frame(detections.xyxy)

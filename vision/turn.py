@@ -18,6 +18,8 @@ import numpy.typing as npt
 
 from vision.counter import LineSpec
 from vision.detections import FloatArray
+from vision.geometry import Letterbox, letterbox_layout, pad_letterboxed
+from vision.picture import Picture
 
 MIN_DEGREES = 5.0  # a line within this of an image axis is taken as upright: the frame is not turned
 
@@ -70,6 +72,25 @@ class BeltTurn:
         h, w = frame.shape[:2]
         self.prepare(w, h)
         return np.asarray(cv2.warpAffine(frame, self._forward, self.canvas, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+
+    def letterboxed(self, frame: npt.NDArray[np.uint8], size: tuple[int, int], stride: int = 0) -> tuple[npt.NDArray[np.uint8], Letterbox]:
+        """The turned canvas as ``vision.geometry.letterbox`` fits it to ``size`` (height, width) px (``stride``:
+        see there), warped from the frame (H, W, 3) straight to the input's scale: the canvas itself is not made."""
+        h, w = frame.shape[:2]
+        self.prepare(w, h)
+        (nw, nh), padded, box = letterbox_layout(self.canvas[0], self.canvas[1], size, stride)
+        sx, sy = nw / self.canvas[0], nh / self.canvas[1]
+        scale = np.diag([sx, sy])
+        # as cv2.resize scales a picture: pixel centres, not corners, keep their place
+        to_input = np.hstack([scale @ self._forward[:, :2], (scale @ self._forward[:, 2] + 0.5 * np.array([sx - 1, sy - 1]))[:, None]])
+        resized = cv2.warpAffine(frame, to_input, (nw, nh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return pad_letterboxed(np.asarray(resized, np.uint8), padded, box), box
+
+    def picture(self, frame: npt.NDArray[np.uint8]) -> Picture:
+        """The turned canvas of ``frame`` (H, W, 3), made only if its pixels are asked for (a crop to classify)."""
+        h, w = frame.shape[:2]
+        self.prepare(w, h)
+        return Picture(self.canvas[0], self.canvas[1], lambda: self.apply(frame))
 
     def to_frame(self, xyxy: FloatArray) -> FloatArray:
         """Boxes on the canvas → the upright boxes around them in the frame, clipped to it."""
