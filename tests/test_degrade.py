@@ -170,6 +170,8 @@ def test_motion_blur_needs_the_belts_motion_from_the_truth(tmp_path: Path) -> No
     video.with_suffix(".truth.json").unlink()
     with pytest.raises(ValueError, match="belt's motion"):
         degrade_video(video, tmp_path / "out", DEGRADATIONS["motion-blur"])
+    code = main(["datasets", "degrade", "--videos", str(video), "--out", str(tmp_path / "all"), "--kinds", "dark,motion-blur"])
+    assert code == 3 and not (tmp_path / "all").exists()  # refused before anything is written
     assert belt_step(TRUTH, 96, 72) == pytest.approx((0.0, 0.07 * 72))  # the drawn item moves 5 px a frame
 
 

@@ -319,6 +319,12 @@ def degrade_video(video: Path, out_dir: Path, degradation: Degradation, seed: in
     return target
 
 
+def _lists_crossings(video: Path) -> bool:
+    """Whether ``video``'s truth lists its items' crossings (with their velocities)."""
+    file = truth_path(video)
+    return file.is_file() and bool(json.loads(file.read_text()).get("crossings"))
+
+
 def degrade_videos(videos: Sequence[Path], out: Path, names: Sequence[str], progress: bool = False, seed: int = 0) -> dict[str, list[Path]]:
     """Every video degraded each way named, into ``out/<degradation>/``; returns the new videos per degradation."""
     from tqdm import tqdm
@@ -326,6 +332,12 @@ def degrade_videos(videos: Sequence[Path], out: Path, names: Sequence[str], prog
     unknown = [n for n in names if n not in DEGRADATIONS]
     if unknown:
         raise ValueError(f"unknown degradation {unknown[0]!r}: choose from {', '.join(DEGRADATIONS)}")
+    needs_motion = [n for n in names if DEGRADATIONS[n].along_belt is not None]
+    untold = [v for v in videos if not _lists_crossings(v)] if needs_motion else []
+    if untold:
+        raise ValueError(
+            f"{needs_motion[0]} needs the belt's motion, from the item crossings of NAME.truth.json beside each video; {untold[0]} has none"
+        )
     jobs = [(name, video) for name in names for video in videos]
     written: dict[str, list[Path]] = {name: [] for name in names}
     for i, (name, video) in enumerate(tqdm(jobs, desc="degrading", unit="video", disable=not progress, leave=False)):
