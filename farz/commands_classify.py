@@ -251,6 +251,11 @@ def run_count_eval(args: argparse.Namespace) -> int:
     for row in result["per_video"]:  # type: ignore[attr-defined]
         line = f"{row['video']:<24} error {row['count_error']:.3f}  counted {row['counted']:>3} of {row['true']:>3}  extra {row['extra']}"
         print(line + (_items_text(row["items"]) if "items" in row else ""))
+        for e in row.get("wrong_counts", []):
+            what = {"twice": "an item counted twice", "no_item": "a count on no item", "wrong_direction": "counted the wrong way"}
+            print(f"    frame {e['frame']}: {what[e['verdict']]} (track {e['track_id']} `{e['direction']}` at x {e['x']}, y {e['y']})")
+        for m in row.get("missed_items", []):
+            print(f"    frame {m['frame']}: missed a {m['class']} item at x {m['x']}, y {m['y']}")
     print(
         f"{result['videos']} videos: mean count error {result['mean_count_error']:.3f}, pooled {result['pooled_count_error']:.3f}; "
         f"counted {result['counted']} of {result['true']} items, {result['extra']} extra; {result['fps']} frames/s"

@@ -177,3 +177,28 @@ def test_bench_server_measures_ingest_with_and_without_targets_side_by_side() ->
     assert result["lost"] == 0 and result["errors"] == 0 and result["targets_events"] == 2000
     assert result["targets_ingest_events_per_s"] > 0 and 0 < result["targets_over_no_targets"] < 3
     assert result["in_process_ms_per_batch_targets"] > 0 and 0 < result["in_process_targets_over_no_targets"] < 3
+
+
+def test_count_eval_says_where_each_wrong_count_and_missed_item_is() -> None:
+    """Every count that was not one item counted once the right way, and every item missed, with its frame."""
+    result = farz_json("train", "count-eval", "--videos", "datasets/belts/up-dense.mp4", "datasets/belts/left-medium.mp4", "--json")
+    for row in result["per_video"]:  # type: ignore[attr-defined]
+        items, wrong, missed = row["items"], row["wrong_counts"], row["missed_items"]
+        assert len(wrong) == items["twice"] + items["no_item"] + items["wrong_direction"]
+        assert len(missed) == items["missed"]
+        assert all(w["verdict"] in ("twice", "no_item", "wrong_direction") and w["frame"] >= 0 for w in wrong)
+        assert all(m["class"] and m["frame"] >= 0 for m in missed)
+    repo = Path(__file__).resolve().parent.parent
+    command = [
+        sys.executable,
+        "-m",
+        "farz",
+        "train",
+        "count-eval",
+        "--videos",
+        "datasets/belts/up-dense.mp4",
+        "datasets/belts/left-medium.mp4",
+    ]
+    text = subprocess.run(command, capture_output=True, text=True, check=True, cwd=repo, timeout=300).stdout
+    listed = sum(len(row["wrong_counts"]) + len(row["missed_items"]) for row in result["per_video"])  # type: ignore[attr-defined]
+    assert text.count("    frame ") == listed

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from device.truth import TrueCrossing
-from training.item_match import CountedAt, ItemMatch, match_items
+from training.item_match import CountedAt, ItemMatch, judge_items, match_items
 
 
 def item(frame: int, x: float, y: float = 0.5, direction: str = "in", vx: float = 0.02) -> TrueCrossing:
@@ -53,3 +53,12 @@ def test_every_event_and_item_is_accounted_for_once(events: list[tuple[int, floa
     m = match_items([at(f, x, y, track=k) for k, (f, x, y) in enumerate(events)], items)
     assert m.paired + m.twice + m.no_item == len(events)
     assert m.paired + m.missed == n_items and m.wrong_direction == 0
+
+
+def test_each_event_says_what_it_was_and_which_item_it_lay_on() -> None:
+    items = [item(10, 0.5), item(40, 0.5, 0.3, direction="out"), item(60, 0.5, 0.7)]
+    events = [at(10, 0.45), at(11, 0.58, track=2), at(10, 0.5, 0.05, track=3), at(40, 0.5, 0.3, "in", track=4)]
+    judged = judge_items(events, items)
+    assert judged.verdicts == ("paired", "twice", "no_item", "wrong_direction")
+    assert judged.item_of == (0, 0, -1, 1) and judged.missed == (2,)
+    assert judged.summary() == match_items(events, items) == ItemMatch(2, 1, 1, 1, 1)

@@ -5,8 +5,10 @@ For each video: the counts of ``farz count`` (same settings: the video's ``NAME.
 and how many items it counted beyond the true number (``extra``: at least that many were counted twice or
 were not items). Where the truth lists each item's crossing (rendered videos), also ``items``: every count
 paired with the item its track was on (``training.item_match``: paired, twice, no_item, missed,
-wrong_direction). Over the set: the mean of the videos' errors, the error of the pooled per-class totals,
-items counted and true, extra counts, the item-by-item sums, and frames/s.
+wrong_direction), and where to look: the frame and place of each count that was not one item counted once
+the right way (``wrong_counts``) and of each item missed (``missed_items``). Over the set: the mean of the
+videos' errors, the error of the pooled per-class totals, items counted and true, extra counts, the
+item-by-item sums, and frames/s.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import statistics
 from dataclasses import asdict, fields
 from pathlib import Path
 
-from device.truth import VIDEO_SUFFIXES, Counts, read_crossings, read_truth, truth_path
+from device.truth import VIDEO_SUFFIXES, Counts, TrueCrossing, read_crossings, read_truth, truth_path
 from training.evaluate import count_error
-from training.item_match import CountedAt, ItemMatch, match_items
+from training.item_match import CountedAt, ItemJudgement, ItemMatch, judge_items
 from vision import Classifier, MaterialSettings, OnnxDetector
 from vision.pipeline import FrameResult
 
@@ -59,6 +61,30 @@ def videos_with_truth(paths: list[Path]) -> list[Path]:
 def _sum_items(matches: list[ItemMatch]) -> dict[str, int]:
     """Item-by-item figures summed over videos."""
     return {f.name: sum(getattr(m, f.name) for m in matches) for f in fields(ItemMatch)}
+
+
+def _where(
+    events: list[CountedAt], items: list[TrueCrossing], judged: ItemJudgement
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """Where to look: each count that was not one item counted once the right way (frame, box centre 0-1, track,
+    direction, what it was, and the item it lay on), and each item missed (frame it crossed, class, centre)."""
+    wrong = [
+        {
+            "frame": e.frame,
+            "x": round(e.x, 3),
+            "y": round(e.y, 3),
+            "track_id": e.track_id,
+            "direction": e.direction,
+            "verdict": verdict,
+            "item_frame": items[c].frame if c >= 0 else None,
+        }
+        for e, verdict, c in zip(events, judged.verdicts, judged.item_of, strict=True)
+        if verdict != "paired"
+    ]
+    missed = [
+        {"frame": items[c].frame, "class": items[c].class_name, "x": round(items[c].x, 3), "y": round(items[c].y, 3)} for c in judged.missed
+    ]
+    return wrong, missed
 
 
 class _EventLocator:
@@ -124,8 +150,10 @@ def count_eval(
             }
         )
         if items is not None:
-            matches.append(match_items(located.events, items))
+            judged = judge_items(located.events, items)
+            matches.append(judged.summary())
             rows[-1]["items"] = asdict(matches[-1])
+            rows[-1]["wrong_counts"], rows[-1]["missed_items"] = _where(located.events, items, judged)
     pooled, pooled_truth = _pool(counted_all), _pool(truth_all)
     return {
         "model": str(model),

@@ -42,8 +42,25 @@ class ItemMatch:
     wrong_direction: int
 
 
-def match_items(events: Sequence[CountedAt], items: Sequence[TrueCrossing], max_frames: int = 45, slack: float = 0.03) -> ItemMatch:
-    """Pair ``events`` with ``items`` (see the module docstring)."""
+@dataclass(frozen=True)
+class ItemJudgement:
+    """Each event's verdict and the items no event counted: ``verdicts[r]`` is ``paired``, ``wrong_direction``
+    (paired, the other way), ``twice`` or ``no_item``; ``item_of[r]`` the index of the item event r lies on
+    best (-1: none); ``missed`` the indices of the items left over."""
+
+    verdicts: tuple[str, ...]
+    item_of: tuple[int, ...]
+    missed: tuple[int, ...]
+
+    def summary(self) -> ItemMatch:
+        """The counts of each verdict."""
+        v = self.verdicts
+        paired = sum(1 for x in v if x in ("paired", "wrong_direction"))
+        return ItemMatch(paired, v.count("twice"), v.count("no_item"), len(self.missed), v.count("wrong_direction"))
+
+
+def judge_items(events: Sequence[CountedAt], items: Sequence[TrueCrossing], max_frames: int = 45, slack: float = 0.03) -> ItemJudgement:
+    """Pair ``events`` with ``items`` (see the module docstring) and say what each event was."""
     far = 1e6
     cost = np.full((len(events), len(items)), far, np.float32)
     for r, e in enumerate(events):
@@ -55,14 +72,21 @@ def match_items(events: Sequence[CountedAt], items: Sequence[TrueCrossing], max_
             dy = abs(e.y - (it.y + it.vy * dt)) / (it.h / 2 + slack)
             if max(dx, dy) <= 1.0:
                 cost[r, c] = float(np.hypot(dx, dy)) + abs(dt) / max_frames
-    pairs = linear_assignment(cost, far / 2)
-    paired_events = {r for r, _ in pairs}
-    on_an_item = (cost < far / 2).any(axis=1) if len(items) else np.zeros(len(events), bool)
-    leftover = [r for r in range(len(events)) if r not in paired_events]
-    return ItemMatch(
-        paired=len(pairs),
-        twice=sum(1 for r in leftover if on_an_item[r]),
-        no_item=sum(1 for r in leftover if not on_an_item[r]),
-        missed=len(items) - len(pairs),
-        wrong_direction=sum(1 for r, c in pairs if events[r].direction != items[c].direction),
-    )
+    pairs = dict(linear_assignment(cost, far / 2))
+    verdicts, item_of = [], []
+    for r, e in enumerate(events):
+        nearest = int(cost[r].argmin()) if len(items) and cost[r].min() < far / 2 else -1
+        if r in pairs:
+            c = pairs[r]
+            verdicts.append("paired" if e.direction == items[c].direction else "wrong_direction")
+            item_of.append(c)
+        else:
+            verdicts.append("twice" if nearest >= 0 else "no_item")
+            item_of.append(nearest)
+    counted = set(pairs.values())
+    return ItemJudgement(tuple(verdicts), tuple(item_of), tuple(c for c in range(len(items)) if c not in counted))
+
+
+def match_items(events: Sequence[CountedAt], items: Sequence[TrueCrossing], max_frames: int = 45, slack: float = 0.03) -> ItemMatch:
+    """Pair ``events`` with ``items`` (see the module docstring): how many of each verdict."""
+    return judge_items(events, items, max_frames, slack).summary()
