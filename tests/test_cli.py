@@ -129,6 +129,8 @@ def test_bench_edge_json_has_every_method_side_by_side() -> None:
     for method in ("bare", "pipeline", "detector_only", "supervision"):
         assert result[f"{method}_fps"] > 0
     assert 0 < result["pipeline_over_bare"] < 2 and 0 < result["two_stage_over_detector_only"] < 2
+    by_block = result["two_stage_over_detector_only_by_block"]  # 40 frames: two blocks of 30 and 10
+    assert by_block["blocks"] == 2 and 0 < by_block["q1"] <= by_block["median"] <= by_block["q3"]
     assert "ultralytics_fps" in result and "pipeline_counts" in result and result["classifier"].endswith("farz-material.int8.onnx")
     assert result["sure_enough"] == 0.8 and result["turns"] == [0]  # vision.MaterialSettings' default crop rule
     stages = result["pipeline_stage_us"]
@@ -202,3 +204,10 @@ def test_count_eval_says_where_each_wrong_count_and_missed_item_is() -> None:
     text = subprocess.run(command, capture_output=True, text=True, check=True, cwd=repo, timeout=300).stdout
     listed = sum(len(row["wrong_counts"]) + len(row["missed_items"]) for row in result["per_video"])  # type: ignore[attr-defined]
     assert text.count("    frame ") == listed
+
+
+def test_block_ratios_are_the_slower_methods_seconds_over_the_faster_ones_block_by_block() -> None:
+    from bench.edge import block_ratios
+
+    ratios = block_ratios([1.0, 1.0, 1.0, 1.0, 1.0], [2.0, 2.0, 2.0, 2.0, 9.0])  # one block slowed from elsewhere
+    assert ratios == {"median": 2.0, "q1": 2.0, "q3": 2.0, "blocks": 5}
