@@ -219,8 +219,7 @@ def bench_edge(
     result["classifier"] = None if classifier is None else str(classifier)
     result["sure_enough"] = (material or MaterialSettings()).sure_enough
     result["turns"] = list((material or MaterialSettings()).turns)
-    seconds: dict[str, float] = {}
-    blocks: dict[str, list[float]] = {}
+    blocks: dict[str, list[float]] = {}  # each method's seconds per block, over every round
     stage_ms = dict.fromkeys(STAGES, 0.0)
     for _ in range(rounds):
         methods = [*bare_and_pipeline(model, settings, frames, classifier, material), supervision_method(model, settings, frames, info.fps)]
@@ -229,13 +228,12 @@ def bench_edge(
         except ImportError:
             result["ultralytics_fps"], result["ultralytics_counts"] = None, None
         for name, spent in interleaved_seconds(frames, methods).items():
-            seconds[name] = seconds.get(name, 0.0) + sum(spent)
             blocks.setdefault(name, []).extend(spent)
         for method in methods:
             if method.name == "pipeline":
                 for stage, ms in (method.stage_ms or {}).items():
                     stage_ms[stage] += ms
-    fps = {name: rounds * len(frames) / spent for name, spent in seconds.items()}
+    fps = {name: rounds * len(frames) / sum(spent) for name, spent in blocks.items()}
     counted: dict[str, Counts] = {}
     for method in methods:
         result[f"{method.name}_fps"] = round(fps[method.name], 2)

@@ -47,7 +47,7 @@ class Degradation:
     apply: Callable[[Frame, Rng], Frame]
     frame_step: int = 1
     degrees: float = 0.0  # the picture turned by this much (counterclockwise on screen) onto a canvas that holds it all
-    along_belt: Callable[[Frame, Rng, BeltStep], Frame] | None = None  # used instead of ``apply``: needs the belt's motion
+    along_belt: Callable[[BeltStep], Callable[[Frame, Rng], Frame]] | None = None  # given the belt's motion: used instead of ``apply``
     stop_seconds: float = 0.0  # the belt stops this long as every third item is about to cross (its frame held)
 
 
@@ -102,7 +102,7 @@ def _bright(f: Frame, rng: Rng) -> Frame:
 def _shaken(f: Frame, rng: Rng) -> Frame:
     reach = 0.01 * max(f.shape[:2])
     dx, dy = rng.uniform(-reach, reach, 2)
-    return cv2.warpAffine(f, np.float32([[1, 0, dx], [0, 1, dy]]), (f.shape[1], f.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(f, np.array([[1, 0, dx], [0, 1, dy]], np.float32), (f.shape[1], f.shape[0]), borderMode=cv2.BORDER_REPLICATE)
 
 
 def motion_blurred(f: Frame, step: BeltStep, shutter: float = 0.5) -> Frame:
@@ -116,6 +116,10 @@ def motion_blurred(f: Frame, step: BeltStep, shutter: float = 0.5) -> Frame:
     for t in np.linspace(-0.5, 0.5, 4 * length + 1):
         kernel[round(length + float(t) * dy), round(length + float(t) * dx)] += 1.0
     return cv2.filter2D(f, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REPLICATE)
+
+
+def _smeared(step: BeltStep) -> Callable[[Frame, Rng], Frame]:
+    return lambda f, rng: motion_blurred(f, step)
 
 
 def belt_step(truth: dict[str, object], width: int, height: int) -> BeltStep:
@@ -159,7 +163,7 @@ DEGRADATIONS: dict[str, Degradation] = {
             "motion-blur",
             "a slow shutter: the belt and what rides on it smeared along the belt by half a frame's travel",
             _same,
-            along_belt=lambda f, rng, step: motion_blurred(f, step),
+            along_belt=_smeared,
         ),
     )
 }
@@ -269,11 +273,13 @@ def degrade_video(video: Path, out_dir: Path, degradation: Degradation, seed: in
     if not cap.isOpened():
         raise FileNotFoundError(f"{video}: cannot open the video")
     fps = cap.get(cv2.CAP_PROP_FPS) or 15.0
-    truth_file = truth_path(video)
-    truth: dict[str, object] = json.loads(truth_file.read_text()) if truth_file.is_file() else {}
-    step = belt_step(truth, int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-    if degradation.along_belt is not None and step == (0.0, 0.0):
-        raise ValueError(f"{video}: {degradation.name} needs the belt's motion, from the items of {truth_file.name} beside the video")
+    truth = _truth_of(video)
+    apply = degradation.apply
+    if degradation.along_belt is not None:
+        if not truth.get("crossings"):
+            raise _no_belt_motion(degradation.name, video)
+        width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        apply = degradation.along_belt(belt_step(truth, width, height))
     stops = belt_stops(truth, round(degradation.stop_seconds * fps))
     rng = np.random.default_rng(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -289,7 +295,7 @@ def degrade_video(video: Path, out_dir: Path, degradation: Degradation, seed: in
                 break
             if index % degradation.frame_step == 0:
                 size = (frame.shape[1], frame.shape[0])
-                image = degradation.along_belt(frame, rng, step) if degradation.along_belt else degradation.apply(frame, rng)
+                image = apply(frame, rng)
                 if writer is None:
                     h, w = image.shape[:2]
                     writer = cv2.VideoWriter(str(target), cv2.VideoWriter.fourcc(*"mp4v"), fps / degradation.frame_step, (w, h))
@@ -298,7 +304,7 @@ def degrade_video(video: Path, out_dir: Path, degradation: Degradation, seed: in
                 writer.write(image)
                 frames += 1
                 for _ in range(stops.get(index, 0)):  # the belt stands still: the same picture, the camera's noise anew
-                    writer.write(degradation.apply(frame, rng))
+                    writer.write(apply(frame, rng))
                     frames += 1
             index += 1
     finally:
@@ -319,10 +325,14 @@ def degrade_video(video: Path, out_dir: Path, degradation: Degradation, seed: in
     return target
 
 
-def _lists_crossings(video: Path) -> bool:
-    """Whether ``video``'s truth lists its items' crossings (with their velocities)."""
+def _truth_of(video: Path) -> dict[str, object]:
+    """``video``'s ``NAME.truth.json`` object, or {} when it has none."""
     file = truth_path(video)
-    return file.is_file() and bool(json.loads(file.read_text()).get("crossings"))
+    return json.loads(file.read_text()) if file.is_file() else {}
+
+
+def _no_belt_motion(name: str, video: Path) -> ValueError:
+    return ValueError(f"{name} needs the belt's motion, from the item crossings of NAME.truth.json beside each video; {video} has none")
 
 
 def degrade_videos(videos: Sequence[Path], out: Path, names: Sequence[str], progress: bool = False, seed: int = 0) -> dict[str, list[Path]]:
@@ -333,11 +343,9 @@ def degrade_videos(videos: Sequence[Path], out: Path, names: Sequence[str], prog
     if unknown:
         raise ValueError(f"unknown degradation {unknown[0]!r}: choose from {', '.join(DEGRADATIONS)}")
     needs_motion = [n for n in names if DEGRADATIONS[n].along_belt is not None]
-    untold = [v for v in videos if not _lists_crossings(v)] if needs_motion else []
+    untold = [v for v in videos if not _truth_of(v).get("crossings")] if needs_motion else []
     if untold:
-        raise ValueError(
-            f"{needs_motion[0]} needs the belt's motion, from the item crossings of NAME.truth.json beside each video; {untold[0]} has none"
-        )
+        raise _no_belt_motion(needs_motion[0], untold[0])
     jobs = [(name, video) for name in names for video in videos]
     written: dict[str, list[Path]] = {name: [] for name in names}
     for i, (name, video) in enumerate(tqdm(jobs, desc="degrading", unit="video", disable=not progress, leave=False)):
