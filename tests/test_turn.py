@@ -116,3 +116,19 @@ def test_a_belt_seen_at_a_slant_counts_its_items_as_upright(tmp_path: Path, capl
     assert turned.counts["out"] == {} and total(turned.counts) == total(true)
     unturned = count_video(video, MODEL, settings.model_copy(update={"turn_upright": False}), progress=False, classifier=CLASSIFIER)
     assert total(unturned.counts) < total(true)
+
+
+@settings(max_examples=40, deadline=None)
+@given(degrees=st.floats(-44, 44).filter(lambda d: abs(d) >= 10), x=st.floats(0.02, 0.98), y=st.floats(0.02, 0.98))
+def test_a_box_centred_on_the_picture_is_kept_and_one_in_the_corners_the_turn_adds_is_not(degrees: float, x: float, y: float) -> None:
+    """The turned canvas's corners carry the frame's edges out as streaks, which the detector may box (on empty
+    belts seen at a slant: a count at each end of the line); a box counts only with its centre on the picture."""
+    line = LineSpec(0.5 - 0.3 * math.tan(math.radians(degrees)), 0.2, 0.5 + 0.3 * math.tan(math.radians(degrees)), 0.8)
+    turn = BeltTurn(line, min_degrees=1.0)
+    assert turn.prepare(640, 480)
+    on_canvas = turn._forward @ np.array([x * 640, y * 480, 1.0])
+    box = np.array([[on_canvas[0] - 30, on_canvas[1] - 20, on_canvas[0] + 30, on_canvas[1] + 20]], np.float32)
+    assert turn.on_picture(box).tolist() == [True]
+    corner = np.array([[0, 0, 40, 30], [turn.canvas[0] - 40, turn.canvas[1] - 30, *turn.canvas]], np.float32)
+    assert turn.on_picture(corner).tolist() == [False, False]
+    assert turn.on_picture(np.zeros((0, 4), np.float32)).shape == (0,)

@@ -146,6 +146,7 @@ class Pipeline:
         detections = self.detector.postprocess(raw, box, *seen)
         upright: dict[bytes, npt.NDArray[np.float32]] = {}
         if turned is not None and self.turn is not None:
+            detections = detections[self.turn.on_picture(detections.xyxy)]
             in_frame = self.turn.to_frame(detections.xyxy)
             upright = {row.tobytes(): box_on_canvas for row, box_on_canvas in zip(in_frame, detections.xyxy, strict=True)}
             detections = Detections(in_frame, detections.confidence, detections.class_id)

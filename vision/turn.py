@@ -92,6 +92,17 @@ class BeltTurn:
         self.prepare(w, h)
         return Picture(self.canvas[0], self.canvas[1], lambda: self.apply(frame))
 
+    def on_picture(self, xyxy: FloatArray) -> npt.NDArray[np.bool_]:
+        """Whether each box on the canvas (N, 4) has its centre on the frame's own picture rather than in the
+        corners the turn adds, where the frame's edges are carried out as streaks the detector may box."""
+        if self._frame_size is None or len(xyxy) == 0:
+            return np.ones(len(xyxy), bool)
+        boxes = np.asarray(xyxy, np.float64)
+        centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=1)
+        in_frame = (centres - self._forward[:, 2]) @ np.linalg.inv(self._forward[:, :2]).T
+        w, h = self._frame_size
+        return np.asarray((in_frame[:, 0] >= 0) & (in_frame[:, 0] <= w) & (in_frame[:, 1] >= 0) & (in_frame[:, 1] <= h), bool)
+
     def to_frame(self, xyxy: FloatArray) -> FloatArray:
         """Boxes on the canvas → the upright boxes around them in the frame, clipped to it."""
         if self._frame_size is None or len(xyxy) == 0:
