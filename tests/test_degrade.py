@@ -21,6 +21,7 @@ from training.degrade import (
     degrade_video,
     degraded_truth,
     motion_blurred,
+    rolled_truth,
     stopped_truth,
     turn_matrix,
     turned_truth,
@@ -81,10 +82,11 @@ def test_each_degradation_writes_a_copy_with_settings_and_truth(tmp_path: Path) 
         assert len(frames) == len(original) // degradation.frame_step + held, name
         truth = json.loads(out.with_suffix(".truth.json").read_text())
         assert truth["frames"] == len(frames) and truth["counts"] == TRUTH["counts"]
-        if degradation.degrees:  # the picture turned onto a larger canvas, the line with it
+        if degradation.degrees:  # the picture turned (onto a larger canvas, or within its frame), the line with it
             spec = load_count_settings(out.with_suffix(".yaml")).line_specs()[0]
             h, w = frames[0].shape[:2]
-            assert (w, h) > original[0].shape[1::-1] and abs(line_slant(spec, w, h)) == pytest.approx(degradation.degrees, abs=0.5)
+            assert ((w, h) == original[0].shape[1::-1]) if degradation.fill else ((w, h) > original[0].shape[1::-1])
+            assert abs(line_slant(spec, w, h)) == pytest.approx(degradation.degrees, abs=0.5), name
             continue
         assert (out.with_suffix(".yaml")).read_text() == "line: [0, 0.5, 1, 0.5]\n"
         if name == "upscale":
@@ -108,6 +110,23 @@ def test_a_turned_picture_turns_its_items_with_it() -> None:
     _, (cw, ch) = turn_matrix(400, 300, 30.0)
     assert math.degrees(math.atan2(-crossing["vy"] * ch, crossing["vx"] * cw)) == pytest.approx(30.0, abs=0.5)
     assert out["line"][0] != out["line"][2]  # type: ignore[index]  # the line turned too
+
+
+def test_a_rolled_camera_sees_the_scene_to_its_edges_and_items_out_of_sight_leave_the_truth() -> None:
+    """``roll``: the picture turned and enlarged within its frame (no empty corner); the line turned and cut to the
+    frame; an item crossing at the centre stays there, one crossing near a corner goes out of sight."""
+    frame = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    out = DEGRADATIONS["roll"].apply(frame, np.random.default_rng(0))
+    assert out.shape == frame.shape and out[:3, :3].std() > 10 and out[-3:, -3:].std() > 10  # scene, not a flat fill
+    near_corner = {"frame": 9, "class": "glass", "direction": "in", "x": 0.97, "y": 0.55, "w": 0.1, "h": 0.1, "vx": 0.0, "vy": 0.07}
+    truth = {**TRUTH, "counts": {"in": {"metal": 1, "glass": 1}, "out": {}}, "crossings": [*TRUTH["crossings"], near_corner]}  # type: ignore[list-item]
+    rolled = rolled_truth(truth, 160, 120, 20.0)
+    (kept,) = rolled["crossings"]  # type: ignore[misc]
+    assert (kept["x"], kept["y"]) == pytest.approx((0.5, 0.5)) and kept["w"] > 0.2  # enlarged, and the box around it
+    assert rolled["counts"] == {"in": {"metal": 1}, "out": {}} and rolled["items"] == 1
+    x1, y1, x2, y2 = rolled["line"]  # type: ignore[misc]
+    assert all(0 <= v <= 1 for v in (x1, y1, x2, y2)) and min(x1, x2) == pytest.approx(0, abs=1e-6)  # cut at the frame's edges
+    assert abs(math.degrees(math.atan2((y2 - y1) * 120, (x2 - x1) * 160))) == pytest.approx(20.0, abs=0.5)
 
 
 def test_the_command_refuses_an_unknown_degradation_and_names_the_choices(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -132,3 +132,14 @@ def test_a_box_centred_on_the_picture_is_kept_and_one_in_the_corners_the_turn_ad
     corner = np.array([[0, 0, 40, 30], [turn.canvas[0] - 40, turn.canvas[1] - 30, *turn.canvas]], np.float32)
     assert turn.on_picture(corner).tolist() == [False, False]
     assert turn.on_picture(np.zeros((0, 4), np.float32)).shape == (0,)
+
+
+def test_a_belt_seen_by_a_rolled_camera_counts_no_streak_at_the_ends_of_the_line(tmp_path: Path) -> None:
+    """belt-b (9 items `out`) seen by a camera rolled 20 degrees that sees the scene to its edges (`farz datasets
+    degrade --kinds roll`): the turn carries the frame's edges out into the canvas's corners, and boxes there
+    (streaks, not items) are dropped; counting them gave 11 items."""
+    video = degrade_video(Path("datasets/samples/belt-b.mp4"), tmp_path, DEGRADATIONS["roll"])
+    settings = load_count_settings(video.with_suffix(".yaml"))
+    true = read_truth(Path("datasets/samples/belt-b.truth.json"))
+    counted = count_video(video, MODEL, settings, progress=False, classifier=CLASSIFIER)
+    assert counted.counts["in"] == {} and total(counted.counts) == total(true) == 9

@@ -47,6 +47,7 @@ class Degradation:
     apply: Callable[[Frame, Rng], Frame]
     frame_step: int = 1
     degrees: float = 0.0  # the picture turned by this much (counterclockwise on screen) onto a canvas that holds it all
+    fill: bool = False  # with ``degrees``: turned and enlarged within its own frame instead, so that no corner is empty
     along_belt: Callable[[BeltStep], Callable[[Frame, Rng], Frame]] | None = None  # given the belt's motion: used instead of ``apply``
     stop_seconds: float = 0.0  # the belt stops this long as every third item is about to cross (its frame held)
 
@@ -69,6 +70,72 @@ def _turned(degrees: float) -> Callable[[Frame, Rng], Frame]:
         return cv2.warpAffine(f, turn, size, flags=cv2.INTER_LINEAR, borderValue=(90, 90, 90))
 
     return apply
+
+
+def roll_matrix(width: int, height: int, degrees: float) -> np.ndarray:
+    """The affine map (2, 3) of a ``width`` x ``height`` picture turned by ``degrees`` about its centre and enlarged
+    just enough that the turned picture covers its own frame: what a camera rolled by ``degrees`` sees of the scene."""
+    c, s = abs(np.cos(np.radians(degrees))), abs(np.sin(np.radians(degrees)))
+    zoom = max((width * c + height * s) / width, (width * s + height * c) / height)
+    return np.asarray(cv2.getRotationMatrix2D((width / 2, height / 2), degrees, zoom), np.float64)
+
+
+def _rolled(degrees: float) -> Callable[[Frame, Rng], Frame]:
+    def apply(f: Frame, rng: Rng) -> Frame:
+        return cv2.warpAffine(f, roll_matrix(f.shape[1], f.shape[0], degrees), (f.shape[1], f.shape[0]), flags=cv2.INTER_LINEAR)
+
+    return apply
+
+
+def clipped_segment(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float, float, float] | None:
+    """The part of the segment ``a``-``b`` (0-1 of the frame) inside the frame, or None when none of it is."""
+    lo, hi = 0.0, 1.0
+    d = (b[0] - a[0], b[1] - a[1])
+    for start, step in ((a[0], d[0]), (a[1], d[1])):
+        if step == 0:
+            if not 0.0 <= start <= 1.0:
+                return None
+            continue
+        t0, t1 = sorted(((0.0 - start) / step, (1.0 - start) / step))
+        lo, hi = max(lo, t0), min(hi, t1)
+    if lo >= hi:
+        return None
+    return (a[0] + lo * d[0], a[1] + lo * d[1], a[0] + hi * d[0], a[1] + hi * d[1])
+
+
+def rolled_truth(truth: dict[str, object], width: int, height: int, degrees: float) -> dict[str, object]:
+    """``truth`` for the picture rolled by ``degrees`` (``roll_matrix``): its line turned and cut to the frame, each
+    crossing's centre, size and velocity turned and enlarged; a crossing whose centre leaves the frame is out of
+    sight and dropped, and the counts are those of the crossings kept."""
+    turn = roll_matrix(width, height, degrees)
+    zoom = float(np.hypot(turn[0, 0], turn[0, 1]))
+    c, s = abs(turn[0, 0]) / zoom, abs(turn[0, 1]) / zoom
+
+    def point(x: float, y: float) -> tuple[float, float]:
+        return turned_point(turn, width, height, (width, height), x, y)
+
+    out = dict(truth)
+    line = truth.get("line")
+    if isinstance(line, list) and len(line) == 4:
+        cut = clipped_segment(point(line[0], line[1]), point(line[2], line[3]))
+        out["line"] = [round(v, 5) for v in cut] if cut else line
+    crossings = truth.get("crossings")
+    if isinstance(crossings, list):
+        kept = []
+        for cr in crossings:
+            x, y = point(float(cr["x"]), float(cr["y"]))
+            if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+                continue
+            w, h = float(cr["w"]) * width * zoom, float(cr["h"]) * height * zoom
+            v = turn[:, :2] @ np.array([float(cr["vx"]) * width, float(cr["vy"]) * height])
+            size = {"w": (w * c + h * s) / width, "h": (w * s + h * c) / height}
+            kept.append({**cr, "x": x, "y": y, **size, "vx": v[0] / width, "vy": v[1] / height})
+        counts: dict[str, dict[str, int]] = {"in": {}, "out": {}}
+        for cr in kept:
+            side = counts.setdefault(str(cr["direction"]), {})
+            side[str(cr["class"])] = side.get(str(cr["class"]), 0) + 1
+        out["crossings"], out["counts"], out["items"] = kept, counts, len(kept)
+    return out
 
 
 def _dark(f: Frame, rng: Rng) -> Frame:
@@ -152,6 +219,14 @@ DEGRADATIONS: dict[str, Degradation] = {
         Degradation("half-fps", "half the frame rate: every other frame dropped", _same, frame_step=2),
         Degradation("upscale", "a larger frame: 2.5 times the width and height", _larger),
         Degradation("slant", "a camera turned 20 degrees to the belt: the picture turned, its corners grey", _turned(20.0), degrees=20.0),
+        Degradation(
+            "roll",
+            "a camera rolled 20 degrees to the belt that sees the scene to its edges: the picture turned and enlarged "
+            "until no corner is empty; items that cross out of sight leave the truth",
+            _rolled(20.0),
+            degrees=20.0,
+            fill=True,
+        ),
         Degradation("shake", "a camera on a vibrating mount: each frame shifted up to 1 % of its long side each way", _shaken),
         Degradation(
             "stop-go",
@@ -243,26 +318,31 @@ def turned_truth(truth: dict[str, object], width: int, height: int, degrees: flo
     return out
 
 
-def turned_settings(text: str, width: int, height: int, degrees: float) -> str:
-    """``NAME.yaml`` (count settings) for the picture turned by ``degrees``: every line's and zone's points turned."""
+def turned_settings(text: str, width: int, height: int, degrees: float, fill: bool = False) -> str:
+    """``NAME.yaml`` (count settings) for the picture turned by ``degrees`` (rolled within its frame with ``fill``:
+    ``roll_matrix``): every line's and zone's points turned, lines cut to the frame."""
     import yaml
 
     from device.count_config import CountSettings
 
     settings = CountSettings.model_validate(yaml.safe_load(text) or {})
-    turn, canvas = turn_matrix(width, height, degrees)
+    turn, canvas = (roll_matrix(width, height, degrees), (width, height)) if fill else turn_matrix(width, height, degrees)
 
-    def point(x: float, y: float) -> list[float]:
-        return [round(min(max(v, 0.0), 1.0), 5) for v in turned_point(turn, width, height, canvas, x, y)]
+    def point(x: float, y: float) -> tuple[float, float]:
+        return turned_point(turn, width, height, canvas, x, y)
+
+    def inside(x: float, y: float) -> list[float]:
+        return [round(min(max(v, 0.0), 1.0), 5) for v in point(x, y)]
 
     data = settings.model_dump(mode="json", exclude_defaults=True)
     data.pop("line", None)
     for line in data.get("lines", []):
         x1, y1, x2, y2 = line["points"]
-        line["points"] = [*point(x1, y1), *point(x2, y2)]
+        cut = clipped_segment(point(x1, y1), point(x2, y2))
+        line["points"] = [round(v, 5) for v in cut] if cut else [*inside(x1, y1), *inside(x2, y2)]
     for key in ("zones", "masks", "ignore"):
         for region in data.get(key, []):
-            region["polygon"] = [point(x, y) for x, y in region["polygon"]]
+            region["polygon"] = [inside(x, y) for x, y in region["polygon"]]
     return f"# count settings turned {degrees:g} degrees with the picture\n" + yaml.safe_dump(data, sort_keys=False)
 
 
@@ -315,11 +395,12 @@ def degrade_video(video: Path, out_dir: Path, degradation: Degradation, seed: in
         raise ValueError(f"{video}: no frame could be read")
     settings = video.with_suffix(".yaml")
     if settings.is_file() and degradation.degrees:
-        (out_dir / settings.name).write_text(turned_settings(settings.read_text(), size[0], size[1], degradation.degrees))
+        (out_dir / settings.name).write_text(turned_settings(settings.read_text(), size[0], size[1], degradation.degrees, degradation.fill))
     elif settings.is_file():
         shutil.copyfile(settings, out_dir / settings.name)
     if truth:
-        turned = turned_truth(stopped_truth(truth, stops), size[0], size[1], degradation.degrees)
+        turn = rolled_truth if degradation.fill else turned_truth
+        turned = turn(stopped_truth(truth, stops), size[0], size[1], degradation.degrees)
         new = degraded_truth(turned, degradation.frame_step, frames, fps / degradation.frame_step)
         truth_path(target).write_text(json.dumps(new, indent=1) + "\n")
     return target

@@ -22,6 +22,7 @@ from vision.geometry import Letterbox, letterbox_layout, pad_letterboxed
 from vision.picture import Picture
 
 MIN_DEGREES = 5.0  # a line within this of an image axis is taken as upright: the frame is not turned
+MIN_ON_PICTURE = 0.4  # share of a box off-centre on the picture that keeps it (the rest in the turn's corners)
 
 
 def line_slant(spec: LineSpec, width: int, height: int) -> float:
@@ -93,15 +94,24 @@ class BeltTurn:
         return Picture(self.canvas[0], self.canvas[1], lambda: self.apply(frame))
 
     def on_picture(self, xyxy: FloatArray) -> npt.NDArray[np.bool_]:
-        """Whether each box on the canvas (N, 4) has its centre on the frame's own picture rather than in the
-        corners the turn adds, where the frame's edges are carried out as streaks the detector may box."""
+        """Whether each box on the canvas (N, 4) lies on the frame's own picture — its centre there, or 0.4 of its
+        area (an item at the frame's edge whose box runs on into the streaks) — rather than in the corners the turn
+        adds, where the frame's edges are carried out as streaks the detector may box."""
         if self._frame_size is None or len(xyxy) == 0:
             return np.ones(len(xyxy), bool)
         boxes = np.asarray(xyxy, np.float64)
         centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=1)
         in_frame = (centres - self._forward[:, 2]) @ np.linalg.inv(self._forward[:, :2]).T
         w, h = self._frame_size
-        return np.asarray((in_frame[:, 0] >= 0) & (in_frame[:, 0] <= w) & (in_frame[:, 1] >= 0) & (in_frame[:, 1] <= h), bool)
+        centred = (in_frame[:, 0] >= 0) & (in_frame[:, 0] <= w) & (in_frame[:, 1] >= 0) & (in_frame[:, 1] <= h)
+        picture = (np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64) @ self._forward[:, :2].T + self._forward[:, 2]).astype(np.float32)
+        share = np.zeros(len(boxes))
+        for i, (x1, y1, x2, y2) in enumerate(boxes):
+            area = (x2 - x1) * (y2 - y1)
+            if area > 0 and not centred[i]:
+                inside, _ = cv2.intersectConvexConvex(np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float32), picture)
+                share[i] = float(inside) / area
+        return np.asarray(centred | (share >= MIN_ON_PICTURE), bool)
 
     def to_frame(self, xyxy: FloatArray) -> FloatArray:
         """Boxes on the canvas → the upright boxes around them in the frame, clipped to it."""
