@@ -56,6 +56,7 @@ class BeltTurn:
         self._frame_size: tuple[int, int] | None = None
         self._forward: npt.NDArray[np.float64] = np.eye(2, 3)
         self._back: npt.NDArray[np.float64] = np.eye(2, 3)
+        self._picture: npt.NDArray[np.float32] = np.zeros((4, 2), np.float32)  # the frame's corners on the canvas, px
         self.canvas = (0, 0)
 
     def prepare(self, width: int, height: int) -> bool:
@@ -66,6 +67,8 @@ class BeltTurn:
             self.degrees = slant if abs(slant) >= self.min_degrees else 0.0
             self._forward, self.canvas = turn_onto_canvas(width, height, self.degrees)
             self._back = np.asarray(cv2.invertAffineTransform(self._forward), np.float64)
+            corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float64)
+            self._picture = (corners @ self._forward[:, :2].T + self._forward[:, 2]).astype(np.float32)
         return self.degrees != 0.0
 
     def apply(self, frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
@@ -101,15 +104,14 @@ class BeltTurn:
             return np.ones(len(xyxy), bool)
         boxes = np.asarray(xyxy, np.float64)
         centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=1)
-        in_frame = (centres - self._forward[:, 2]) @ np.linalg.inv(self._forward[:, :2]).T
+        in_frame = centres @ self._back[:, :2].T + self._back[:, 2]
         w, h = self._frame_size
         centred = (in_frame[:, 0] >= 0) & (in_frame[:, 0] <= w) & (in_frame[:, 1] >= 0) & (in_frame[:, 1] <= h)
-        picture = (np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64) @ self._forward[:, :2].T + self._forward[:, 2]).astype(np.float32)
         share = np.zeros(len(boxes))
         for i, (x1, y1, x2, y2) in enumerate(boxes):
             area = (x2 - x1) * (y2 - y1)
             if area > 0 and not centred[i]:
-                inside, _ = cv2.intersectConvexConvex(np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float32), picture)
+                inside, _ = cv2.intersectConvexConvex(np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], np.float32), self._picture)
                 share[i] = float(inside) / area
         return np.asarray(centred | (share >= MIN_ON_PICTURE), bool)
 
