@@ -107,12 +107,21 @@ def rolled_truth(truth: dict[str, object], width: int, height: int, degrees: flo
     """``truth`` for the picture rolled by ``degrees`` (``roll_matrix``): its line turned and cut to the frame, each
     crossing's centre, size and velocity turned and enlarged; a crossing whose centre leaves the frame is out of
     sight and dropped, and the counts are those of the crossings kept."""
-    turn = roll_matrix(width, height, degrees)
-    zoom = float(np.hypot(turn[0, 0], turn[0, 1]))
-    c, s = abs(turn[0, 0]) / zoom, abs(turn[0, 1]) / zoom
+    return _mapped_truth(truth, width, height, roll_matrix(width, height, degrees), (width, height), in_sight_only=True)
+
+
+def _mapped_truth(
+    truth: dict[str, object], width: int, height: int, turn: np.ndarray, canvas: tuple[int, int], in_sight_only: bool
+) -> dict[str, object]:
+    """``truth`` for the ``width`` x ``height`` picture mapped by the affine ``turn`` (2, 3) onto ``canvas`` (width,
+    height) px: the line mapped and cut to the canvas, each crossing's centre and velocity mapped and its size the
+    upright box around the mapped one (0-1 of the canvas); with ``in_sight_only`` a crossing whose centre leaves
+    the canvas is dropped and the counts are those of the crossings kept."""
+    a, b = abs(turn[0, 0]), abs(turn[0, 1])  # cos and sin of the turn, times its zoom
+    cw, ch = canvas
 
     def point(x: float, y: float) -> tuple[float, float]:
-        return turned_point(turn, width, height, (width, height), x, y)
+        return turned_point(turn, width, height, canvas, x, y)
 
     out = dict(truth)
     line = truth.get("line")
@@ -124,17 +133,18 @@ def rolled_truth(truth: dict[str, object], width: int, height: int, degrees: flo
         kept = []
         for cr in crossings:
             x, y = point(float(cr["x"]), float(cr["y"]))
-            if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+            if in_sight_only and not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
                 continue
-            w, h = float(cr["w"]) * width * zoom, float(cr["h"]) * height * zoom
+            w, h = float(cr["w"]) * width, float(cr["h"]) * height
             v = turn[:, :2] @ np.array([float(cr["vx"]) * width, float(cr["vy"]) * height])
-            size = {"w": (w * c + h * s) / width, "h": (w * s + h * c) / height}
-            kept.append({**cr, "x": x, "y": y, **size, "vx": v[0] / width, "vy": v[1] / height})
-        counts: dict[str, dict[str, int]] = {"in": {}, "out": {}}
-        for cr in kept:
-            side = counts.setdefault(str(cr["direction"]), {})
-            side[str(cr["class"])] = side.get(str(cr["class"]), 0) + 1
-        out["crossings"], out["counts"], out["items"] = kept, counts, len(kept)
+            kept.append({**cr, "x": x, "y": y, "w": (w * a + h * b) / cw, "h": (w * b + h * a) / ch, "vx": v[0] / cw, "vy": v[1] / ch})
+        out["crossings"] = kept
+        if in_sight_only:
+            counts: dict[str, dict[str, int]] = {"in": {}, "out": {}}
+            for cr in kept:
+                side = counts.setdefault(str(cr["direction"]), {})
+                side[str(cr["class"])] = side.get(str(cr["class"]), 0) + 1
+            out["counts"], out["items"] = counts, len(kept)
     return out
 
 
@@ -296,26 +306,8 @@ def turned_truth(truth: dict[str, object], width: int, height: int, degrees: flo
     centre and velocity turned, its size the upright box around the turned one (0-1 of the new canvas)."""
     if degrees == 0:
         return truth
-    turn, (cw, ch) = turn_matrix(width, height, degrees)
-    c, s = abs(turn[0, 0]), abs(turn[0, 1])
-
-    def point(x: float, y: float) -> tuple[float, float]:
-        return turned_point(turn, width, height, (cw, ch), x, y)
-
-    out = dict(truth)
-    line = truth.get("line")
-    if isinstance(line, list) and len(line) == 4:
-        out["line"] = [*point(line[0], line[1]), *point(line[2], line[3])]
-    crossings = truth.get("crossings")
-    if isinstance(crossings, list):
-        turned = []
-        for cr in crossings:
-            x, y = point(float(cr["x"]), float(cr["y"]))
-            w, h = float(cr["w"]) * width, float(cr["h"]) * height
-            v = turn[:, :2] @ np.array([float(cr["vx"]) * width, float(cr["vy"]) * height])
-            turned.append({**cr, "x": x, "y": y, "w": (w * c + h * s) / cw, "h": (w * s + h * c) / ch, "vx": v[0] / cw, "vy": v[1] / ch})
-        out["crossings"] = turned
-    return out
+    turn, canvas = turn_matrix(width, height, degrees)
+    return _mapped_truth(truth, width, height, turn, canvas, in_sight_only=False)
 
 
 def turned_settings(text: str, width: int, height: int, degrees: float, fill: bool = False) -> str:
