@@ -191,6 +191,35 @@ def test_a_different_item_far_away_is_not_taken_for_an_id_switch() -> None:
     assert [e.track_id for e in events] == [1, 2]
 
 
+def test_a_new_item_behind_a_counted_one_missed_for_a_frame_is_counted_itself() -> None:
+    """Track 1 (a 100-px item riding down 10 px a frame) is counted and missed for a frame; in that frame a new
+    item, track 2, appears behind it on the belt — 100 px behind where track 1 was last seen, within reach of an
+    id switch (0.6 widths across, 1.1 heights back from where it was predicted) — and goes on to cross. Track 1
+    cannot have gone back that far: it is another item, counted itself."""
+    counter = LineCounter(LineSpec(0, 0.5, 1, 0.5), NAMES)
+    events = []
+    for f, y in enumerate(range(100, 310, 10), start=1):  # crosses y=240, last seen at y=300 (frame 21)
+        events += counter.update(tracked([(1, 200, y)], size=100.0), W, H, f)
+    for f, y in enumerate(range(200, 330, 10), start=22):  # predicted at (200, 310) in frame 22
+        events += counter.update(tracked([(2, 260, y)], size=100.0), W, H, f)
+    assert [(e.direction, e.track_id) for e in events] == [("in", 1), ("in", 2)]
+
+
+def test_a_crossing_held_for_a_lost_tracks_own_motion_is_not_confirmed_by_a_new_id() -> None:
+    """A box on the belt's frame (track 7) stands still past the line, leaps across it for a frame — held, not
+    counted — and is lost; an item riding down the belt appears just beyond, within reach of an id switch, and
+    takes over its state. Its position is not track 7 moving on: the leap is not counted `out`. The item is
+    counted `in` when it crosses the line itself."""
+    counter = LineCounter(LineSpec(0, 0.5, 1, 0.5), NAMES)
+    events = []
+    for f in range(1, 11):
+        events += counter.update(tracked([(7, 500, 300.0)], size=200.0), W, H, f)
+    events += counter.update(tracked([(7, 500, 200.0)], size=200.0), W, H, 11)  # the leap: held
+    for f, y in enumerate(range(150, 360, 10), start=14):
+        events += counter.update(tracked([(8, 500, y)], size=200.0), W, H, f)
+    assert [(e.direction, e.track_id) for e in events] == [("in", 8)]
+
+
 def test_a_tall_box_lost_before_the_line_passes_no_state_to_a_box_widths_beyond_it() -> None:
     """A cleat across the belt (40 x 300 px) is boxed as it rides right and lost before a vertical line; a
     box appears on the cleat's row 250 px past where the cleat was predicted to be — within 1.5 of its height,

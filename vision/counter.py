@@ -125,6 +125,16 @@ class _TrackState:
             if self.birth_span is None:
                 self.birth_span = span
 
+    def left_behind(self, anchor: npt.NDArray[np.float64], age: int) -> bool:
+        """Whether ``anchor``, ``age`` frames after this track was last seen, lies further behind where it was seen
+        than the track moved on since, plus half its box diagonal: a track that moves (1 px/frame or more) cannot
+        have gone back there; a box there is the item behind it."""
+        speed = float(np.hypot(*self.velocity))
+        if speed < 1.0:
+            return False
+        along = float((anchor - self.anchor) @ self.velocity) / speed
+        return along < -(speed * age + 0.5 * float(np.hypot(*self.extent)))
+
     @property
     def size(self) -> float:
         """px, the larger box side at last sight."""
@@ -168,18 +178,23 @@ class _Memory:
     ) -> _TrackState | None:
         """State of the nearest track lost within ``window`` frames, and not among the ids ``present`` in
         this frame, whose predicted anchor (last anchor moved on at its last velocity) is within ``radius`` box
-        sizes of ``anchor`` (an id switch), removed from memory; None if none. The offset is measured in widths
-        across and heights down (the larger of the two boxes' on each axis), so a square box's reach is a circle
-        and an elongated one's an ellipse along it."""
+        sizes of ``anchor`` (an id switch) and not left behind it (``_TrackState.left_behind``), removed from memory,
+        without a crossing it held pending; None if none. The offset is measured in widths across and heights down
+        (the larger of the two boxes' on each axis), so a square box's reach is a circle and an elongated one's an
+        ellipse along it."""
         best, best_d = None, float("inf")
         for tid, s in self.states.items():
             age = frame_index - s.last_frame
             if 0 < age <= window and tid not in present:
                 dx, dy = anchor - (s.anchor + s.velocity * age)
                 d = float(np.hypot(dx / max(extent[0], s.extent[0], 1.0), dy / max(extent[1], s.extent[1], 1.0)))
-                if d <= radius and d < best_d:
+                if d <= radius and d < best_d and not s.left_behind(anchor, age):
                     best, best_d = tid, d
-        return None if best is None else self.states.pop(best)
+        if best is None:
+            return None
+        state = self.states.pop(best)
+        state.pending = None  # a crossing held for the lost track's own motion: a new id's position is not that
+        return state
 
 
 class LineCounter:
