@@ -220,6 +220,39 @@ def test_a_crossing_held_for_a_lost_tracks_own_motion_is_not_confirmed_by_a_new_
     assert [(e.direction, e.track_id) for e in events] == [("in", 8)]
 
 
+def test_a_box_well_apart_from_where_a_lost_track_was_is_not_taken_for_it() -> None:
+    """A box that stood past the line (track 1, 150 x 140 px) is lost; eight frames later an item enters at the top of
+    the picture (track 2, 130 x 55 px, clipped by the edge), 190 px above where track 1 was — within 1.4 heights of
+    the larger box, but 90 px clear of it. It is not track 1 come back, whose place past the line it would take (its
+    crossing then held until it rode on past track 1's): it is counted `in` as it rides across, just before it leaves."""
+    counter = LineCounter(LineSpec(0, 0.5, 1, 0.5), NAMES)
+
+    def box(track_id: int, x: float, y: float, w: float, h: float) -> Detections:
+        xyxy = np.array([[x - w / 2, y - h / 2, x + w / 2, y + h / 2]], np.float32)
+        return Detections(xyxy, np.full(1, 0.9, np.float32), np.zeros(1, np.int64), np.array([track_id], np.int64))
+
+    events = []
+    for f in range(1, 11):
+        events += counter.update(box(1, 200, 300, 150, 140), W, H, f)
+    for f, y in enumerate(range(110, 280, 10), start=18):
+        events += counter.update(box(2, 220, y, 130, 55), W, H, f)
+    assert [(e.direction, e.track_id) for e in events] == [("in", 2)]
+
+
+def test_a_crossing_held_pending_lapses_after_its_window_even_for_a_track_unseen_meanwhile() -> None:
+    """A track crosses with a box twice its size (held pending), is seen once more without moving on, and comes back
+    35 frames later, past the line: the 30 frames in which its own motion could have confirmed the crossing are over,
+    whether or not it was seen in them, so it is not counted."""
+    counter = LineCounter(LineSpec(0, 0.5, 1, 0.5), NAMES)
+    events = []
+    for f in range(1, 10):
+        events += counter.update(tracked([(1, 320, 150.0 + 10 * (f - 1))], size=60.0), W, H, f)
+    events += counter.update(tracked([(1, 320, 250.0)], size=120.0), W, H, 10)  # the size jump: held
+    events += counter.update(tracked([(1, 320, 252.0)], size=120.0), W, H, 11)
+    events += counter.update(tracked([(1, 320, 300.0)], size=120.0), W, H, 45)
+    assert events == []
+
+
 def test_a_tall_box_lost_before_the_line_passes_no_state_to_a_box_widths_beyond_it() -> None:
     """A cleat across the belt (40 x 300 px) is boxed as it rides right and lost before a vertical line; a
     box appears on the cleat's row 250 px past where the cleat was predicted to be — within 1.5 of its height,

@@ -178,8 +178,9 @@ class _Memory:
     ) -> _TrackState | None:
         """State of the nearest track lost within ``window`` frames, and not among the ids ``present`` in
         this frame, whose predicted anchor (last anchor moved on at its last velocity) is within ``radius`` box
-        sizes of ``anchor`` (an id switch) and not left behind it (``_TrackState.left_behind``), removed from memory,
-        without a crossing it held pending; None if none. The offset is measured in widths across and heights down
+        sizes of ``anchor`` (an id switch), its box there and the new one apart by no more than half the smaller on
+        either axis, and not left behind it (``_TrackState.left_behind``), removed from memory, without a crossing it
+        held pending; None if none. The offset is measured in widths across and heights down
         (the larger of the two boxes' on each axis), so a square box's reach is a circle and an elongated one's an
         ellipse along it."""
         best, best_d = None, float("inf")
@@ -188,7 +189,9 @@ class _Memory:
             if 0 < age <= window and tid not in present:
                 dx, dy = anchor - (s.anchor + s.velocity * age)
                 d = float(np.hypot(dx / max(extent[0], s.extent[0], 1.0), dy / max(extent[1], s.extent[1], 1.0)))
-                if d <= radius and d < best_d and not s.left_behind(anchor, age):
+                axes = ((dx, extent[0], s.extent[0]), (dy, extent[1], s.extent[1]))  # offset, new and lost box extents
+                apart = any(abs(o) - (a + b) / 2 > 0.5 * min(a, b) for o, a, b in axes)
+                if d <= radius and d < best_d and not apart and not s.left_behind(anchor, age):
                     best, best_d = tid, d
         if best is None:
             return None
@@ -388,10 +391,10 @@ class LineCounter:
                 pending_side, pending_dist, pending_frame, pending_span = state.pending
                 far_enough = max(self._band, self.confirm * sizes[i])
                 trailing = not self.trailing_travel or self._trailing_travel(pending_span, spans[i], pending_side) >= far_enough
-                if (dist - pending_dist) * pending_side >= far_enough and side == pending_side and trailing:
-                    direction, state.pending = pending_side, None
-                elif frame_index - pending_frame > self.confirm_frames:
+                if frame_index - pending_frame > self.confirm_frames:  # too late, even for a track unseen meanwhile
                     state.pending = None
+                elif (dist - pending_dist) * pending_side >= far_enough and side == pending_side and trailing:
+                    direction, state.pending = pending_side, None
             if direction:
                 state.counted = True
                 name = "in" if direction > 0 else "out"
