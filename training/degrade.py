@@ -80,6 +80,12 @@ def roll_matrix(width: int, height: int, degrees: float) -> np.ndarray:
     return np.asarray(cv2.getRotationMatrix2D((width / 2, height / 2), degrees, zoom), np.float64)
 
 
+def picture_map(width: int, height: int, degrees: float, fill: bool = False) -> tuple[np.ndarray, tuple[int, int]]:
+    """The affine map (2, 3) of a ``width`` x ``height`` picture turned by ``degrees`` and the canvas (width, height) px
+    it lands on: one that holds it all (``turn_matrix``), or with ``fill`` its own frame (``roll_matrix``)."""
+    return (roll_matrix(width, height, degrees), (width, height)) if fill else turn_matrix(width, height, degrees)
+
+
 def _rolled(degrees: float) -> Callable[[Frame, Rng], Frame]:
     def apply(f: Frame, rng: Rng) -> Frame:
         return cv2.warpAffine(f, roll_matrix(f.shape[1], f.shape[0], degrees), (f.shape[1], f.shape[0]), flags=cv2.INTER_LINEAR)
@@ -107,7 +113,7 @@ def rolled_truth(truth: dict[str, object], width: int, height: int, degrees: flo
     """``truth`` for the picture rolled by ``degrees`` (``roll_matrix``): its line turned and cut to the frame, each
     crossing's centre, size and velocity turned and enlarged; a crossing whose centre leaves the frame is out of
     sight and dropped, and the counts are those of the crossings kept."""
-    return _mapped_truth(truth, width, height, roll_matrix(width, height, degrees), (width, height), in_sight_only=True)
+    return _mapped_truth(truth, width, height, *picture_map(width, height, degrees, fill=True), in_sight_only=True)
 
 
 def _mapped_truth(
@@ -306,8 +312,7 @@ def turned_truth(truth: dict[str, object], width: int, height: int, degrees: flo
     centre and velocity turned, its size the upright box around the turned one (0-1 of the new canvas)."""
     if degrees == 0:
         return truth
-    turn, canvas = turn_matrix(width, height, degrees)
-    return _mapped_truth(truth, width, height, turn, canvas, in_sight_only=False)
+    return _mapped_truth(truth, width, height, *picture_map(width, height, degrees), in_sight_only=False)
 
 
 def turned_settings(text: str, width: int, height: int, degrees: float, fill: bool = False) -> str:
@@ -318,7 +323,7 @@ def turned_settings(text: str, width: int, height: int, degrees: float, fill: bo
     from device.count_config import CountSettings
 
     settings = CountSettings.model_validate(yaml.safe_load(text) or {})
-    turn, canvas = (roll_matrix(width, height, degrees), (width, height)) if fill else turn_matrix(width, height, degrees)
+    turn, canvas = picture_map(width, height, degrees, fill)
 
     def point(x: float, y: float) -> tuple[float, float]:
         return turned_point(turn, width, height, canvas, x, y)

@@ -45,6 +45,11 @@ def turn_onto_canvas(
     return np.asarray(turn, np.float64), canvas
 
 
+def _mapped(points: npt.NDArray[np.float64], affine: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """(N, 2) points in px taken by the affine map (2, 3)."""
+    return np.asarray(points @ affine[:, :2].T + affine[:, 2], np.float64)
+
+
 class BeltTurn:
     """Turns frames of one size by the slant of ``line`` (when it is ``min_degrees`` or more) and maps boxes
     between the frame (W, H) and the turned canvas (W', H'); boxes are (N, 4) ``x1, y1, x2, y2`` px."""
@@ -68,7 +73,7 @@ class BeltTurn:
             self._forward, self.canvas = turn_onto_canvas(width, height, self.degrees)
             self._back = np.asarray(cv2.invertAffineTransform(self._forward), np.float64)
             corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float64)
-            self._picture = (corners @ self._forward[:, :2].T + self._forward[:, 2]).astype(np.float32)
+            self._picture = _mapped(corners, self._forward).astype(np.float32)
         return self.degrees != 0.0
 
     def apply(self, frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
@@ -104,7 +109,7 @@ class BeltTurn:
             return np.ones(len(xyxy), bool)
         boxes = np.asarray(xyxy, np.float64)
         centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=1)
-        in_frame = centres @ self._back[:, :2].T + self._back[:, 2]
+        in_frame = _mapped(centres, self._back)
         w, h = self._frame_size
         centred = (in_frame[:, 0] >= 0) & (in_frame[:, 0] <= w) & (in_frame[:, 1] >= 0) & (in_frame[:, 1] <= h)
         share = np.zeros(len(boxes))
