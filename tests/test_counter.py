@@ -205,6 +205,33 @@ def test_a_new_item_behind_a_counted_one_missed_for_a_frame_is_counted_itself() 
     assert [(e.direction, e.track_id) for e in events] == [("in", 1), ("in", 2)]
 
 
+def test_a_new_item_wholly_before_the_line_takes_no_counted_state_from_a_track_gone_back() -> None:
+    """Track 1 (60 px) rides down across the line and is counted; then its box drifts back up (boxed on with the
+    junk at the picture's edge) and is lost. Ten frames on, the next item enters well before the line, within reach
+    of an id switch from where track 1 was predicted to be. An item counted past the line is not a box wholly
+    before it: track 2 is counted itself."""
+    counter = LineCounter(LineSpec(0, 0.5, 1, 0.5), NAMES)
+    events = []
+    path = [*range(100, 310, 10), 290, 280]  # crosses y=240, back to y=280 (frame 23), predicted at y=180 in frame 33
+    for f, y in enumerate(path, start=1):
+        events += counter.update(tracked([(1, 320, y)], size=60.0), W, H, f)
+    for f, y in enumerate(range(120, 330, 10), start=33):
+        events += counter.update(tracked([(2, 320, y)], size=60.0), W, H, f)
+    assert [(e.direction, e.track_id) for e in events] == [("in", 1), ("in", 2)]
+
+
+def test_an_id_switch_whose_box_still_straddles_the_line_keeps_the_counted_state() -> None:
+    """Track 1 (60 px) is counted and lost just past the line; the same item comes back as track 2 boxed with its
+    centre just before the line (a part of it, say), the box still across the line, and rides on: not counted again."""
+    counter = LineCounter(LineSpec(0, 0.5, 1, 0.5), NAMES)
+    events = []
+    for f, y in enumerate(range(150, 280, 15), start=1):  # crosses y=240, last seen at y=270 (frame 9)
+        events += counter.update(tracked([(1, 320, y)], size=60.0), W, H, f)
+    for f, y in enumerate(range(222, 340, 15), start=11):  # 18 px before the line, its box 192..252
+        events += counter.update(tracked([(2, 320, y)], size=60.0), W, H, f)
+    assert [(e.direction, e.track_id) for e in events] == [("in", 1)]
+
+
 def test_a_crossing_held_for_a_lost_tracks_own_motion_is_not_confirmed_by_a_new_id() -> None:
     """A box on the belt's frame (track 7) stands still past the line, leaps across it for a frame — held, not
     counted — and is lost; an item riding down the belt appears just beyond, within reach of an id switch, and

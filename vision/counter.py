@@ -7,7 +7,8 @@ still counts, and the crossing point must lie on the finite line. A track that d
 back with a new id near where the old one was last seen, soon after, inherits the old track's state,
 so an id switch at the line does not count an item twice. Near is measured along each axis in box widths and
 heights: a tall box (a cleat across the belt) lost on one side of the line does not pass its state to a box that
-appears a few widths beyond it on the other.
+appears a few widths beyond it on the other, and a counted track passes its state to no box lying wholly before the
+line.
 
 A crossing is also judged on the track's own motion: one made by a jump against the way the track had been
 moving over its last sightings, or with a box that changed size abruptly (a part of an item boxed, then the
@@ -175,12 +176,15 @@ class _Memory:
         window: int,
         radius: float,
         present: frozenset[int],
+        clear_side: int = 0,
     ) -> _TrackState | None:
         """State of the nearest track lost within ``window`` frames, and not among the ids ``present`` in
         this frame, whose predicted anchor (last anchor moved on at its last velocity) is within ``radius`` box
         sizes of ``anchor`` (an id switch), its box there and the new one apart by no more than half the smaller on
         either axis, and not left behind it (``_TrackState.left_behind``), removed from memory, without a crossing it
-        held pending; None if none. The offset is measured in widths across and heights down
+        held pending; None if none. A track counted and last seen on one side of a line is not taken for a new box
+        lying wholly on the other (``clear_side``: the side of the line the new box lies wholly on, 0 where it touches
+        the line's band or for a zone): that is the next item, before the line. The offset is measured in widths across and heights down
         (the larger of the two boxes' on each axis), so a square box's reach is a circle and an elongated one's an
         ellipse along it."""
         best, best_d = None, float("inf")
@@ -191,7 +195,8 @@ class _Memory:
                 d = float(np.hypot(dx / max(extent[0], s.extent[0], 1.0), dy / max(extent[1], s.extent[1], 1.0)))
                 axes = ((dx, extent[0], s.extent[0]), (dy, extent[1], s.extent[1]))  # offset, new and lost box extents
                 apart = any(abs(o) - (a + b) / 2 > 0.5 * min(a, b) for o, a, b in axes)
-                if d <= radius and d < best_d and not apart and not s.left_behind(anchor, age):
+                back = s.counted and clear_side != 0 and s.side == -clear_side
+                if d <= radius and d < best_d and not apart and not back and not s.left_behind(anchor, age):
                     best, best_d = tid, d
         if best is None:
             return None
@@ -374,7 +379,10 @@ class LineCounter:
             side = 1 if dist > self._band else -1 if dist < -self._band else 0
             state = self._memory.states.get(tid)
             if state is None:
-                state = self._memory.inherit(p, extents[i], frame_index, self.relink_frames, self.relink_radius, present)
+                clear = spans[i][1] < -self._band if side < 0 else spans[i][0] > self._band  # the whole box on its side
+                state = self._memory.inherit(
+                    p, extents[i], frame_index, self.relink_frames, self.relink_radius, present, side if clear else 0
+                )
                 if state is None:
                     state = _TrackState(p, side, p, tid in self._memory.carried, frame_index, extents[i])
                 self._memory.states[tid] = state
