@@ -94,6 +94,19 @@ def register(sub: SubParsers) -> None:
         "focus, under lamps of another colour, compressed hard",
     )
     syn.add_argument(
+        "--flat",
+        type=float,
+        default=0.0,
+        help="fraction of items that are flat and straight-edged (a sheet, a flattened carton, a tray), square to the belt "
+        "half the time, in place of a cut-out: for an item detector (they take the class of the cut-out they replace)",
+    )
+    syn.add_argument(
+        "--square",
+        type=float,
+        default=0.0,
+        help="fraction of the other items lying as photographed, square to the picture (the rest turned at random)",
+    )
+    syn.add_argument(
         "--min-visible",
         type=float,
         default=0.35,
@@ -381,13 +394,13 @@ def run_synth(args: argparse.Namespace) -> int:
         print(json.dumps(truth["counts"]))
     else:
         counts = {"train": args.train, "val": args.val}
-        fractions = (args.camera, args.crowded, args.closeup, args.two_tone, args.poor_camera)
+        fractions = (args.camera, args.crowded, args.closeup, args.two_tone, args.poor_camera, args.flat, args.square)
         if not (0 < args.min_visible <= 1 and all(0 <= f <= 1 for f in fractions)):
             from farz.errors import UserError
 
             raise UserError(
                 f"--closeup {args.closeup} / --crowded {args.crowded} / --camera {args.camera} / --two-tone {args.two_tone} / "
-                f"--poor-camera {args.poor_camera} / "
+                f"--poor-camera {args.poor_camera} / --flat {args.flat} / --square {args.square} / "
                 f"--min-visible {args.min_visible}: "
                 "need fractions in 0-1 (--min-visible above 0)"
             )
@@ -405,6 +418,8 @@ def run_synth(args: argparse.Namespace) -> int:
             args.camera,
             args.two_tone,
             args.poor_camera,
+            args.flat,
+            args.square,
         )
         if args.photos:
             from training.fit import add_photos

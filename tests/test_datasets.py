@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from training.cutouts import item_mask, judge_mask, split_of
-from training.synth import Cutout, VideoSpec, render_training_image, render_video, visible_labels
+from training.synth import Cutout, VideoSpec, flat_item, place_item, render_training_image, render_video, visible_labels
 from training.taxonomy import TaxonomyError, load_taxonomy
 
 NAMES = ("cardboard", "glass", "metal", "paper", "plastic", "trash")
@@ -163,6 +163,38 @@ def test_scenes_with_a_stricter_label_rule_differ_only_in_their_labels() -> None
         assert np.array_equal(a[0], b[0]) and set(b[1].boxes) <= set(a[1].boxes)
         dropped += len(a[1].boxes) - len(b[1].boxes)
     assert dropped > 0
+
+
+def test_without_flat_or_square_items_a_seed_renders_the_scenes_it_rendered_before() -> None:
+    """``flat`` and ``square`` at 0 draw no random number: older recipes' seeds keep their scenes."""
+    cutouts = coloured_cutouts()
+    a_rng, b_rng = np.random.default_rng(4), np.random.default_rng(4)
+    for _ in range(8):
+        a = render_training_image(cutouts, a_rng, size=(240, 180), closeup=0.2, crowded=0.3, camera=0.3)
+        b = render_training_image(cutouts, b_rng, size=(240, 180), closeup=0.2, crowded=0.3, camera=0.3, flat=0.0, square=0.0)
+        assert np.array_equal(a[0], b[0]) and a[1].boxes == b[1].boxes
+
+
+def test_a_flat_item_is_an_opaque_straight_edged_rectangle_of_the_asked_length() -> None:
+    for seed in range(20):
+        item = flat_item(120.0, np.random.default_rng(seed))
+        h, w = item.shape[:2]
+        assert w == 120 and 0.4 * 120 - 1 <= h <= 120 and (item[..., 3] == 255).all()
+
+
+def test_square_items_lie_as_photographed_and_flat_ones_take_the_place_of_cut_outs() -> None:
+    cutout = coloured_cutouts()[2]  # opaque 50 x 30 px inside its 60 x 40 picture
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        item, class_id = place_item(cutout, 120.0, rng, square=1.0)
+        ys, xs = np.nonzero(item[..., 3] > 127)
+        extent = sorted((int(np.ptp(ys)) + 1, int(np.ptp(xs)) + 1))
+        assert class_id == 2 and abs(extent[0] - 60) <= 5 and abs(extent[1] - 100) <= 5, "square within 2 degrees"
+    flat = [place_item(cutout, 120.0, np.random.default_rng(seed), flat=1.0) for seed in range(20)]
+    assert all(c == 2 and (item[..., :3] != cutout.rgba[0, 0, :3]).any() for item, c in flat)
+    opaque = [item[..., 3] > 127 for item, _ in flat]
+    fills = [m.sum() / (m.any(axis=0).sum() * m.any(axis=1).sum()) for m in opaque]  # a square rectangle fills its box
+    assert 5 <= sum(f > 0.9 for f in fills) <= 15, "about half the flat items lie square"
 
 
 @pytest.mark.parametrize(("direction", "count_as"), [("right", "in"), ("down", "out"), ("left", "in"), ("up", "out")])

@@ -22,6 +22,8 @@ class SynthCounts(BaseModel):
     camera: float = Field(0.0, ge=0, le=1)  # fraction of the other scenes seen by a tilted wide-angle camera (frame, floor, cleats)
     two_tone: float = Field(0.0, ge=0, le=1)  # fraction of items drawn in two tones (a fold, a label), labelled as one item
     poor_camera: float = Field(0.0, ge=0, le=1)  # fraction of scenes as a poorer camera gives them: dim, noisy, blurred, cast, compressed
+    flat: float = Field(0.0, ge=0, le=1)  # fraction of items that are flat, straight-edged (sheets, cartons, trays), square half the time
+    square: float = Field(0.0, ge=0, le=1)  # fraction of the other items lying as photographed, square to the picture
     photos: bool = False  # also train (and validate) on the real photos behind the split's cut-outs, one box each
     shards: int = Field(1, ge=1, le=256)  # independent render streams, `workers` at a time (1: the single stream of older recipes)
 

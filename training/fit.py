@@ -72,6 +72,8 @@ def prepare_data(config: TrainConfig, taxonomy: Taxonomy, data_dir: Path) -> Pat
         camera=synth.camera,
         two_tone=synth.two_tone,
         poor_camera=synth.poor_camera,
+        flat=synth.flat,
+        square=synth.square,
     )
     if synth.photos:
         add_photos(config.cutouts, config.source, data_dir, taxonomy.names, list(counts))

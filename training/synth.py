@@ -185,6 +185,52 @@ def rotated(rgba: np.ndarray, angle: float) -> np.ndarray:
     return cv2.warpAffine(rgba, m, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0, 0))
 
 
+# Tones of flat items (BGR): white, light grey, grey, dark grey, black, kraft, dark kraft; one in five gets a random colour.
+FLAT_TONES = ((235, 235, 235), (205, 205, 205), (150, 150, 150), (70, 70, 70), (25, 25, 25), (90, 140, 185), (60, 100, 140))
+
+
+def flat_item(side_px: float, rng: Rng) -> np.ndarray:
+    """A flat, straight-edged item (BGRA, opaque): a sheet, a flattened carton or a tray, ``side_px`` long and 0.4-1 of
+    that wide, of a plain tone (``FLAT_TONES`` or a random colour) shaded across, sometimes folded, rimmed or printed.
+    Belts carry these square to their motion as often as not, and square achromatic edges are otherwise only machinery."""
+    w = max(8, round(side_px))
+    h = max(8, round(side_px * rng.uniform(0.4, 1.0)))
+    tone = np.asarray(FLAT_TONES[int(rng.integers(len(FLAT_TONES)))] if rng.random() < 0.8 else rng.uniform(20, 235, 3), np.float32)
+    image = np.empty((h, w, 3), np.float32)
+    image[:] = tone
+    image += np.linspace(-1, 1, w, dtype=np.float32)[None, :, None] * float(rng.uniform(0, 15))
+    image += rng.normal(0, 2.5, (h, w, 1)).astype(np.float32)
+    if rng.random() < 0.3:  # a fold across it
+        image[:, int(rng.uniform(0.2, 0.8) * w) :] *= float(rng.uniform(0.8, 0.95))
+    if rng.random() < 0.3:  # a tray's rim
+        rim = tuple(float(v) for v in tone * rng.uniform(0.7, 1.2))
+        cv2.rectangle(image, (0, 0), (w - 1, h - 1), rim, int(rng.integers(2, 6)))
+    for _ in range(int(rng.integers(0, 6)) if rng.random() < 0.4 else 0):  # print: lines, blocks
+        x0, y0 = int(rng.integers(w)), int(rng.integers(h))
+        ink = tuple(float(v) for v in rng.uniform(0, 200, 3))
+        cv2.rectangle(image, (x0, y0), (x0 + int(rng.integers(3, max(4, w // 2))), y0 + int(rng.integers(2, max(3, h // 6)))), ink, -1)
+    alpha = np.full((h, w, 1), 255, np.uint8)
+    return np.concatenate([np.clip(image, 0, 255).astype(np.uint8), alpha], axis=2)
+
+
+def square_angle(rng: Rng) -> float:
+    """Degrees: square to the picture (a quarter turn), within 2°."""
+    return float(int(rng.integers(4)) * 90 + rng.uniform(-2, 2))
+
+
+def place_item(cutout: Cutout, side_px: float, rng: Rng, flat: float = 0.0, square: float = 0.0) -> tuple[np.ndarray, int]:
+    """The picture (BGRA) of one item ``side_px`` long and its class id: the cut-out turned at random, or as photographed
+    (square, ``square_angle``) for a share ``square`` of them; or, for a share ``flat``, a ``flat_item`` in its place,
+    square half the time, under the class id of the cut-out it stands in for (an item, for a one-class detector:
+    its material is not what it is drawn to teach). With both 0 it draws only what ``transform_item`` at a random
+    angle draws."""
+    if flat > 0 and rng.random() < flat:
+        angle = square_angle(rng) if rng.random() < 0.5 else float(rng.uniform(0, 360))
+        return rotated(flat_item(side_px, rng), angle), cutout.class_id
+    angle = square_angle(rng) if square > 0 and rng.random() < square else float(rng.uniform(0, 360))
+    return transform_item(cutout, side_px, angle, rng), cutout.class_id
+
+
 def finish(frame: np.ndarray, style: BeltStyle, rng: Rng, blur_px: int, blur_axis: int) -> np.ndarray:
     """Lighting, motion blur along ``blur_axis`` (0 = vertical, 1 = horizontal), noise; returns uint8."""
     h, w = frame.shape[:2]
@@ -339,6 +385,8 @@ def render_training_image(
     camera: float = 0.0,
     two_tone: float = 0.0,
     poor_camera: float = 0.0,
+    flat: float = 0.0,
+    square: float = 0.0,
 ) -> tuple[np.ndarray, SceneLabels]:
     """One still belt scene (H x W x 3 uint8, size = (W, H)) and its YOLO labels.
 
@@ -352,9 +400,10 @@ def render_training_image(
     ``camera`` 0 a seed renders exactly the scenes it rendered before. An item is labelled when at least
     ``min_visible`` of it is in sight; one more covered is left unlabelled. A share ``two_tone`` of the items
     is drawn in two tones (``in_two_tones``), and a share ``poor_camera`` of the scenes as a poorer camera gives
-    them (``poor_camera_look``); with 0 no random number is drawn for either.
+    them (``poor_camera_look``); a share ``flat`` of the items are flat straight-edged ones and a share ``square``
+    of the others lie as photographed (``place_item``); with 0 no random number is drawn for any of these.
     """
-    image, labels = _scene(cutouts, rng, size, closeup, crowded, min_visible, camera, two_tone)
+    image, labels = _scene(cutouts, rng, size, closeup, crowded, min_visible, camera, two_tone, flat, square)
     if poor_camera > 0 and rng.random() < poor_camera:
         image = poor_camera_look(image, rng)
     return image, labels
@@ -369,13 +418,15 @@ def _scene(
     min_visible: float,
     camera: float,
     two_tone: float,
+    flat: float = 0.0,
+    square: float = 0.0,
 ) -> tuple[np.ndarray, SceneLabels]:
     w, h = size
     near = closeup > 0 and rng.random() < closeup
     if not near and camera > 0 and rng.random() < camera:
-        return camera_scene(cutouts, rng, w, h, min_visible, loaded=rng.random() < crowded, two_tone=two_tone)
+        return camera_scene(cutouts, rng, w, h, min_visible, loaded=rng.random() < crowded, two_tone=two_tone, flat=flat, square=square)
     if not near and crowded > 0 and rng.random() < crowded:
-        return _crowded_scene(cutouts, rng, w, h, min_visible, two_tone)
+        return _crowded_scene(cutouts, rng, w, h, min_visible, two_tone, flat, square)
     style = BeltStyle.random(rng, BOARD_COLOURS if near and rng.random() < 0.5 else BELT_COLOURS)
     frame = belt_strip(style, w, h)
     draw_rails(frame, style, axis=0)
@@ -385,12 +436,12 @@ def _scene(
     ids: list[int] = []
     for _ in range(n):
         cut = cutouts[int(rng.integers(len(cutouts)))]
-        item = transform_item(cut, rng.uniform(*sides) * min(w, h), float(rng.uniform(0, 360)), rng)
+        item, class_id = place_item(cut, rng.uniform(*sides) * min(w, h), rng, flat, square)
         item = some_in_two_tones(item, rng, two_tone)
         spread = (0.15, 0.85) if near else (-0.05, 1.05)  # a close-up's items are mostly in frame
         cx, cy = rng.uniform(*spread) * w, rng.uniform(*spread) * h
         alphas.append(compose(frame, item, cx, cy, shadow=float(rng.uniform(0.1, 0.6))))
-        ids.append(cut.class_id)
+        ids.append(class_id)
     labels = visible_labels(alphas, ids, min_visible)
     image = finish(frame, style, rng, blur_px=int(rng.choice([1, 1, 3, 5, 7, 9])), blur_axis=0)
     image = jpeg(image, style.jpeg_quality)
@@ -446,7 +497,15 @@ def draw_stains(belt: np.ndarray, rng: Rng) -> None:
 
 
 def camera_scene(
-    cutouts: list[Cutout], rng: Rng, w: int, h: int, min_visible: float, loaded: bool, two_tone: float = 0.0
+    cutouts: list[Cutout],
+    rng: Rng,
+    w: int,
+    h: int,
+    min_visible: float,
+    loaded: bool,
+    two_tone: float = 0.0,
+    flat: float = 0.0,
+    square: float = 0.0,
 ) -> tuple[np.ndarray, SceneLabels]:
     """A belt scene as a camera tilted by up to 0.55 (the far side wider, its items smaller) with a wide lens
     half the time sees it: the belt (any colour, light belts too; cleats or ribs on half of them, stains on
@@ -487,17 +546,17 @@ def camera_scene(
     ids: list[int] = []
     for (cx, cy), side_px in zip(spots, sizes, strict=True):
         cut = cutouts[int(rng.integers(len(cutouts)))]
-        item = transform_item(cut, side_px, float(rng.uniform(0, 360)), rng)
+        item, class_id = place_item(cut, side_px, rng, flat, square)
         item = some_in_two_tones(item, rng, two_tone)
         alphas.append(cam.render(compose(canvas, item, cx, cy, shadow=float(rng.uniform(0.1, 0.6))), outside=0.0))
-        ids.append(cut.class_id)
+        ids.append(class_id)
     labels = visible_labels(alphas, ids, min_visible)
     image = jpeg(finish(cam.render(canvas), style, rng, blur_px=int(rng.choice([1, 1, 3, 5])), blur_axis=0), style.jpeg_quality)
     return quarter_turns(image, labels, int(rng.integers(4)))
 
 
 def _crowded_scene(
-    cutouts: list[Cutout], rng: Rng, w: int, h: int, min_visible: float, two_tone: float = 0.0
+    cutouts: list[Cutout], rng: Rng, w: int, h: int, min_visible: float, two_tone: float = 0.0, flat: float = 0.0, square: float = 0.0
 ) -> tuple[np.ndarray, SceneLabels]:
     style = BeltStyle.random(rng, BELT_COLOURS)
     frame = belt_strip(style, w, h)
@@ -509,10 +568,10 @@ def _crowded_scene(
     ids: list[int] = []
     for cx, cy in pile_positions(n, w, h, side, rng):
         cut = cutouts[int(rng.integers(len(cutouts)))]
-        item = transform_item(cut, side * rng.uniform(0.7, 1.3), float(rng.uniform(0, 360)), rng)
+        item, class_id = place_item(cut, side * rng.uniform(0.7, 1.3), rng, flat, square)
         item = some_in_two_tones(item, rng, two_tone)
         alphas.append(compose(frame, item, cx, cy, shadow=float(rng.uniform(0.1, 0.6))))
-        ids.append(cut.class_id)
+        ids.append(class_id)
     labels = visible_labels(alphas, ids, min_visible)
     image = jpeg(finish(frame, style, rng, blur_px=int(rng.choice([1, 1, 3, 5])), blur_axis=0), style.jpeg_quality)
     if rng.random() < 0.5:  # the belt runs across the picture as often as along it
@@ -531,6 +590,8 @@ class SceneMix:
     camera: float = 0.0
     two_tone: float = 0.0
     poor_camera: float = 0.0
+    flat: float = 0.0
+    square: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -582,9 +643,11 @@ def write_training_set(
     camera: float = 0.0,
     two_tone: float = 0.0,
     poor_camera: float = 0.0,
+    flat: float = 0.0,
+    square: float = 0.0,
 ) -> Path:
     """Render ``counts[split]`` images per split into a YOLO dataset (``closeup``, ``crowded``, ``min_visible``,
-    ``camera``, ``two_tone``, ``poor_camera``: see render_training_image); returns its ``data.yaml``.
+    ``camera``, ``two_tone``, ``poor_camera``, ``flat``, ``square``: see render_training_image); returns its ``data.yaml``.
 
     With ``shards`` > 1 each split is rendered as that many independent streams (shard k seeded by
     ``[seed, split, k]``), ``workers`` processes at a time: the scenes depend on the seed and the shard count,
@@ -594,7 +657,7 @@ def write_training_set(
 
     from tqdm import tqdm
 
-    mix = SceneMix(closeup, crowded, min_visible, camera, two_tone, poor_camera)
+    mix = SceneMix(closeup, crowded, min_visible, camera, two_tone, poor_camera, flat, square)
     jobs: list[Shard] = []
     for split_index, (split, n) in enumerate(counts.items()):
         cutouts = load_cutouts(cutout_dir, names, cutout_split(split))
