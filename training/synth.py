@@ -231,6 +231,21 @@ def place_item(cutout: Cutout, side_px: float, rng: Rng, flat: float = 0.0, squa
     return transform_item(cutout, side_px, angle, rng), cutout.class_id
 
 
+@dataclass(frozen=True)
+class ItemLooks:
+    """How a scene's items are drawn: shares ``two_tone`` in two tones (``in_two_tones``), ``flat`` flat straight-edged
+    items and ``square`` lying as photographed (``place_item``); at 0 none draws a random number."""
+
+    two_tone: float = 0.0
+    flat: float = 0.0
+    square: float = 0.0
+
+    def draw(self, cutout: Cutout, side_px: float, rng: Rng) -> tuple[np.ndarray, int]:
+        """One item's picture (BGRA), ``side_px`` long, and its class id."""
+        item, class_id = place_item(cutout, side_px, rng, self.flat, self.square)
+        return some_in_two_tones(item, rng, self.two_tone), class_id
+
+
 def finish(frame: np.ndarray, style: BeltStyle, rng: Rng, blur_px: int, blur_axis: int) -> np.ndarray:
     """Lighting, motion blur along ``blur_axis`` (0 = vertical, 1 = horizontal), noise; returns uint8."""
     h, w = frame.shape[:2]
@@ -403,7 +418,7 @@ def render_training_image(
     them (``poor_camera_look``); a share ``flat`` of the items are flat straight-edged ones and a share ``square``
     of the others lie as photographed (``place_item``); with 0 no random number is drawn for any of these.
     """
-    image, labels = _scene(cutouts, rng, size, closeup, crowded, min_visible, camera, two_tone, flat, square)
+    image, labels = _scene(cutouts, rng, size, closeup, crowded, min_visible, camera, ItemLooks(two_tone, flat, square))
     if poor_camera > 0 and rng.random() < poor_camera:
         image = poor_camera_look(image, rng)
     return image, labels
@@ -417,16 +432,14 @@ def _scene(
     crowded: float,
     min_visible: float,
     camera: float,
-    two_tone: float,
-    flat: float = 0.0,
-    square: float = 0.0,
+    looks: ItemLooks,
 ) -> tuple[np.ndarray, SceneLabels]:
     w, h = size
     near = closeup > 0 and rng.random() < closeup
     if not near and camera > 0 and rng.random() < camera:
-        return camera_scene(cutouts, rng, w, h, min_visible, loaded=rng.random() < crowded, two_tone=two_tone, flat=flat, square=square)
+        return camera_scene(cutouts, rng, w, h, min_visible, loaded=rng.random() < crowded, looks=looks)
     if not near and crowded > 0 and rng.random() < crowded:
-        return _crowded_scene(cutouts, rng, w, h, min_visible, two_tone, flat, square)
+        return _crowded_scene(cutouts, rng, w, h, min_visible, looks)
     style = BeltStyle.random(rng, BOARD_COLOURS if near and rng.random() < 0.5 else BELT_COLOURS)
     frame = belt_strip(style, w, h)
     draw_rails(frame, style, axis=0)
@@ -436,8 +449,7 @@ def _scene(
     ids: list[int] = []
     for _ in range(n):
         cut = cutouts[int(rng.integers(len(cutouts)))]
-        item, class_id = place_item(cut, rng.uniform(*sides) * min(w, h), rng, flat, square)
-        item = some_in_two_tones(item, rng, two_tone)
+        item, class_id = looks.draw(cut, rng.uniform(*sides) * min(w, h), rng)
         spread = (0.15, 0.85) if near else (-0.05, 1.05)  # a close-up's items are mostly in frame
         cx, cy = rng.uniform(*spread) * w, rng.uniform(*spread) * h
         alphas.append(compose(frame, item, cx, cy, shadow=float(rng.uniform(0.1, 0.6))))
@@ -497,15 +509,7 @@ def draw_stains(belt: np.ndarray, rng: Rng) -> None:
 
 
 def camera_scene(
-    cutouts: list[Cutout],
-    rng: Rng,
-    w: int,
-    h: int,
-    min_visible: float,
-    loaded: bool,
-    two_tone: float = 0.0,
-    flat: float = 0.0,
-    square: float = 0.0,
+    cutouts: list[Cutout], rng: Rng, w: int, h: int, min_visible: float, loaded: bool, looks: ItemLooks = ItemLooks()
 ) -> tuple[np.ndarray, SceneLabels]:
     """A belt scene as a camera tilted by up to 0.55 (the far side wider, its items smaller) with a wide lens
     half the time sees it: the belt (any colour, light belts too; cleats or ribs on half of them, stains on
@@ -546,8 +550,7 @@ def camera_scene(
     ids: list[int] = []
     for (cx, cy), side_px in zip(spots, sizes, strict=True):
         cut = cutouts[int(rng.integers(len(cutouts)))]
-        item, class_id = place_item(cut, side_px, rng, flat, square)
-        item = some_in_two_tones(item, rng, two_tone)
+        item, class_id = looks.draw(cut, side_px, rng)
         alphas.append(cam.render(compose(canvas, item, cx, cy, shadow=float(rng.uniform(0.1, 0.6))), outside=0.0))
         ids.append(class_id)
     labels = visible_labels(alphas, ids, min_visible)
@@ -556,7 +559,7 @@ def camera_scene(
 
 
 def _crowded_scene(
-    cutouts: list[Cutout], rng: Rng, w: int, h: int, min_visible: float, two_tone: float = 0.0, flat: float = 0.0, square: float = 0.0
+    cutouts: list[Cutout], rng: Rng, w: int, h: int, min_visible: float, looks: ItemLooks = ItemLooks()
 ) -> tuple[np.ndarray, SceneLabels]:
     style = BeltStyle.random(rng, BELT_COLOURS)
     frame = belt_strip(style, w, h)
@@ -568,8 +571,7 @@ def _crowded_scene(
     ids: list[int] = []
     for cx, cy in pile_positions(n, w, h, side, rng):
         cut = cutouts[int(rng.integers(len(cutouts)))]
-        item, class_id = place_item(cut, side * rng.uniform(0.7, 1.3), rng, flat, square)
-        item = some_in_two_tones(item, rng, two_tone)
+        item, class_id = looks.draw(cut, side * rng.uniform(0.7, 1.3), rng)
         alphas.append(compose(frame, item, cx, cy, shadow=float(rng.uniform(0.1, 0.6))))
         ids.append(class_id)
     labels = visible_labels(alphas, ids, min_visible)
