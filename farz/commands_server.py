@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-SubParsers = Any
+from farz.parsing import SubParsers, add_command
 
 
 def _database_url(args: argparse.Namespace) -> str:
@@ -24,12 +24,12 @@ def _db_arg(parser: argparse.ArgumentParser) -> None:
 
 def register(sub: SubParsers) -> None:
     """Add ``server`` and ``bench server`` style subcommands."""
-    srv = sub.add_parser("server", help="the server: ingest, dashboard, aggregate API, NGSI-LD")
+    srv = add_command(sub, "server", help="the server: ingest, dashboard, aggregate API, NGSI-LD")
     s = srv.add_subparsers(dest="server", metavar="STEP", required=True)
-    run = s.add_parser("run", help="serve HTTP (uvicorn); migrates the database first")
+    run = add_command(s, "run", help="serve HTTP (uvicorn); migrates the database first")
     _db_arg(run)
-    run.add_argument("--host", default="127.0.0.1")
-    run.add_argument("--port", type=int, default=8000)
+    run.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface; default: %(default)s)")
+    run.add_argument("--port", type=int, default=8000, help="TCP port (default: %(default)s)")
     run.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     run.add_argument("--config", type=Path, default=None, help="settings YAML (FARZ_* environment variables override it)")
     run.add_argument(
@@ -39,93 +39,97 @@ def register(sub: SubParsers) -> None:
         help="seconds a stop (SIGTERM, Ctrl-C) waits for open requests and live dashboards before closing them",
     )
     run.set_defaults(handler=run_server)
-    mig = s.add_parser("migrate", help="create or upgrade the database schema (Alembic)")
+    mig = add_command(s, "migrate", help="create or upgrade the database schema (Alembic)")
     _db_arg(mig)
     mig.set_defaults(handler=run_migrate)
-    adm = s.add_parser("admin", help="sites, devices and tokens; a command that makes a token prints it alone on stdout")
+    adm = add_command(s, "admin", help="sites, devices and tokens; a command that makes a token prints it alone on stdout")
     a = adm.add_subparsers(dest="admin", metavar="ACTION", required=True)
-    site = a.add_parser("create-site", help="register a sorting site")
-    site.add_argument("site_id")
-    site.add_argument("--name", required=True)
+    site = add_command(a, "create-site", help="register a sorting site")
+    site.add_argument("site_id", help="the site's id in every URL and count, e.g. casa-nord")
+    site.add_argument("--name", required=True, help="the site's name as people call it")
     site.add_argument("--tz", required=True, help="IANA time zone, e.g. Africa/Casablanca")
-    site.add_argument("--lat", type=float, default=None)
-    site.add_argument("--lon", type=float, default=None)
-    site.add_argument("--address", default=None)
+    site.add_argument("--lat", type=float, default=None, help="latitude, degrees (WGS 84), for NGSI-LD location")
+    site.add_argument("--lon", type=float, default=None, help="longitude, degrees (WGS 84), for NGSI-LD location")
+    site.add_argument("--address", default=None, help="street address, one line")
     _db_arg(site)
     site.set_defaults(handler=run_create_site)
-    dev = a.add_parser("create-device", help="register a device on a site; prints its device token")
-    dev.add_argument("device_id")
-    dev.add_argument("--site", required=True)
+    dev = add_command(a, "create-device", help="register a device on a site; prints its device token")
+    dev.add_argument("device_id", help="the device's id, as in its agent config")
+    dev.add_argument("--site", required=True, help="the site it counts for")
     _db_arg(dev)
     dev.set_defaults(handler=run_create_device)
-    am = a.add_parser("assign-model", help="assign a registered model (id or sha256 prefix) to a site or a device")
-    am.add_argument("--model", required=True)
+    am = add_command(a, "assign-model", help="assign a registered model (id or sha256 prefix) to a site or a device")
+    am.add_argument("--model", required=True, help="registered model: its id or a sha256 prefix")
     grp = am.add_mutually_exclusive_group(required=True)
-    grp.add_argument("--site")
-    grp.add_argument("--device")
+    grp.add_argument("--site", help="every device of this site")
+    grp.add_argument("--device", help="this device only")
     _db_arg(am)
     am.set_defaults(handler=run_assign_model)
-    rb = a.add_parser(
-        "rollback-model", help="assign the detector (or, with --classifier, the material classifier) a site or device had before"
+    rb = add_command(
+        a, "rollback-model", help="assign the detector (or, with --classifier, the material classifier) a site or device had before"
     )
     grp = rb.add_mutually_exclusive_group(required=True)
-    grp.add_argument("--site")
-    grp.add_argument("--device")
+    grp.add_argument("--site", help="every device of this site")
+    grp.add_argument("--device", help="this device only")
     rb.add_argument("--classifier", action="store_true", help="roll back the material classifier; the detector stays as it is")
     _db_arg(rb)
     rb.set_defaults(handler=run_rollback_model)
-    st = a.add_parser(
+    st = add_command(
+        a,
         "set-target",
         help="purity targets on a line: a class's minimum and/or maximum share of its items over a rolling window",
         description="Example: --site berkane-c1 --line pet --min plastic=0.9 --max trash=0.05 --window-min 15 --min-items 20. "
         "A target given again replaces the old one. The dashboard shows each line red while one of its targets is breached.",
     )
-    st.add_argument("--site", required=True)
-    st.add_argument("--line", required=True)
+    st.add_argument("--site", required=True, help="the site")
+    st.add_argument("--line", required=True, help="the line's id within the site")
     st.add_argument("--min", action="append", default=[], metavar="CLASS=SHARE", help="CLASS makes at least SHARE (0-1) of the items")
     st.add_argument("--max", action="append", default=[], metavar="CLASS=SHARE", help="CLASS makes at most SHARE (0-1) of the items")
     st.add_argument("--window-min", type=int, default=15, help="rolling window in minutes (default 15)")
     st.add_argument("--min-items", type=int, default=20, help="items the window must hold before it is judged (default 20)")
     _db_arg(st)
     st.set_defaults(handler=run_set_target)
-    sh = a.add_parser(
+    sh = add_command(
+        a,
         "set-shift",
         help="a named shift in the site's time zone (an end at or before the start runs into the next day)",
         description="Example: --site berkane-c1 --name night --start 22:00 --end 06:00. A shift given again replaces the old one.",
     )
-    sh.add_argument("--site", required=True)
-    sh.add_argument("--name", required=True)
-    sh.add_argument("--start", required=True, metavar="HH:MM")
-    sh.add_argument("--end", required=True, metavar="HH:MM")
+    sh.add_argument("--site", required=True, help="the site")
+    sh.add_argument("--name", required=True, help="the shift's name, e.g. morning")
+    sh.add_argument("--start", required=True, metavar="HH:MM", help="start, site local time")
+    sh.add_argument("--end", required=True, metavar="HH:MM", help="end, site local time")
     _db_arg(sh)
     sh.set_defaults(handler=run_set_shift)
-    wh = a.add_parser(
+    wh = add_command(
+        a,
         "set-webhook",
         help="POST the site's alerts (opened, closed) as JSON to a URL, retried with backoff; --remove stops it",
         description="Each body is {type: alert.opened|alert.closed, site, alert}. With --secret-env, the header "
         "X-Farz-Signature: sha256=<HMAC-SHA256 of the body> lets the receiver check it came from this server.",
     )
-    wh.add_argument("--site", required=True)
+    wh.add_argument("--site", required=True, help="the site whose alerts are sent")
     what = wh.add_mutually_exclusive_group(required=True)
     what.add_argument("--url", help="http:// or https:// address of the receiver")
     what.add_argument("--remove", action="store_true", help="remove the site's webhook")
     wh.add_argument("--secret-env", metavar="VAR", default=None, help="name of an environment variable holding the signing secret")
     _db_arg(wh)
     wh.set_defaults(handler=run_set_webhook)
-    rep = s.add_parser(
+    rep = add_command(
+        s,
         "report",
         help="write a shift report (PDF, or JSON/CSV by the file's suffix) straight from the database",
         description="Example: farz server report --site berkane-c1 --date 2026-12-02 --shift morning --out morning.pdf. "
         "DATE is the local day the shift starts on. The figures are the ones /api/v1/reports/shift serves.",
     )
-    rep.add_argument("--site", required=True)
-    rep.add_argument("--date", required=True, metavar="YYYY-MM-DD")
-    rep.add_argument("--shift", required=True, metavar="NAME")
+    rep.add_argument("--site", required=True, help="the site")
+    rep.add_argument("--date", required=True, metavar="YYYY-MM-DD", help="the day the shift starts, site local date")
+    rep.add_argument("--shift", required=True, metavar="NAME", help="a shift set with `farz server admin set-shift`")
     rep.add_argument("--out", required=True, type=Path, metavar="FILE", help="FILE.pdf, FILE.json or FILE.csv")
     rep.add_argument("--config", type=Path, default=None, help="server settings YAML (for offline_after_s)")
     _db_arg(rep)
     rep.set_defaults(handler=run_report)
-    push = s.add_parser("push-ngsi", help="upsert today's NGSI-LD entities into a FIWARE context broker (run it from cron or a timer)")
+    push = add_command(s, "push-ngsi", help="upsert today's NGSI-LD entities into a FIWARE context broker (run it from cron or a timer)")
     push.add_argument("--broker", required=True, metavar="URL", help="context broker base URL, e.g. http://orion-ld:1026")
     push.add_argument("--context-url", required=True, help="public URL of this server's /ngsi-ld/context.jsonld")
     push.add_argument("--site", default=None, help="only this site")
@@ -133,12 +137,15 @@ def register(sub: SubParsers) -> None:
     push.add_argument("--every", type=float, default=0.0, help="repeat every N seconds (0 = once)")
     _db_arg(push)
     push.set_defaults(handler=run_push_ngsi)
-    tok = a.add_parser(
+    tok = add_command(
+        a,
         "create-token",
         help="make a viewer, installer (sets up device cameras), reader, scientist, reviewer (labels review crops of one site) "
         "or admin token; prints it",
     )
-    tok.add_argument("--role", required=True, choices=["viewer", "installer", "reader", "scientist", "reviewer", "admin"])
+    tok.add_argument(
+        "--role", required=True, choices=["viewer", "installer", "reader", "scientist", "reviewer", "admin"], help="what the token may do"
+    )
     tok.add_argument("--site", default=None, help="limit the token to one site (a reviewer's token must name one)")
     tok.add_argument("--name", default=None, help="who holds it (a reviewer's name); their labels carry it")
     _db_arg(tok)
@@ -146,16 +153,16 @@ def register(sub: SubParsers) -> None:
 
 
 def register_bench(bench_sub: SubParsers) -> None:
-    b = bench_sub.add_parser("server", help="ingest events/s through real HTTP and aggregate query latency")
-    b.add_argument("--events", type=int, default=100_000)
+    b = add_command(bench_sub, "server", help="ingest events/s through real HTTP and aggregate query latency")
+    b.add_argument("--events", type=int, default=100_000, help="count events to ingest (default: %(default)s)")
     _db_arg(b)
-    b.add_argument("--devices", type=int, default=8)
-    b.add_argument("--queries", type=int, default=200)
+    b.add_argument("--devices", type=int, default=8, help="devices sending at once (default: %(default)s)")
+    b.add_argument("--queries", type=int, default=200, help="aggregate queries timed (default: %(default)s)")
     b.add_argument("--workers", type=int, default=1, help="server worker processes")
     b.add_argument(
         "--target-events", type=int, default=20_000, help="events for the side-by-side ingest into sites with and without purity targets"
     )
-    b.add_argument("--json", action="store_true")
+    b.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     b.set_defaults(handler=run_bench_server)
 
 

@@ -5,31 +5,32 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
 
 from farz.commands_count import add_classifier_argument, classifier_path
-
-SubParsers = Any
+from farz.parsing import SubParsers, add_command
 
 
 def register(sub: SubParsers) -> None:
     """Add ``datasets`` and ``train`` to the top-level parser."""
-    ds = sub.add_parser("datasets", help="cut-outs from photos and synthetic conveyor scenes")
+    ds = add_command(sub, "datasets", help="cut-outs from photos and synthetic conveyor scenes")
     ds_sub = ds.add_subparsers(dest="datasets", metavar="STEP", required=True)
-    cut = ds_sub.add_parser("cutouts", help="cut items out of photos on a plain board (report + contact sheets)")
+    cut = add_command(ds_sub, "cutouts", help="cut items out of photos on a plain board (report + contact sheets)")
     cut.add_argument("--source", type=Path, default=Path("../shared/datasets/trashnet"), help="folder of <class>/*.jpg photos")
     cut.add_argument("--out", type=Path, default=Path("build/cutouts"), help="output folder")
-    cut.add_argument("--workers", type=int, default=2)
+    cut.add_argument("--workers", type=int, default=2, help="processes cutting at a time (default: %(default)s)")
     cut.set_defaults(handler=run_cutouts)
-    pho = ds_sub.add_parser(
-        "photos", help="the real photos behind one split's cut-outs as a YOLO dataset (one box each): the un-composited held-out check"
+    pho = add_command(
+        ds_sub,
+        "photos",
+        help="the real photos behind one split's cut-outs as a YOLO dataset (one box each): the un-composited held-out check",
     )
     pho.add_argument("--source", type=Path, default=Path("../shared/datasets/trashnet"), help="folder of <class>/*.jpg photos")
     pho.add_argument("--cutouts", type=Path, default=Path("build/cutouts"), help="output of `farz datasets cutouts`")
-    pho.add_argument("--split", choices=["train", "val", "test"], default="test")
-    pho.add_argument("--out", type=Path, default=Path("build/heldout-photos"))
+    pho.add_argument("--split", choices=["train", "val", "test"], default="test", help="which split's photos (default: %(default)s)")
+    pho.add_argument("--out", type=Path, default=Path("build/heldout-photos"), help="dataset folder to write (default: %(default)s)")
     pho.set_defaults(handler=run_photos)
-    pack = ds_sub.add_parser(
+    pack = add_command(
+        ds_sub,
         "pack",
         help="a compact copy of the train/val cut-outs (WebP) and their photos for another machine (the GPU one); test stays here",
     )
@@ -42,20 +43,22 @@ def register(sub: SubParsers) -> None:
         action="store_true",
         help="also every train/val photo of --source as OUT/classes/<class>/*.webp (the classifier's)",
     )
-    pack.add_argument("--out", type=Path, default=Path(".gpu/cutouts"))
+    pack.add_argument("--out", type=Path, default=Path(".gpu/cutouts"), help="folder to write (default: %(default)s)")
     pack.set_defaults(handler=run_pack)
-    syn = ds_sub.add_parser("synth", help="render belt training images (YOLO labels) or belt videos with truth")
-    syn.add_argument("--cutouts", type=Path, default=Path("build/cutouts"))
+    syn = add_command(ds_sub, "synth", help="render belt training images (YOLO labels) or belt videos with truth")
+    syn.add_argument("--cutouts", type=Path, default=Path("build/cutouts"), help="output of `farz datasets cutouts` (default: %(default)s)")
     syn.add_argument("--out", type=Path, required=True, help="dataset folder (images) or output .mp4 (--video)")
     syn.add_argument("--train", type=int, default=2400, help="training images to render")
     syn.add_argument("--val", type=int, default=300, help="validation images to render")
     syn.add_argument("--video", action="store_true", help="render a belt video with NAME.truth.json and NAME.yaml instead")
     syn.add_argument("--split", default="test", help="cut-out split a video uses (default: test, never trained on)")
-    syn.add_argument("--seconds", type=float, default=20.0)
-    syn.add_argument("--direction", choices=["right", "left", "down", "up"], default="right")
+    syn.add_argument("--seconds", type=float, default=20.0, help="video length, s (--video)")
+    syn.add_argument(
+        "--direction", choices=["right", "left", "down", "up"], default="right", help="the belt's motion in the picture (--video)"
+    )
     syn.add_argument("--speed", type=float, default=10.0, help="belt speed, px per frame")
     syn.add_argument("--rate", type=float, default=1.2, help="items per second (--video; 0: an empty belt)")
-    syn.add_argument("--seed", type=int, default=0)
+    syn.add_argument("--seed", type=int, default=0, help="random seed: the same seed renders the same scenes")
     syn.add_argument("--size", default="640x360", metavar="WxH", help="video frame size (--video)")
     syn.add_argument("--fps", type=int, default=15, help="video frame rate (--video)")
     syn.add_argument("--scale", default="0.2,0.42", metavar="MIN,MAX", help="item size as a fraction of the short side (--video)")
@@ -122,30 +125,34 @@ def register(sub: SubParsers) -> None:
     syn.add_argument("--source", type=Path, default=Path("../shared/datasets/trashnet"), help="folder of <class>/*.jpg photos (--photos)")
     syn.add_argument("--count-as", choices=["in", "out"], default="in", help="draw the video's line so the belt's motion counts as this")
     syn.set_defaults(handler=run_synth)
-    cam = ds_sub.add_parser(
+    cam = add_command(
+        ds_sub,
         "camera-belt",
         help="render a belt video as a tilted wide-angle camera sees it, with NAME.truth.json and NAME.yaml: a renderer unlike "
         "`synth`'s (perspective, lens, 30 frames/s, cleated belts, spinning and loosely cut items), for checking counting",
     )
-    cam.add_argument("--cutouts", type=Path, default=Path("build/cutouts"))
+    cam.add_argument("--cutouts", type=Path, default=Path("build/cutouts"), help="output of `farz datasets cutouts` (default: %(default)s)")
     cam.add_argument("--split", default="test", help="cut-out split (default: test, never trained on)")
     cam.add_argument("--out", type=Path, required=True, help="output .mp4")
     cam.add_argument("--direction", choices=["down", "up", "left", "right"], default="down", help="the belt's motion in the picture")
     cam.add_argument("--speed", type=float, default=5.0, help="belt speed at the picture's centre, px per frame")
     cam.add_argument("--rate", type=float, default=1.0, help="items per second (0: an empty belt)")
-    cam.add_argument("--seconds", type=float, default=20.0)
+    cam.add_argument("--seconds", type=float, default=20.0, help="video length, s")
     cam.add_argument("--size", default="640x480", metavar="WxH", help="frame size")
-    cam.add_argument("--fps", type=int, default=30)
+    cam.add_argument("--fps", type=int, default=30, help="frame rate")
     cam.add_argument("--tilt", type=float, default=0.35, help="0: straight above; 0.5: the far edge sees 1.5x the near edge's belt width")
     cam.add_argument("--distortion", type=float, default=0.08, help="the lens' barrel term (0: none)")
-    cam.add_argument("--surface", choices=["plain", "ribbed", "cleated"], default="cleated")
+    cam.add_argument(
+        "--surface", choices=["plain", "ribbed", "cleated"], default="cleated", help="the belt's surface (default: %(default)s)"
+    )
     cam.add_argument("--halo", type=float, default=0.4, help="share of items cut out loosely, a rim of the photo's board round them")
     cam.add_argument("--spin", type=float, default=1.2, help="largest turn of an item per frame, degrees")
     cam.add_argument("--scale", default="0.16,0.32", metavar="MIN,MAX", help="item size as a fraction of the short side at the centre")
-    cam.add_argument("--seed", type=int, default=0)
+    cam.add_argument("--seed", type=int, default=0, help="random seed: the same seed renders the same video")
     cam.set_defaults(handler=run_camera_belt)
 
-    deg = ds_sub.add_parser(
+    deg = add_command(
+        ds_sub,
         "degrade",
         help="copies of belt videos with truth, each made worse one way (dim light, noise, blur, compression, lamps, "
         "over-exposure, half the frame rate, a larger frame), to judge counting with `farz train count-eval`",
@@ -153,58 +160,64 @@ def register(sub: SubParsers) -> None:
         "Degradations: " + "; ".join(f"{n}: {d}" for n, d in _degradation_help().items()) + ".",
     )
     deg.add_argument("--videos", type=Path, nargs="+", required=True, help="videos or folders of them (with NAME.truth.json to judge)")
-    deg.add_argument("--out", type=Path, required=True, metavar="DIR")
+    deg.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the degraded copies, one subfolder per kind")
     deg.add_argument("--kinds", default="all", metavar="K,K,...", help="which degradations, comma-separated (default: all)")
     deg.add_argument("--seed", type=int, default=0, help="seed of the noise")
     deg.set_defaults(handler=run_degrade)
 
-    tr = sub.add_parser("train", help="fit, export, quantize, evaluate and compare detectors")
+    tr = add_command(sub, "train", help="fit, export, quantize, evaluate and compare detectors")
     tr_sub = tr.add_subparsers(dest="train", metavar="STEP", required=True)
-    prep = tr_sub.add_parser(
+    prep = add_command(
+        tr_sub,
         "prepare",
         help="merge YOLO / COCO datasets or labelled photo folders into one YOLO dataset in the taxonomy",
         description="Maps labels onto datasets/taxonomy.yaml, keeps near-duplicate images (perceptual hash) in one split, "
         "splits 80/10/10 deterministically and reports images and instances per class and split.",
     )
     prep.add_argument("sources", type=Path, nargs="+", help="data.yaml or YOLO folder, COCO .json, or a folder of <label>/ photos")
-    prep.add_argument("--out", type=Path, required=True)
+    prep.add_argument("--out", type=Path, required=True, help="YOLO dataset folder to write")
     prep.add_argument("--ignore-unmapped", action="store_true", help="drop boxes whose label has no taxonomy class")
     prep.add_argument("--max-distance", type=int, default=6, help="dHash bits within which two images are near-duplicates")
-    prep.add_argument("--json", action="store_true")
+    prep.add_argument("--json", action="store_true", help="print the merge report as one JSON object")
     prep.set_defaults(handler=run_prepare)
-    fit = tr_sub.add_parser("fit", help="train a detector (Ultralytics, offline) into one run folder")
-    fit.add_argument("--config", type=Path, default=Path("training/configs/default.yaml"))
+    fit = add_command(tr_sub, "fit", help="train a detector (Ultralytics, offline) into one run folder")
+    fit.add_argument(
+        "--config", type=Path, default=Path("training/configs/default.yaml"), help="training recipe YAML (default: %(default)s)"
+    )
     fit.add_argument("--run", type=Path, default=None, help="run folder (default: runs/<name>)")
     fit.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
     fit.add_argument("--hours", type=float, default=None, help="override the config's time budget")
     fit.add_argument("--imgsz", type=int, default=None, help="override the config's input size")
     fit.add_argument("--data", type=Path, default=None, help="use this rendered dataset folder instead of rendering one")
     fit.set_defaults(handler=run_fit)
-    exp = tr_sub.add_parser("export", help="PyTorch weights -> ONNX with farz metadata")
-    exp.add_argument("weights", type=Path)
-    exp.add_argument("--out", type=Path, required=True)
-    exp.add_argument("--imgsz", type=int, default=320)
-    exp.add_argument("--name", default="farz-waste-n")
-    exp.add_argument("--data-hash", default="")
+    exp = add_command(tr_sub, "export", help="PyTorch weights -> ONNX with farz metadata")
+    exp.add_argument("weights", type=Path, help="a run's .pt (e.g. runs/NAME/weights/best.pt)")
+    exp.add_argument("--out", type=Path, required=True, help="the .onnx to write (FP32)")
+    exp.add_argument("--imgsz", type=int, default=320, help="input size, px (default: %(default)s)")
+    exp.add_argument("--name", default="farz-waste-n", help="model name in its metadata (default: %(default)s)")
+    exp.add_argument("--data-hash", default="", help="the training data's hash for the metadata (a run's data_hash.txt)")
     exp.add_argument(
         "--static",
         action="store_true",
         help="fixed imgsz x imgsz input (default: dynamic height/width, so a 16:9 frame runs at 320x192, not 320x320)",
     )
     exp.set_defaults(handler=run_export)
-    qua = tr_sub.add_parser(
+    qua = add_command(
+        tr_sub,
         "quantize",
         help="static INT8 QDQ calibrated on training data; says which nodes stay FP32 (detectors and classifiers)",
         description="A detector is calibrated on --calib images; a classifier (task classify) on crops of the training photos "
         "(--source) and belt crops of the training cut-outs (--cutouts).",
     )
-    qua.add_argument("model", type=Path)
-    qua.add_argument("--out", type=Path, required=True)
+    qua.add_argument("model", type=Path, help="FP32 ONNX detector or classifier")
+    qua.add_argument("--out", type=Path, required=True, help="the INT8 .onnx to write")
     qua.add_argument("--calib", type=Path, default=None, help="detector: folder of calibration images (training split)")
     qua.add_argument("--source", type=Path, default=Path("../shared/datasets/trashnet"), help="classifier: the training photos")
     qua.add_argument("--cutouts", type=Path, default=Path("build/cutouts"), help="classifier: the cut-outs for belt crops")
     qua.add_argument("--images", type=int, default=128, help="how many calibration images")
-    qua.add_argument("--method", choices=["minmax", "entropy", "percentile"], default="minmax")
+    qua.add_argument(
+        "--method", choices=["minmax", "entropy", "percentile"], default="minmax", help="calibration method (default: %(default)s)"
+    )
     qua.add_argument(
         "--head-convs", choices=["fp32", "int8"], default="int8", help="precision of the last conv of each detect-head branch (the logits)"
     )
@@ -227,16 +240,18 @@ def register(sub: SubParsers) -> None:
         "float: RGB (1, 3, H, W) in 0..1 like the FP32 model, for tools that feed that",
     )
     qua.set_defaults(handler=run_quantize)
-    conv = tr_sub.add_parser(
+    conv = add_command(
+        tr_sub,
         "convert-input",
         help="switch an INT8 model between uint8 BGR (1, H, W, 3) and float RGB (1, 3, H, W) input; the same outputs "
         "(bit for bit with an INT8 first conv, to float rounding with an FP32 one)",
     )
-    conv.add_argument("model", type=Path)
-    conv.add_argument("--to", choices=["uint8", "float"], required=True)
-    conv.add_argument("--out", type=Path, required=True)
+    conv.add_argument("model", type=Path, help="INT8 ONNX model")
+    conv.add_argument("--to", choices=["uint8", "float"], required=True, help="the input layout to give it")
+    conv.add_argument("--out", type=Path, required=True, help="the .onnx to write")
     conv.set_defaults(handler=run_convert_input)
-    rec = tr_sub.add_parser(
+    rec = add_command(
+        tr_sub,
         "recover",
         help="rebuild trainable PyTorch weights (.pt) from an exported FP32 ONNX file, to fine-tune a shipped model",
         description="Copies every convolution's weights from the ONNX file into the architecture and gives each folded "
@@ -248,7 +263,8 @@ def register(sub: SubParsers) -> None:
     rec.add_argument("--images", type=int, default=128, help="how many calibration images")
     rec.add_argument("--architecture", default="training/configs/yolo26n-relu.yaml", help="the model definition the file was trained from")
     rec.set_defaults(handler=run_recover)
-    avg = tr_sub.add_parser(
+    avg = add_command(
+        tr_sub,
         "average",
         help="one detector or classifier whose weights are the weighted mean of several runs from one starting point (a weight soup)",
         description="Averages every weight and BatchNorm statistic of runs fine-tuned from the same init (architecture "
@@ -266,7 +282,8 @@ def register(sub: SubParsers) -> None:
     avg.add_argument("--out", type=Path, required=True, help="the .pt to write")
     avg.add_argument("--weights", default=None, help="each checkpoint's share, comma-separated (scaled to sum to 1; default: equal)")
     avg.set_defaults(handler=run_average)
-    ev = tr_sub.add_parser(
+    ev = add_command(
+        tr_sub,
         "eval",
         help="mAP of the shipped two-stage path (or a given detector/classifier) through vision (pycocotools)",
         description="Without --model, evaluates the shipped default exactly as `farz count` runs it: the item detector, then "
@@ -274,31 +291,32 @@ def register(sub: SubParsers) -> None:
     )
     ev.add_argument("--model", type=Path, default=None, help="ONNX detector (default: the bundled models/farz-waste.int8.onnx)")
     ev.add_argument("--data", type=Path, required=True, help="YOLO dataset folder or its data.yaml")
-    ev.add_argument("--split", default="val")
-    ev.add_argument("--threads", type=int, default=0)
-    ev.add_argument("--max-images", type=int, default=0)
-    ev.add_argument("--json", action="store_true")
+    ev.add_argument("--split", default="val", help="dataset split (default: %(default)s)")
+    ev.add_argument("--threads", type=int, default=0, help="ONNX Runtime threads (0: all cores)")
+    ev.add_argument("--max-images", type=int, default=0, help="evaluate at most this many images (0: all)")
+    ev.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     add_classifier_argument(ev)
     ev.add_argument(
         "--record", action="store_true", help="write mAP50, mAP50-95, per-class AP50 and the data into the model's `metrics` metadata"
     )
     ev.set_defaults(handler=run_eval)
-    reg = tr_sub.add_parser("register", help="upload a model and its card to the server's registry (admin or scientist token)")
-    reg.add_argument("model", type=Path)
-    reg.add_argument("--server", required=True, metavar="URL")
-    reg.add_argument("--token-file", type=Path, required=True)
+    reg = add_command(tr_sub, "register", help="upload a model and its card to the server's registry (admin or scientist token)")
+    reg.add_argument("model", type=Path, help="ONNX detector or classifier with farz metadata")
+    reg.add_argument("--server", required=True, metavar="URL", help="server base URL")
+    reg.add_argument("--token-file", type=Path, required=True, help="file holding a scientist or admin token")
     reg.add_argument("--metrics", type=Path, default=None, help="JSON from `farz train eval --json` to put in the card")
     reg.set_defaults(handler=run_register)
-    pull = tr_sub.add_parser("pull-samples", help="download a site's hard samples as a YOLO dataset ready for labelling")
-    pull.add_argument("--site", required=True)
-    pull.add_argument("--out", type=Path, required=True)
-    pull.add_argument("--server", required=True, metavar="URL")
-    pull.add_argument("--token-file", type=Path, required=True)
+    pull = add_command(tr_sub, "pull-samples", help="download a site's hard samples as a YOLO dataset ready for labelling")
+    pull.add_argument("--site", required=True, help="the site whose hard samples to download")
+    pull.add_argument("--out", type=Path, required=True, help="YOLO dataset folder to write")
+    pull.add_argument("--server", required=True, metavar="URL", help="server base URL")
+    pull.add_argument("--token-file", type=Path, required=True, help="file holding a scientist or admin token")
     pull.set_defaults(handler=run_pull_samples)
     from farz import commands_classify
 
     commands_classify.register(tr_sub)
-    cmp_ = tr_sub.add_parser(
+    cmp_ = add_command(
+        tr_sub,
         "compare",
         help="two detectors side by side, as farz count runs them: mAP, agnostic AP50, recall, ms/frame, counts item by "
         "item, false items on empty belt; which is better on every figure",
@@ -308,12 +326,12 @@ def register(sub: SubParsers) -> None:
         "truth lists each item: twice, missed, no item, wrong way) and false counts on --empty belt videos. "
         "`better` names the model no worse on any figure and better on one, else says which is better on what.",
     )
-    cmp_.add_argument("a", type=Path)
-    cmp_.add_argument("b", type=Path)
+    cmp_.add_argument("a", type=Path, help="ONNX detector A (e.g. the one devices run today)")
+    cmp_.add_argument("b", type=Path, help="ONNX detector B (e.g. the candidate)")
     cmp_.add_argument("--data", type=Path, required=True, help="a YOLO dataset (data.yaml folder) to measure accuracy and time on")
-    cmp_.add_argument("--split", default="val")
-    cmp_.add_argument("--threads", type=int, default=1)
-    cmp_.add_argument("--max-images", type=int, default=0)
+    cmp_.add_argument("--split", default="val", help="dataset split (default: %(default)s)")
+    cmp_.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (default: %(default)s)")
+    cmp_.add_argument("--max-images", type=int, default=0, help="measure at most this many images (0: all)")
     cmp_.add_argument(
         "--videos",
         type=Path,
@@ -323,7 +341,7 @@ def register(sub: SubParsers) -> None:
     )
     cmp_.add_argument("--empty", type=Path, nargs="*", default=None, help="videos of empty belt, or folders of them: every count is false")
     add_classifier_argument(cmp_)
-    cmp_.add_argument("--json", action="store_true")
+    cmp_.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     cmp_.set_defaults(handler=run_compare)
 
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from farz.cli import main
+from farz.cli import build_parser, main
 
 
 def write_video(path: Path, frames: int = 12, size: tuple[int, int] = (160, 120)) -> Path:
@@ -111,6 +112,25 @@ def test_settings_beside_the_video_are_used_when_no_line_is_given(tmp_path: Path
 def test_help_explains_every_command() -> None:
     proc = subprocess.run([sys.executable, "-m", "farz", "count", "--help"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and "--line" in proc.stdout and "in 0-1" in proc.stdout
+
+
+def _commands(parser: argparse.ArgumentParser, path: str = "farz") -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from _commands(child, f"{path} {name}")
+
+
+def test_every_command_and_option_says_what_it_is() -> None:
+    undescribed, unexplained = [], []
+    for path, parser in _commands(build_parser()):
+        if not parser.description:
+            undescribed.append(path)
+        for action in parser._actions:
+            if not action.help and not isinstance(action, argparse._SubParsersAction):
+                unexplained.append(f"{path} {'/'.join(action.option_strings) or action.dest}")
+    assert not undescribed and not unexplained, (undescribed, unexplained)
 
 
 def test_bench_edge_json_has_every_method_side_by_side() -> None:
