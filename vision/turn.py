@@ -124,10 +124,8 @@ class BeltTurn:
         """Boxes on the canvas → the upright boxes around them in the frame, clipped to it."""
         if self._frame_size is None or len(xyxy) == 0:
             return np.asarray(xyxy, np.float32)
-        x1, y1, x2, y2 = np.asarray(xyxy, np.float64).T
-        corners = np.stack([np.stack([x1, y1]), np.stack([x2, y1]), np.stack([x1, y2]), np.stack([x2, y2])])  # (4, 2, N)
-        points = np.einsum("ij,kjn->kin", self._back[:, :2], corners) + self._back[:, 2][None, :, None]
-        low, high = points.min(axis=0), points.max(axis=0)
+        corners = np.asarray(xyxy, np.float64)[:, [0, 1, 2, 1, 0, 3, 2, 3]].reshape(-1, 2)  # (4N, 2): each box's corners
+        points = _mapped(corners, self._back).reshape(-1, 4, 2)
         w, h = self._frame_size
-        out = np.stack([np.clip(low[0], 0, w), np.clip(low[1], 0, h), np.clip(high[0], 0, w), np.clip(high[1], 0, h)], axis=1)
-        return out.astype(np.float32)
+        out = np.clip(np.hstack([points.min(axis=1), points.max(axis=1)]), 0, [w, h, w, h])
+        return np.asarray(out, np.float32)
