@@ -532,9 +532,12 @@ def run_fit(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from farz.errors import UserError
     from training.export import export_onnx
     from training.taxonomy import load_taxonomy
 
+    if not args.weights.is_file():
+        raise UserError(f"{args.weights}: no such weights file (a training run writes runs/<name>/weights/best.pt)")
     print(export_onnx(args.weights, args.out, load_taxonomy(), args.name, args.imgsz, args.data_hash, dynamic=not args.static))
     return 0
 

@@ -114,6 +114,23 @@ def test_help_explains_every_command() -> None:
     assert proc.returncode == 0 and "--line" in proc.stdout and "in 0-1" in proc.stdout
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["export", "{tmp}/best.pt", "--out", "{tmp}/m.onnx"], "best.pt: no such weights file"),
+        (["classify-export", "{tmp}/best.pt", "--out", "{tmp}/m.onnx"], "best.pt: no such weights file"),
+        (["quantize", "{tmp}/m.onnx", "--out", "{tmp}/q.onnx"], "m.onnx: no such model file"),
+        (["fit", "--config", "{tmp}/none.yaml"], "none.yaml: cannot read the config"),
+    ],
+)
+def test_missing_training_inputs_give_one_clear_line_and_exit_code_3(tmp_path: Path, args: list[str], message: str) -> None:
+    argv = ["train", *(a.format(tmp=tmp_path) for a in args)]
+    proc = subprocess.run([sys.executable, "-m", "farz", *argv], capture_output=True, text=True, check=False)
+    assert proc.returncode == 3, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr
+
+
 def _commands(parser: argparse.ArgumentParser, path: str = "farz") -> Iterator[tuple[str, argparse.ArgumentParser]]:
     yield path, parser
     for action in parser._actions:
