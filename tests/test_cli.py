@@ -26,6 +26,14 @@ def write_video(path: Path, frames: int = 12, size: tuple[int, int] = (160, 120)
     return path
 
 
+def assert_one_clear_line(argv: list[str], message: str) -> None:
+    """``farz ARGV`` exits 3 with one line on stderr that holds ``message``, and no traceback."""
+    proc = subprocess.run([sys.executable, "-m", "farz", *argv], capture_output=True, text=True, check=False)
+    assert proc.returncode == 3, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr
+
+
 @pytest.fixture
 def model(constant_model: Callable[..., Path]) -> Path:
     out = np.zeros((1, 10, 20), np.float32)
@@ -71,10 +79,7 @@ def test_bad_input_gives_one_clear_line_and_exit_code_3(tmp_path: Path, model: P
     argv = [a.format(tmp=tmp_path, video=video) for a in args]
     if "--model" not in argv:
         argv += ["--model", str(model)]
-    proc = subprocess.run([sys.executable, "-m", "farz", *argv], capture_output=True, text=True, check=False)
-    assert proc.returncode == 3
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr
+    assert_one_clear_line(argv, message)
 
 
 @pytest.mark.parametrize(
@@ -92,10 +97,7 @@ def test_bad_input_gives_one_clear_line_and_exit_code_3(tmp_path: Path, model: P
 )
 def test_bad_scene_and_video_settings_give_one_clear_line_and_exit_code_3(tmp_path: Path, args: list[str], message: str) -> None:
     argv = ["datasets", *(a.format(tmp=tmp_path) for a in args)]
-    proc = subprocess.run([sys.executable, "-m", "farz", *argv], capture_output=True, text=True, check=False)
-    assert proc.returncode == 3, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr
+    assert_one_clear_line(argv, message)
     assert not (tmp_path / "v.mp4").exists() and not (tmp_path / "s").exists()  # refused before anything is written
 
 
@@ -125,10 +127,7 @@ def test_help_explains_every_command() -> None:
 )
 def test_missing_training_inputs_give_one_clear_line_and_exit_code_3(tmp_path: Path, args: list[str], message: str) -> None:
     argv = ["train", *(a.format(tmp=tmp_path) for a in args)]
-    proc = subprocess.run([sys.executable, "-m", "farz", *argv], capture_output=True, text=True, check=False)
-    assert proc.returncode == 3, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr
+    assert_one_clear_line(argv, message)
 
 
 def _commands(parser: argparse.ArgumentParser, path: str = "farz") -> Iterator[tuple[str, argparse.ArgumentParser]]:
