@@ -211,12 +211,9 @@ def run_classify_fit(args: argparse.Namespace) -> int:
 
 
 def run_classify_export(args: argparse.Namespace) -> int:
-    from farz.errors import UserError
     from training.classify_export import classify_export, photo_list_hash
     from training.taxonomy import load_taxonomy
 
-    if not args.weights.is_file():
-        raise UserError(f"{args.weights}: no such weights file (`farz train classify-fit` writes runs/<name>/weights/best.pt)")
     taxonomy = load_taxonomy()
     data_hash = args.data_hash
     if data_hash is None:

@@ -120,7 +120,6 @@ def test_help_explains_every_command() -> None:
     ("args", "message"),
     [
         (["export", "{tmp}/best.pt", "--out", "{tmp}/m.onnx"], "best.pt: no such weights file"),
-        (["classify-export", "{tmp}/best.pt", "--out", "{tmp}/m.onnx"], "best.pt: no such weights file"),
         (["quantize", "{tmp}/m.onnx", "--out", "{tmp}/q.onnx"], "m.onnx: no such model file"),
         (["fit", "--config", "{tmp}/none.yaml"], "none.yaml: cannot read the config"),
     ],
