@@ -55,7 +55,7 @@ def register(tr_sub: SubParsers) -> None:
         "build/cutouts/val) lie on --background and are cropped at their item's box. Prints one JSON object with --json.",
     )
     ev.add_argument("--model", type=Path, default=None, help="classifier ONNX (default: the bundled models/farz-material.int8.onnx)")
-    ev.add_argument("--data", type=Path, required=True, metavar="DIR", help="one folder of images per class")
+    ev.add_argument("--data", type=Path, required=True, metavar="DIR", help="one folder of images per class, or a YOLO dataset (see above)")
     ev.add_argument("--split", default=None, help="class folders: only this split by item (train/val/test); YOLO: its split (val)")
     ev.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads (0: all cores)")
     ev.add_argument("--flips", action="store_true", help="average each crop's probabilities with its mirror image's")
