@@ -32,6 +32,24 @@ def run(frames: list[list[list[float]]], confidence: float = 0.9) -> list[tuple[
     return events
 
 
+# the thresholds `farz count` runs the tracker with (detection threshold 0.25)
+DEVICE = TrackerSettings(high_confidence=0.25, low_confidence=0.1, new_track_confidence=0.3, class_mismatch_cost=0.0)
+
+
+def run_scored(frames: list[list[tuple[list[float], float]]]) -> list[tuple[str, int]]:
+    """As ``run``, on per-frame (box, confidence) pairs, with the device's thresholds and the counter forgetting the
+    tracks the tracker hides as parts (as ``vision.Pipeline`` does)."""
+    tracker, counter = Tracker(DEVICE), LineCounter(LINE, NAMES)
+    events = []
+    for f, scored in enumerate(frames, start=1):
+        xyxy = np.array([b for b, _ in scored], np.float32).reshape(-1, 4)
+        dets = Detections(xyxy, np.array([c for _, c in scored], np.float32), np.zeros(len(xyxy), np.int64))
+        out = tracker.update(dets)
+        counter.forget(tracker.parts)
+        events += [(e.direction, e.track_id) for e in counter.update(out, W, H, f)]
+    return events
+
+
 def tracked(points: list[tuple[int, float, float, float]]) -> Detections:
     """Tracked detections from (track id, cx, cy, size) in pixels."""
     xyxy = np.array([box(x, y, size) for _, x, y, size in points], np.float32).reshape(-1, 4)
@@ -113,6 +131,54 @@ def test_a_part_box_beside_its_whole_item_in_the_same_frame_starts_no_track() ->
         xyxy = np.array([box(320, y, 90), box(310, y + 5, 30)], np.float32)
         out = tracker.update(Detections(xyxy, np.full(2, 0.9, np.float32), np.zeros(2, np.int64)))
     assert [t.track_id for t in tracker.tracks] == [1] and out.tracker_id is not None and out.tracker_id.tolist() == [1]
+
+
+def protruding(f: int, whole_until: int = 999, part_score: float = 0.4) -> list[tuple[list[float], float]]:
+    """Frame ``f`` of an item (100 px, surely found) riding down 6 px a frame with a corner of it (30 px: a bag's
+    handle, a sheet's corner) boxed too, sticking out of the item's box: a third of the corner's box lies on it. The
+    whole item is found until frame ``whole_until``, the corner always, scored ``part_score``."""
+    y = 60 + 6 * f
+    corner = (box(362, y - 52, 30), part_score)  # a third of it (23 x 13 px) on the item's upper right corner
+    return ([(box(320, y, 100), 0.85)] if f < whole_until else []) + [corner]
+
+
+def test_a_low_scored_box_sticking_out_of_a_surely_found_item_is_a_part_and_counts_nothing() -> None:
+    assert [d for d, _ in run_scored([protruding(f) for f in range(60)])] == ["in"]
+
+
+def test_the_tracker_hides_a_part_and_names_it() -> None:
+    tracker = Tracker(DEVICE)
+    for f in range(4):
+        scored = protruding(f)
+        xyxy = np.array([b for b, _ in scored], np.float32)
+        out = tracker.update(Detections(xyxy, np.array([c for _, c in scored], np.float32), np.zeros(2, np.int64)))
+    assert out.tracker_id is not None and len(out.tracker_id) == 1
+    assert len(tracker.parts) == 1 and tracker.parts.isdisjoint(out.tracker_id.tolist())
+    assert {t.track_id for t in tracker.tracks} == {*out.tracker_id.tolist(), *tracker.parts}  # tracked all the same
+
+
+def test_a_part_that_crossed_while_hidden_and_is_then_found_alone_is_not_counted() -> None:
+    """The item is lost past the line (it left the lit part of the belt) and its corner, found alone and surely now,
+    is no longer a part: it was not an item when it crossed."""
+    frames = [protruding(f, whole_until=40, part_score=0.4 if f < 40 else 0.7) for f in range(70)]
+    assert [d for d, _ in run_scored(frames)] == ["in"]
+
+
+def test_an_item_scored_low_counts_when_no_surer_box_lies_under_it() -> None:
+    frames = [[(box(320, 60 + 6 * f, 40), 0.35), (box(420, 60 + 6 * f, 100), 0.9)] for f in range(60)]
+    assert sorted(d for d, _ in run_scored(frames)) == ["in", "in"]
+
+
+def test_a_low_scored_item_larger_than_the_surer_box_it_lies_on_counts() -> None:
+    """A part is smaller than its item: a large item found weakly (dim, out of focus) with a small one on its edge
+    found surely is two items."""
+    frames = [[(box(300, 60 + 6 * f, 100), 0.35), (box(342, 65 + 6 * f, 60), 0.85)] for f in range(70)]  # 0.23 of the large box
+    assert sorted(d for d, _ in run_scored(frames)) == ["in", "in"]
+
+
+def test_two_items_overlapped_and_scored_alike_both_count() -> None:
+    frames = [[(box(300, 60 + 6 * f, 80), 0.7), (box(350, 40 + 6 * f, 60), 0.5)] for f in range(70)]
+    assert sorted(d for d, _ in run_scored(frames)) == ["in", "in"]
 
 
 def test_an_item_pushed_back_by_a_worker_before_the_line_counts_once_when_it_crosses() -> None:

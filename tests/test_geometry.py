@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vision.geometry import box_iou, letterbox, nms
+from vision.geometry import box_iou, box_overlap_of_first, letterbox, nms
 
 
 def brute_force_nms(xyxy: np.ndarray, scores: np.ndarray, classes: np.ndarray, thr: float, cross: float | None = None) -> list[int]:
@@ -91,6 +91,13 @@ def test_box_iou_of_identical_disjoint_and_half_overlapping_boxes() -> None:
     a = np.array([[0, 0, 10, 10]], np.float32)
     b = np.array([[0, 0, 10, 10], [20, 20, 30, 30], [5, 0, 15, 10]], np.float32)
     np.testing.assert_allclose(box_iou(a, b), [[1.0, 0.0, 1 / 3]], atol=1e-6)
+
+
+def test_box_overlap_of_first_is_over_the_first_box_s_own_area() -> None:
+    small = np.array([[0, 0, 10, 10]], np.float32)
+    large = np.array([[5, 0, 25, 20], [0, 0, 10, 10], [30, 30, 40, 40]], np.float32)
+    np.testing.assert_allclose(box_overlap_of_first(small, large), [[0.5, 1.0, 0.0]], atol=1e-6)
+    np.testing.assert_allclose(box_overlap_of_first(large, small), [[0.125], [1.0], [0.0]], atol=1e-6)
 
 
 def iou_of_pair(p: np.ndarray, q: np.ndarray) -> float:

@@ -161,6 +161,12 @@ class _Memory:
         """Ids of the tracks already counted here (or carried over as counted)."""
         return frozenset(self.carried | {t for t, s in self.states.items() if s.counted})
 
+    def forget(self, track_ids: frozenset[int]) -> None:
+        """Drop what is known of the uncounted tracks ``track_ids`` (parts of another item, not items)."""
+        for tid in track_ids:
+            if tid in self.states and not self.states[tid].counted:
+                del self.states[tid]
+
     def prune(self, frame_index: int, max_age: int) -> None:
         self.frames_since_carried += 1
         if self.frames_since_carried > max_age:
@@ -276,6 +282,10 @@ class LineCounter:
         """Forget tracks and totals."""
         self.totals = {}
         self._memory = _Memory()
+
+    def forget(self, track_ids: frozenset[int]) -> None:
+        """Forget the uncounted tracks ``track_ids``: parts of another item, whose crossing is not an item's."""
+        self._memory.forget(track_ids)
 
     def counted_tracks(self) -> frozenset[int]:
         """Ids of the tracks this line has counted (to carry over when the line is edited)."""
@@ -450,6 +460,10 @@ class ZoneCounter:
         """Forget tracks and totals."""
         self.totals = {}
         self._memory = _Memory()
+
+    def forget(self, track_ids: frozenset[int]) -> None:
+        """Forget the uncounted tracks ``track_ids`` (``LineCounter.forget``)."""
+        self._memory.forget(track_ids)
 
     def counted_tracks(self) -> frozenset[int]:
         """Ids of the tracks this zone has counted entering (to carry over when the zone is edited)."""

@@ -108,6 +108,15 @@ def box_iou(a: FloatArray, b: FloatArray) -> FloatArray:
     return np.asarray(inter, np.float32)
 
 
+def box_overlap_of_first(a: FloatArray, b: FloatArray) -> FloatArray:
+    """(N, M) intersection of boxes ``a`` (N, 4) and ``b`` (M, 4) in xyxy over the area of the box of ``a``."""
+    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    w = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    h = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    area = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    return np.asarray(w * h / np.maximum(area[:, None], 1e-6), np.float32)
+
+
 def box_overlap_of_smaller(a: FloatArray) -> FloatArray:
     """(N, N) intersection of boxes ``a`` (N, 4) xyxy over the smaller box's area of each pair."""
     a = np.asarray(a, np.float32)

@@ -34,6 +34,8 @@ class Counter(Protocol):
 
     def counted_tracks(self) -> frozenset[int]: ...
 
+    def forget(self, track_ids: frozenset[int]) -> None: ...
+
 
 @dataclass(frozen=True)
 class StageTimings:
@@ -170,6 +172,8 @@ class Pipeline:
                 tracked = Detections(tracked.xyxy, voted.confidence, voted.class_id, tracked.tracker_id)
                 resolve = labelled.resolve
         t5 = self.clock()
+        for c in self.counters:
+            c.forget(self.tracker.parts)
         events = [e for c in self.counters for e in c.update(tracked, w, h, self.frame_index, resolve)]
         t6 = self.clock()
         if self.material is not None:

@@ -5,7 +5,10 @@ detections to tracks by IoU (optimal assignment); match the remaining tracks to 
 detections; start tentative tracks from unmatched high-confidence detections (confirmed on their
 second hit); match what is left — items that moved more than their own size since the last frame —
 by centre distance; keep unmatched tracks as *lost* for ``lost_buffer`` frames. A track's class is the
-confidence-weighted majority of the classes it was detected as, over its life.
+confidence-weighted majority of the classes it was detected as, over its life. A track scored low (its detections'
+smoothed confidence) whose box lies partly on a larger box scored much higher is a part of that item — a handle, a
+corner, a flap sticking out of the item's box — and is not shown that frame (``Tracker.parts`` names it): a part
+is not an item, and a counter forgets what it knew of it.
 
 Track state lives in parallel arrays (one row per track), so a frame costs a fixed few dozen numpy
 operations however many tracks there are: this runs on every frame of the device.
@@ -21,7 +24,7 @@ import numpy.typing as npt
 from vision import kalman
 from vision.assignment import linear_assignment
 from vision.detections import Detections, IntArray
-from vision.geometry import box_iou
+from vision.geometry import box_iou, box_overlap_of_first
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,10 @@ class TrackerSettings:
     fast_turn_slack: float = 0.5  # box diagonals it may be matched behind that (its velocity lags when it turns back)
     fast_ahead: float = 2.0  # nor further ahead than this many times its own motion (plus the slack), once measured
     part_inside: float = 0.7  # a box this much inside (its own area) a larger box (frame or recent track) is a part: no new track
+    part_score: float | None = 0.5  # a track scored below this (None: no such rule), its box smaller than and lying ...
+    part_overlap: float = 0.2  # ... this much (its own area) on the box of a track shown this frame ...
+    part_margin: float = 0.25  # ... scored this much higher, is a part of that item: not shown this frame
+    score_memory: float = 0.7  # a track's score: its detections' confidence, this weight on the score so far
     max_tracks: int = 512
 
 
@@ -73,6 +80,7 @@ class _TrackTable:
         self.hits = np.zeros(0, np.int64)
         self.confirmed = np.zeros(0, bool)
         self.confidence = np.zeros(0, np.float32)
+        self.score = np.zeros(0, np.float32)  # detection confidence, smoothed over the track's sightings
         self.votes = np.zeros((0, n_classes))  # (T, classes) summed confidence per class
 
     def __len__(self) -> int:
@@ -84,7 +92,7 @@ class _TrackTable:
 
     def keep(self, rows: npt.NDArray[np.bool_] | IntArray) -> None:
         self.kalman = self.kalman.take(rows)
-        for name in ("track_id", "last_frame", "hits", "confirmed", "confidence", "votes"):
+        for name in ("track_id", "last_frame", "hits", "confirmed", "confidence", "score", "votes"):
             setattr(self, name, getattr(self, name)[rows])
 
     def append(self, state: kalman.KalmanState, ids: IntArray, frame: int, confidence: npt.NDArray[np.float32], class_id: IntArray) -> None:
@@ -97,6 +105,7 @@ class _TrackTable:
         self.hits = np.concatenate([self.hits, np.ones(n, np.int64)])
         self.confirmed = np.concatenate([self.confirmed, np.zeros(n, bool)])
         self.confidence = np.concatenate([self.confidence, confidence.astype(np.float32)])
+        self.score = np.concatenate([self.score, confidence.astype(np.float32)])
         self.votes = np.concatenate([self.votes, votes])
 
 
@@ -113,12 +122,14 @@ class Tracker:
         self._table = _TrackTable()
         self.frame_index = 0
         self._next_id = 1
+        self.parts: frozenset[int] = frozenset()  # ids of the tracks hidden this frame as parts of another item
 
     def reset(self) -> None:
         """Forget every track (e.g. when the video source restarts)."""
         self._table = _TrackTable()
         self.frame_index = 0
         self._next_id = 1
+        self.parts = frozenset()
 
     @property
     def tracks(self) -> list[Track]:
@@ -217,7 +228,7 @@ class Tracker:
 
     def update(self, detections: Detections) -> Detections:
         """Track one frame; returns the detections matched to confirmed tracks, with ``tracker_id``
-        set and ``class_id`` replaced by each track's voted class."""
+        set and ``class_id`` replaced by each track's voted class, less those of parts of another item (``parts``)."""
         s, t = self.settings, self._table
         self.frame_index += 1
         if len(detections):
@@ -253,6 +264,9 @@ class Tracker:
                 free = np.array([d for d in high.tolist() if d not in assigned], np.int64)
                 take(self._match_distance(boxes, classes, rows, detections, free))
         out_idx, out_rows = self._correct(detections, assigned)
+        part = self._parts(detections.xyxy[out_idx], t.score[out_rows])
+        self.parts = frozenset(t.track_id[out_rows[part]].tolist())
+        out_idx, out_rows = out_idx[~part], out_rows[~part]
         out_ids, out_classes = t.track_id[out_rows], t.votes[out_rows].argmax(axis=1)
         new = [d for d in high.tolist() if d not in assigned and conf[d] >= s.new_track_confidence]
         starts = self._not_parts(detections.xyxy, np.array(new, np.int64)) if new else np.zeros(0, np.int64)
@@ -263,12 +277,21 @@ class Tracker:
 
     def _inside(self, boxes: npt.NDArray[np.float32], holders: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
         """(len(boxes), len(holders)): where a box lies mostly (``part_inside`` of its area) inside a larger holder."""
-        inter_w = np.minimum(boxes[:, None, 2], holders[None, :, 2]) - np.maximum(boxes[:, None, 0], holders[None, :, 0])
-        inter_h = np.minimum(boxes[:, None, 3], holders[None, :, 3]) - np.maximum(boxes[:, None, 1], holders[None, :, 1])
-        inter = np.maximum(inter_w, 0) * np.maximum(inter_h, 0)
-        area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-6)
+        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         held_area = (holders[:, 2] - holders[:, 0]) * (holders[:, 3] - holders[:, 1])
-        return np.asarray((inter / area[:, None] > self.settings.part_inside) & (held_area[None, :] > area[:, None]))
+        return np.asarray((box_overlap_of_first(boxes, holders) > self.settings.part_inside) & (held_area[None, :] > area[:, None]))
+
+    def _parts(self, xyxy: npt.NDArray[np.float32], score: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
+        """(N,) which of the N boxes matched this frame (xyxy px; their tracks' scores) are parts of another item: a
+        box scored below ``part_score`` lying ``part_overlap`` of its area on a larger box scored ``part_margin``
+        higher — a bag's handle, a sheet's corner, a flap sticking out of a surely found item's box."""
+        s = self.settings
+        if s.part_score is None or len(xyxy) < 2:
+            return np.zeros(len(xyxy), bool)
+        area = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
+        holds = (box_overlap_of_first(xyxy, xyxy) >= s.part_overlap) & (area[None, :] > area[:, None])
+        holds &= score[None, :] >= score[:, None] + s.part_margin
+        return np.asarray((score < s.part_score) & holds.any(axis=1))
 
     def _not_parts(self, xyxy: npt.NDArray[np.float32], idx: IntArray) -> IntArray:
         """The detections ``idx`` that are not a part of another item: a box lying mostly inside a larger box
@@ -292,6 +315,8 @@ class Tracker:
         t.hits[rows] += 1
         t.last_frame[rows] = self.frame_index
         t.confidence[rows] = dets.confidence[det_idx]
+        m = self.settings.score_memory
+        t.score[rows] = m * t.score[rows] + (1 - m) * dets.confidence[det_idx]
         t.confirmed[rows] = True
         return det_idx, rows
 
