@@ -119,11 +119,8 @@ def box_overlap_of_first(a: FloatArray, b: FloatArray) -> FloatArray:
 
 def box_overlap_of_smaller(a: FloatArray) -> FloatArray:
     """(N, N) intersection of boxes ``a`` (N, 4) xyxy over the smaller box's area of each pair."""
-    a = np.asarray(a, np.float32)
-    w = np.clip(np.minimum(a[:, None, 2], a[None, :, 2]) - np.maximum(a[:, None, 0], a[None, :, 0]), 0, None)
-    h = np.clip(np.minimum(a[:, None, 3], a[None, :, 3]) - np.maximum(a[:, None, 1], a[None, :, 1]), 0, None)
-    area = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    return np.asarray(w * h / np.maximum(np.minimum(area[:, None], area[None, :]), 1e-6), np.float32)
+    of_first = box_overlap_of_first(a, a)
+    return np.asarray(np.maximum(of_first, of_first.T), np.float32)
 
 
 def nms(
