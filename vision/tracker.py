@@ -275,11 +275,17 @@ class Tracker:
         self._prune()
         return Detections(detections.xyxy[out_idx], detections.confidence[out_idx], out_classes, out_ids)
 
-    def _inside(self, boxes: npt.NDArray[np.float32], holders: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
-        """(len(boxes), len(holders)): where a box lies mostly (``part_inside`` of its area) inside a larger holder."""
+    @staticmethod
+    def _on_larger(boxes: npt.NDArray[np.float32], holders: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """(len(boxes), len(holders)): how much of each box's area lies on each holder (xyxy px), -1 where the holder
+        is not larger than the box."""
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         held_area = (holders[:, 2] - holders[:, 0]) * (holders[:, 3] - holders[:, 1])
-        return np.asarray((box_overlap_of_first(boxes, holders) > self.settings.part_inside) & (held_area[None, :] > area[:, None]))
+        return np.where(held_area[None, :] > area[:, None], box_overlap_of_first(boxes, holders), np.float32(-1))
+
+    def _inside(self, boxes: npt.NDArray[np.float32], holders: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
+        """(len(boxes), len(holders)): where a box lies mostly (``part_inside`` of its area) inside a larger holder."""
+        return np.asarray(self._on_larger(boxes, holders) > self.settings.part_inside)
 
     def _parts(self, xyxy: npt.NDArray[np.float32], score: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
         """(N,) which of the N boxes matched this frame (xyxy px; their tracks' scores) are parts of another item: a
@@ -288,8 +294,7 @@ class Tracker:
         s = self.settings
         if s.part_score is None or len(xyxy) < 2:
             return np.zeros(len(xyxy), bool)
-        area = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
-        holds = (box_overlap_of_first(xyxy, xyxy) >= s.part_overlap) & (area[None, :] > area[:, None])
+        holds = self._on_larger(xyxy, xyxy) >= s.part_overlap
         holds &= score[None, :] >= score[:, None] + s.part_margin
         return np.asarray((score < s.part_score) & holds.any(axis=1))
 
