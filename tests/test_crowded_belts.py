@@ -36,15 +36,19 @@ def run(frames: list[list[list[float]]], confidence: float = 0.9) -> list[tuple[
 DEVICE = TrackerSettings(high_confidence=0.25, low_confidence=0.1, new_track_confidence=0.3, class_mismatch_cost=0.0)
 
 
+def scored_detections(scored: list[tuple[list[float], float]]) -> Detections:
+    """Detections of class 0 from (box xyxy px, confidence) pairs."""
+    xyxy = np.array([b for b, _ in scored], np.float32).reshape(-1, 4)
+    return Detections(xyxy, np.array([c for _, c in scored], np.float32), np.zeros(len(xyxy), np.int64))
+
+
 def run_scored(frames: list[list[tuple[list[float], float]]]) -> list[tuple[str, int]]:
     """As ``run``, on per-frame (box, confidence) pairs, with the device's thresholds and the counter forgetting the
     tracks the tracker hides as parts (as ``vision.Pipeline`` does)."""
     tracker, counter = Tracker(DEVICE), LineCounter(LINE, NAMES)
     events = []
     for f, scored in enumerate(frames, start=1):
-        xyxy = np.array([b for b, _ in scored], np.float32).reshape(-1, 4)
-        dets = Detections(xyxy, np.array([c for _, c in scored], np.float32), np.zeros(len(xyxy), np.int64))
-        out = tracker.update(dets)
+        out = tracker.update(scored_detections(scored))
         counter.forget(tracker.parts)
         events += [(e.direction, e.track_id) for e in counter.update(out, W, H, f)]
     return events
@@ -149,9 +153,7 @@ def test_a_low_scored_box_sticking_out_of_a_surely_found_item_is_a_part_and_coun
 def test_the_tracker_hides_a_part_and_names_it() -> None:
     tracker = Tracker(DEVICE)
     for f in range(4):
-        scored = protruding(f)
-        xyxy = np.array([b for b, _ in scored], np.float32)
-        out = tracker.update(Detections(xyxy, np.array([c for _, c in scored], np.float32), np.zeros(2, np.int64)))
+        out = tracker.update(scored_detections(protruding(f)))
     assert out.tracker_id is not None and len(out.tracker_id) == 1
     assert len(tracker.parts) == 1 and tracker.parts.isdisjoint(out.tracker_id.tolist())
     assert {t.track_id for t in tracker.tracks} == {*out.tracker_id.tolist(), *tracker.parts}  # tracked all the same
