@@ -1,9 +1,9 @@
 """Recompute the committed quality baselines for the shipped pair: `python tests/baselines/update.py`.
 
-The shipped item detector + material classifier, as `farz count` runs them: counts on the sample videos,
-counts on the committed belt set (`datasets/belts`, `farz train count-eval`), and mAP on the held-out eval
-scenes (two-stage, plus the detector's own classes for comparison). Run it only when a model changes on
-purpose (a new training run), and say in the commit what moved.
+The shipped item detector + material classifier, as `farz count` runs them: counts on the sample videos and on
+the committed belt set (`datasets/belts`), both item by item (`farz train count-eval`), and mAP on the held-out
+eval scenes (two-stage, plus the detector's own classes for comparison). Run it when a model or a committed video
+changes on purpose (a new training run, a new render), and say in the commit what moved.
 """
 
 from __future__ import annotations
@@ -16,11 +16,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from device.count import DEFAULT_CLASSIFIER, DEFAULT_MODEL, count_video  # noqa: E402
-from device.count_config import settings_for_video  # noqa: E402
-from device.truth import read_truth, truth_path  # noqa: E402
+from device.count import DEFAULT_CLASSIFIER, DEFAULT_MODEL  # noqa: E402
 from training.count_eval import DEFAULT_VIDEOS, count_eval, videos_with_truth  # noqa: E402
-from training.evaluate import count_error, evaluate  # noqa: E402
+from training.evaluate import evaluate  # noqa: E402
 from vision import OnnxDetector  # noqa: E402
 from vision.detector import ITEM_CLASSES  # noqa: E402
 
@@ -33,11 +31,11 @@ def sha256(path: Path) -> str:
 
 
 def measure(model: Path = DEFAULT_MODEL, classifier: Path = DEFAULT_CLASSIFIER) -> dict[str, object]:
-    videos = {}
-    for video in sorted((REPO / "datasets" / "samples").glob("*.mp4")):
-        truth = read_truth(truth_path(video))
-        summary = count_video(video, model, settings_for_video(video, None, None), progress=False, classifier=classifier)
-        videos[video.name] = {"counts": summary.counts, "truth": truth, "count_error": round(count_error(summary.counts, truth), 4)}
+    samples = count_eval(sorted((REPO / "datasets" / "samples").glob("*.mp4")), model, classifier)
+    videos = {
+        row["video"]: {k: row[k] for k in ("counts", "truth", "count_error", "items")}
+        for row in samples["per_video"]  # type: ignore[attr-defined]
+    }
     belts = count_eval(videos_with_truth([DEFAULT_VIDEOS]), model, classifier)
     two_stage = evaluate(model, EVAL, progress=False, threads=1, classifier=classifier)
     item_detector = OnnxDetector(model).names == ITEM_CLASSES  # names no material: no detector-only figure
