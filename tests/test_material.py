@@ -38,6 +38,8 @@ def test_classifier_names_each_crop_in_one_batched_call(tmp_path: Path) -> None:
     assert p.shape == (2, len(NAMES)) and np.allclose(p.sum(axis=1), 1, atol=1e-5)
     assert [NAMES[k] for k in p.argmax(axis=1)] == ["cardboard", "glass"]
     assert classifier.info.model_id.startswith("colour-test@sha256:")
+    # between the detector's runs its idle threads wait without spinning on the detector's cores
+    assert classifier.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
 def test_a_detector_given_as_classifier_is_refused_with_what_to_do(tmp_path: Path) -> None:
